@@ -1,0 +1,25 @@
+# espnet2_speechprompt developer entry points. The venv lives in tools/venv (gitignored).
+SHELL := /bin/bash
+PY := tools/venv/bin/python
+LINT_PATHS := $(wildcard espnet2_speechprompt test bench)
+
+.PHONY: venv venv-test demo test lint bench
+
+venv:
+	tools/setup_venv.sh
+
+venv-test:
+	tools/setup_venv.sh --test
+
+demo: venv
+	$(PY) -m espnet2_speechprompt.bin.demo
+
+test: venv-test
+	$(PY) -m pytest -q test
+
+lint: venv-test
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m black --check $(LINT_PATHS)
+
+bench: venv
+	$(PY) bench/bench_prompt_lm.py

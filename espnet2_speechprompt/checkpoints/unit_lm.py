@@ -1,0 +1,179 @@
+"""Load (and write) GSLM unit LMs: fairseq ``transformer_lm`` checkpoints + ``dict.txt``.
+
+Dimensions come from tensor shapes; only what shapes cannot tell comes from the config
+(heads, activation, embedding scale, pre/post-LN). The saved config is the one the model was
+built with (``base_lm_architecture`` forces pre-LN in the ``args`` era, not always with ``cfg``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+from .dictionary import Dictionary
+from .safe_pickle import CheckpointError, read_fairseq_checkpoint
+
+# decoder_attention_heads of the registered transformer_lm architectures
+_ARCH_HEADS = {"transformer_lm": 8, "transformer_lm_big": 16, "transformer_lm_wiki103": 8}
+_IGNORED = ("version", "embed_positions._float_tensor", "embed_positions.weights")
+
+
+def check_state_dict(
+    path: str, expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], prefix: str
+) -> None:
+    """One error naming the first missing, unexpected or mis-shaped key and both shapes."""
+    for key, value in expected.items():
+        if key not in given:
+            raise CheckpointError(
+                f"{path}: missing key '{prefix}{key}' (expected shape {list(value.shape)})"
+            )
+        if given[key].shape != value.shape:
+            raise CheckpointError(
+                f"{path}: key '{prefix}{key}' has shape {list(given[key].shape)}, "
+                f"expected {list(value.shape)}"
+            )
+    unexpected = sorted(set(given) - set(expected))
+    if unexpected:
+        raise CheckpointError(
+            f"{path}: unexpected key '{prefix}{unexpected[0]}' "
+            f"({len(unexpected)} unexpected keys): not the architecture this loader reads"
+        )
+
+
+def decoder_config_from_state(
+    path: str, state: dict[str, torch.Tensor], config: dict[str, Any], arch: str
+) -> DecoderConfig:
+    """Architecture of a fairseq decoder from its (prefix-stripped) state and its config."""
+    if "embed_tokens.weight" not in state:
+        raise CheckpointError(f"{path}: missing key 'decoder.embed_tokens.weight'")
+    vocab, dim = state["embed_tokens.weight"].shape
+    num_layers = len({k.split(".")[1] for k in state if k.startswith("layers.")})
+    if num_layers == 0:
+        raise CheckpointError(f"{path}: no 'decoder.layers.*' keys")
+    if "layers.0.fc1.weight" not in state:
+        raise CheckpointError(f"{path}: missing key 'decoder.layers.0.fc1.weight'")
+    heads = config.get("decoder_attention_heads") or _ARCH_HEADS.get(arch)
+    if not heads or dim % int(heads):
+        raise CheckpointError(f"{path}: cannot tell the number of attention heads (dim {dim})")
+    learned = "embed_positions.weight" in state
+    padding_idx = 1
+    return DecoderConfig(
+        vocab_size=vocab,
+        embed_dim=dim,
+        ffn_dim=state["layers.0.fc1.weight"].shape[0],
+        num_layers=num_layers,
+        num_heads=int(heads),
+        # fairseq makes decoder.layer_norm only for pre-LN; else trust the saved config
+        normalize_before="layer_norm.weight" in state
+        or bool(config.get("decoder_normalize_before", True)),
+        final_layer_norm="layer_norm.weight" in state,
+        activation=str(config.get("activation_fn") or "relu"),
+        learned_positions=learned,
+        no_positions=bool(config.get("no_token_positional_embeddings", False)),
+        max_positions=(
+            state["embed_positions.weight"].shape[0] - padding_idx - 1
+            if learned
+            else int(config.get("tokens_per_sample") or 3072)
+        ),
+        scale_embedding=not config.get("no_scale_embedding", False),
+        layernorm_embedding="layernorm_embedding.weight" in state,
+        share_input_output_embed="output_projection.weight" not in state
+        or bool(config.get("share_decoder_input_output_embed", False)),
+        padding_idx=padding_idx,
+    )
+
+
+def load_unit_lm(
+    checkpoint: str | os.PathLike, dictionary: str | os.PathLike | None = None
+) -> tuple[TransformerDecoder, Dictionary]:
+    """A frozen-ready ``TransformerDecoder`` (fp32, eval) and its ``Dictionary``.
+
+    ``dictionary`` defaults to ``dict.txt`` beside the checkpoint, as in the GSLM releases.
+    """
+    ckpt = read_fairseq_checkpoint(checkpoint)
+    path = ckpt.path
+    keys = ckpt.model_state
+    if any(k.startswith("encoder.") for k in keys) or not ckpt.arch.startswith(
+        ("transformer_lm", "unknown")
+    ):
+        raise CheckpointError(
+            f"{path}: a '{ckpt.arch}' checkpoint, not a decoder-only fairseq transformer_lm "
+            "(GSLM unit LM); use the loader for that architecture"
+        )
+    for option in ("adaptive_softmax_cutoff", "adaptive_input", "character_embeddings"):
+        if ckpt.model_config.get(option):
+            raise CheckpointError(f"{path}: '{option}' models are not supported")
+    if any(k.startswith(("decoder.project_in_dim", "decoder.project_out_dim")) for k in keys):
+        raise CheckpointError(
+            f"{path}: decoder input/output dims differ from the embedding dim "
+            "(project_in_dim/project_out_dim): not supported"
+        )
+    state = {
+        k[len("decoder.") :]: v
+        for k, v in keys.items()
+        if k.startswith("decoder.") and not k.endswith(_IGNORED)
+    }
+    config = decoder_config_from_state(path, state, ckpt.model_config, ckpt.arch)
+    model = TransformerDecoder(config)
+    if config.share_input_output_embed:
+        state.pop("output_projection.weight", None)
+    expected = {
+        k: v for k, v in model.state_dict().items() if not k.startswith("output_projection")
+    }
+    if not config.share_input_output_embed:
+        expected["output_projection.weight"] = model.output_projection.weight
+    check_state_dict(path, expected, state, "decoder.")
+    model.load_state_dict(state, strict=False)
+    model.eval()
+
+    dict_path = Path(dictionary) if dictionary else Path(path).with_name("dict.txt")
+    vocab = Dictionary.load(dict_path)
+    if len(vocab) != config.vocab_size:
+        raise CheckpointError(
+            f"{dict_path}: {len(vocab) - 4} symbols + 4 specials = {len(vocab)} entries, but "
+            f"{path} has an embedding table of {config.vocab_size} rows: use the dict.txt "
+            "released with this checkpoint"
+        )
+    return model, vocab
+
+
+def save_unit_lm(
+    model: TransformerDecoder, vocab: Dictionary, directory: str | os.PathLike, **extra: Any
+) -> Path:
+    """Write ``checkpoint_best.pt`` + ``dict.txt`` in the GSLM release layout (``args`` form)."""
+    c = model.config
+    args = argparse.Namespace(
+        arch="transformer_lm_big" if c.num_heads == 16 else "transformer_lm",
+        task="language_modeling",
+        decoder_layers=c.num_layers,
+        decoder_embed_dim=c.embed_dim,
+        decoder_ffn_embed_dim=c.ffn_dim,
+        decoder_attention_heads=c.num_heads,
+        decoder_normalize_before=True,
+        decoder_learned_pos=c.learned_positions,
+        no_token_positional_embeddings=c.no_positions,
+        no_scale_embedding=not c.scale_embedding,
+        layernorm_embedding=c.layernorm_embedding,
+        share_decoder_input_output_embed=c.share_input_output_embed,
+        activation_fn=c.activation,
+        tokens_per_sample=c.max_positions,
+        **extra,
+    )
+    state = {f"decoder.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    state["decoder.version"] = torch.tensor([3.0])
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "checkpoint_best.pt"
+    tmp = target.with_suffix(".pt.tmp")
+    torch.save(
+        {"args": args, "model": state, "optimizer_history": [], "extra_state": {}}, tmp
+    )
+    os.replace(tmp, target)
+    vocab.save(directory / "dict.txt.tmp")
+    os.replace(directory / "dict.txt.tmp", directory / "dict.txt")
+    return target

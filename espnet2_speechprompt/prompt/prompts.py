@@ -1,0 +1,58 @@
+"""The trainable prompt vectors of one task.
+
+- input prompt: ``L_in`` vectors in the layer-input space, put before the sequence (no positions);
+- deep prompt: per layer, ``L_deep`` key and ``L_deep`` value vectors in the hidden space, passed
+  through that layer's frozen k/v projections and prepended to its keys/values;
+- separator: one vector (layer-input space) replacing the embedding of the ``<sep>`` token.
+
+Trainable parameters: ``L_in*d + 2*layers*L_deep*d + d``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class PromptConfig:
+    input_length: int = 5
+    deep_length: int = 5
+    separator: bool = True
+    dropout: float = 0.1
+    init_std: float = 1.0  # the official code's nn.Embedding default N(0, 1)
+
+
+class Prompts(nn.Module):
+    def __init__(self, config: PromptConfig, num_layers: int, dim: int):
+        super().__init__()
+        self.config = config
+        std = config.init_std
+        self.input_prompt = (
+            nn.Parameter(torch.randn(config.input_length, dim) * std)
+            if config.input_length > 0
+            else None
+        )
+        self.deep_prompt = (
+            nn.Parameter(torch.randn(num_layers, 2, config.deep_length, dim) * std)
+            if config.deep_length > 0
+            else None
+        )
+        self.separator = nn.Parameter(torch.randn(dim) * std) if config.separator else None
+        self.dropout = nn.Dropout(config.dropout)
+
+    def input(self) -> torch.Tensor | None:
+        return None if self.input_prompt is None else self.dropout(self.input_prompt)
+
+    def deep(self) -> torch.Tensor | None:
+        return None if self.deep_prompt is None else self.dropout(self.deep_prompt)
+
+    @staticmethod
+    def expected_num_parameters(config: PromptConfig, num_layers: int, dim: int) -> int:
+        return (
+            config.input_length * dim
+            + 2 * num_layers * config.deep_length * dim
+            + (dim if config.separator else 0)
+        )

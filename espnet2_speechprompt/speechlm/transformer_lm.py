@@ -1,0 +1,197 @@
+"""A fairseq-compatible transformer decoder: the GSLM unit LM, and the decoder of enc-dec models.
+
+    x = scale * E[tokens] + P[positions]   (positions count real tokens only; pads get no position)
+    [input prompt] + x  ->  layers (deep prompts as a key/value prefix)  ->  LayerNorm  ->  x @ E^T
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .layers import LearnedPositions, SinusoidalPositions, TransformerLayer, make_positions
+
+
+@dataclass
+class DecoderConfig:
+    """Architecture of a fairseq ``transformer_lm`` (defaults: ``transformer_lm_big``, GSLM)."""
+
+    vocab_size: int
+    embed_dim: int = 1024
+    ffn_dim: int = 4096
+    num_layers: int = 12
+    num_heads: int = 16
+    normalize_before: bool = True
+    final_layer_norm: bool = True
+    activation: str = "relu"
+    learned_positions: bool = False
+    no_positions: bool = False
+    max_positions: int = 3072
+    scale_embedding: bool = True
+    layernorm_embedding: bool = False
+    share_input_output_embed: bool = True
+    cross_attention: bool = False
+    encoder_dim: int | None = None
+    padding_idx: int = 1
+
+
+@dataclass
+class DecoderCache:
+    """Incremental decoding state: per-layer keys/values (deep-prompt prefix included)."""
+
+    layers: list[dict] = field(default_factory=list)
+    key_allowed: torch.Tensor | None = None  # [B, S] True for real keys (prefix, prompt, tokens)
+    num_tokens: torch.Tensor | None = None  # [B] real tokens seen, for positions
+
+    @property
+    def empty(self) -> bool:
+        return self.key_allowed is None
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Select/repeat batch rows (beam search, scoring several candidates per source)."""
+        for layer in self.layers:
+            for attn in layer.values():
+                for name, value in attn.items():
+                    attn[name] = value.index_select(0, index)
+        self.key_allowed = self.key_allowed.index_select(0, index)
+        self.num_tokens = self.num_tokens.index_select(0, index)
+
+
+def attention_mask(
+    key_allowed: torch.Tensor, num_queries: int, causal: bool = True
+) -> torch.Tensor:
+    """Boolean ``[B, 1, T, S]`` mask for the last ``num_queries`` of ``S`` keys.
+
+    A query sees earlier keys that are allowed and always itself (so padded rows stay finite).
+    """
+    num_keys = key_allowed.shape[1]
+    past = num_keys - num_queries
+    device = key_allowed.device
+    query_pos = torch.arange(num_queries, device=device)[:, None] + past
+    key_pos = torch.arange(num_keys, device=device)[None, :]
+    visible = key_allowed[:, None, :]
+    if causal:
+        visible = visible & (key_pos <= query_pos)
+    return (visible | (key_pos == query_pos))[:, None]
+
+
+class TransformerDecoder(nn.Module):
+    """fairseq ``TransformerDecoder`` numerics with input-prompt, deep-prompt and cache hooks."""
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        self.config = c = config
+        self.padding_idx = c.padding_idx
+        self.embed_scale = math.sqrt(c.embed_dim) if c.scale_embedding else 1.0
+        self.embed_tokens = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.padding_idx)
+        if c.no_positions:
+            self.embed_positions = None
+        elif c.learned_positions:
+            self.embed_positions = LearnedPositions(c.max_positions, c.embed_dim, c.padding_idx)
+        else:
+            self.embed_positions = SinusoidalPositions(c.embed_dim, c.padding_idx)
+        self.layernorm_embedding = nn.LayerNorm(c.embed_dim) if c.layernorm_embedding else None
+        self.layers = nn.ModuleList(
+            TransformerLayer(
+                c.embed_dim,
+                c.ffn_dim,
+                c.num_heads,
+                normalize_before=c.normalize_before,
+                activation=c.activation,
+                cross_attention=c.cross_attention,
+                encoder_dim=c.encoder_dim,
+            )
+            for _ in range(c.num_layers)
+        )
+        has_final_norm = c.normalize_before and c.final_layer_norm
+        self.layer_norm = nn.LayerNorm(c.embed_dim) if has_final_norm else None
+        self.output_projection = nn.Linear(c.embed_dim, c.vocab_size, bias=False)
+        if c.share_input_output_embed:
+            self.output_projection.weight = self.embed_tokens.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """fairseq's initialisation: N(0, d^-0.5) embeddings (pad row 0), xavier linears."""
+        dim = self.config.embed_dim
+        nn.init.normal_(self.embed_tokens.weight, std=dim**-0.5)
+        with torch.no_grad():
+            self.embed_tokens.weight[self.padding_idx].zero_()
+        if not self.config.share_input_output_embed:
+            nn.init.normal_(self.output_projection.weight, std=dim**-0.5)
+        for module in self.layers.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Scaled token embeddings (the space the separator and label embeddings live in)."""
+        return self.embed_scale * self.embed_tokens(tokens)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        *,
+        embeds: torch.Tensor | None = None,
+        input_prompt: torch.Tensor | None = None,
+        deep_prompt: torch.Tensor | None = None,
+        cache: DecoderCache | None = None,
+        encoder_out: torch.Tensor | None = None,
+        encoder_padding_mask: torch.Tensor | None = None,
+        features_only: bool = False,
+    ) -> torch.Tensor:
+        """Logits ``[B, T, V]`` (or features) for ``tokens`` ``[B, T]``.
+
+        embeds: replaces ``self.embed(tokens)`` (tokens still give positions and padding).
+        input_prompt: ``[L, E]`` vectors put before the sequence, without positions.
+        deep_prompt: ``[layers, 2, P, E]`` key/value prefix vectors, one pair per layer.
+        Prompts are taken only when the cache is empty (they are cached after that).
+        """
+        batch = tokens.shape[0]
+        first = cache is None or cache.empty
+        offset = None if first else cache.num_tokens
+        x = self.embed(tokens) if embeds is None else embeds
+        if self.embed_positions is not None:
+            x = x + self.embed_positions(make_positions(tokens, self.padding_idx, offset))
+        if self.layernorm_embedding is not None:
+            x = self.layernorm_embedding(x)
+        allowed = tokens.ne(self.padding_idx)
+        num_prompt = 0
+        if first and input_prompt is not None:
+            num_prompt = input_prompt.shape[-2]
+            x = torch.cat([input_prompt.expand(batch, -1, -1).to(x.dtype), x], dim=1)
+        new_allowed = torch.cat([allowed.new_ones(batch, num_prompt), allowed], dim=1)
+        if first:
+            prefix_len = 0 if deep_prompt is None else deep_prompt.shape[-2]
+            past = allowed.new_ones(batch, prefix_len)
+        else:
+            past = cache.key_allowed
+        key_allowed = torch.cat([past, new_allowed], dim=1)
+        mask = attention_mask(key_allowed, x.shape[1])
+        enc_mask = None
+        if encoder_padding_mask is not None:
+            enc_mask = ~encoder_padding_mask[:, None, None, :]
+        if cache is not None and first:
+            cache.layers = [{} for _ in self.layers]
+        for i, layer in enumerate(self.layers):
+            prefix = None
+            if first and deep_prompt is not None:
+                prefix = (deep_prompt[i, 0].to(x.dtype), deep_prompt[i, 1].to(x.dtype))
+            x = layer(
+                x,
+                mask,
+                prefix=prefix,
+                cache=None if cache is None else cache.layers[i],
+                encoder_out=encoder_out,
+                encoder_mask=enc_mask,
+            )
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        x = x[:, num_prompt:]
+        if cache is not None:
+            cache.key_allowed = key_allowed
+            seen = allowed.sum(dim=1)
+            cache.num_tokens = seen if first else cache.num_tokens + seen
+        return x if features_only else self.output_projection(x)

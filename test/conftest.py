@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny models, seeded; fairseq only as a reference oracle."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+
+FAIRSEQ_MISSING = importlib.util.find_spec("fairseq") is None
+needs_fairseq = pytest.mark.skipif(
+    FAIRSEQ_MISSING,
+    reason="fairseq is not installed (reference oracle; `pip install -e .[test]` brings ve-fairseq)",
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def tiny_decoder(vocab_size: int = 20, **overrides) -> TransformerDecoder:
+    config = DecoderConfig(
+        vocab_size=vocab_size,
+        embed_dim=16,
+        ffn_dim=32,
+        num_layers=2,
+        num_heads=2,
+        max_positions=64,
+        **overrides,
+    )
+    return TransformerDecoder(config).eval()
