@@ -48,8 +48,10 @@ def make_toy_corpus(
 
     def utterance(label: int) -> list[int]:
         n = rng.randint(*length)
-        drawn = [rng.choice(homes[label]) if rng.random() < home_rate else rng.randrange(num_units)
-                 for _ in range(n)]
+        drawn = [
+            rng.choice(homes[label]) if rng.random() < home_rate else rng.randrange(num_units)
+            for _ in range(n)
+        ]
         return vocab.encode(drawn)
 
     def split(n: int) -> list[tuple[list[int], int]]:
@@ -67,7 +69,11 @@ def pad_batch(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pretrain_unit_lm(
-    corpus: ToyCorpus, dim: int = 32, layers: int = 2, heads: int = 4, epochs: int = 4,
+    corpus: ToyCorpus,
+    dim: int = 32,
+    layers: int = 2,
+    heads: int = 4,
+    epochs: int = 4,
     seed: int = 0,
 ) -> TransformerDecoder:
     """Next-unit prediction on the unlabeled train utterances (``</s> u_1..u_T </s>``)."""
@@ -99,8 +105,12 @@ def frequency_counts(corpus: ToyCorpus) -> tuple[list[int], dict[int, int]]:
 
 
 def tune_prompts(
-    model: PromptedUnitLM, data: list[tuple[list[int], int]], epochs: int = 8,
-    batch_size: int = 32, lr: float = 5e-3, seed: int = 0,
+    model: PromptedUnitLM,
+    data: list[tuple[list[int], int]],
+    epochs: int = 8,
+    batch_size: int = 32,
+    lr: float = 5e-3,
+    seed: int = 0,
 ) -> list[float]:
     """Adam on the trainable parameters (official settings: lr 5e-3, betas 0.9/0.98, clip 1)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -119,7 +129,7 @@ def tune_prompts(
             out["loss"].backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optim.step()
-            losses.append(float(out["loss"]))
+            losses.append(float(out["loss"].detach()))
     model.eval()
     return losses
 
@@ -130,5 +140,5 @@ def accuracy(model: PromptedUnitLM, data: list[tuple[list[int], int]], num_class
     for i in range(0, len(data), 64):
         units, lengths = pad_batch([u for u, _ in data[i : i + 64]])
         best, _ = model.classify(units, lengths, candidates)
-        correct += sum(int(b) == c for b, (_, c) in zip(best, data[i : i + 64]))
+        correct += sum(int(b) == c for b, (_, c) in zip(best, data[i : i + 64], strict=True))
     return correct / len(data)

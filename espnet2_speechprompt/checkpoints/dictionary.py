@@ -54,9 +54,7 @@ class Dictionary:
                 if overwrite:
                     fields = fields[0].rsplit(" ", 1)
                 if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-                    raise CheckpointError(
-                        f"{path}:{number}: expected 'SYMBOL COUNT', got {line!r}"
-                    )
+                    raise CheckpointError(f"{path}:{number}: expected 'SYMBOL COUNT', got {line!r}")
                 try:
                     d.add(fields[0], int(fields[1]), overwrite)
                 except CheckpointError as exc:
@@ -67,7 +65,9 @@ class Dictionary:
 
     def save(self, path: str | os.PathLike) -> None:
         with open(path, "w", encoding="utf-8") as f:
-            for symbol, count in zip(self.symbols[NUM_SPECIALS:], self.counts[NUM_SPECIALS:]):
+            for symbol, count in zip(
+                self.symbols[NUM_SPECIALS:], self.counts[NUM_SPECIALS:], strict=True
+            ):
                 f.write(f"{symbol} {count}\n")
 
     def __len__(self) -> int:

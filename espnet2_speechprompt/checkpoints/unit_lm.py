@@ -170,9 +170,7 @@ def save_unit_lm(
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "checkpoint_best.pt"
     tmp = target.with_suffix(".pt.tmp")
-    torch.save(
-        {"args": args, "model": state, "optimizer_history": [], "extra_state": {}}, tmp
-    )
+    torch.save({"args": args, "model": state, "optimizer_history": [], "extra_state": {}}, tmp)
     os.replace(tmp, target)
     vocab.save(directory / "dict.txt.tmp")
     os.replace(directory / "dict.txt.tmp", directory / "dict.txt")

@@ -39,7 +39,9 @@ class SinusoidalPositions(nn.Module):
         half = dim // 2
         step = math.log(10000) / (half - 1)
         self.register_buffer(
-            "frequencies", torch.exp(torch.arange(half, dtype=torch.float) * -step), persistent=False
+            "frequencies",
+            torch.exp(torch.arange(half, dtype=torch.float) * -step),
+            persistent=False,
         )
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:

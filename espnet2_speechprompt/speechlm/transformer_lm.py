@@ -1,7 +1,7 @@
 """A fairseq-compatible transformer decoder: the GSLM unit LM, and the decoder of enc-dec models.
 
-    x = scale * E[tokens] + P[positions]   (positions count real tokens only; pads get no position)
-    [input prompt] + x  ->  layers (deep prompts as a key/value prefix)  ->  LayerNorm  ->  x @ E^T
+x = scale * E[tokens] + P[positions]   (positions count real tokens only; pads get no position)
+[input prompt] + x  ->  layers (deep prompts as a key/value prefix)  ->  LayerNorm  ->  x @ E^T
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def frequency_mapping(label_counts: Sequence[int], unit_counts: Mapping[int, int
     labels = sorted(range(len(label_counts)), key=lambda c: (-label_counts[c], c))
     units = sorted(unit_counts, key=lambda t: (-unit_counts[t], t))
     mapping = [0] * len(label_counts)
-    for label, token in zip(labels, units):
+    for label, token in zip(labels, units, strict=False):  # extra units stay unused
         mapping[label] = int(token)
     return mapping
 

@@ -57,6 +57,6 @@ class LearnableVerbalizer(Verbalizer):
         values, indices = weight.topk(min(top_k, weight.shape[1]), dim=1)
         name = (lambda i: symbols[i]) if symbols is not None else (lambda i: i)
         return [
-            [(name(int(i)), float(v)) for i, v in zip(row_i, row_v)]
-            for row_i, row_v in zip(indices, values)
+            [(name(int(i)), float(v)) for i, v in zip(row_i, row_v, strict=True)]
+            for row_i, row_v in zip(indices, values, strict=True)
         ]

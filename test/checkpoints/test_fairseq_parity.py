@@ -19,9 +19,17 @@ ARCHS = {
     "gslm": ["--arch", "transformer_lm_big", "--share-decoder-input-output-embed"],
     # the other switches a transformer_lm checkpoint may carry
     "variant": [
-        "--arch", "transformer_lm", "--activation-fn", "gelu", "--decoder-learned-pos",
-        "--no-scale-embedding", "--layernorm-embedding",
-        "--decoder-input-dim", "16", "--decoder-output-dim", "16",
+        "--arch",
+        "transformer_lm",
+        "--activation-fn",
+        "gelu",
+        "--decoder-learned-pos",
+        "--no-scale-embedding",
+        "--layernorm-embedding",
+        "--decoder-input-dim",
+        "16",
+        "--decoder-output-dim",
+        "16",
     ],
 }
 
@@ -40,11 +48,33 @@ def _fairseq_setup(tmp_path, arch: str):
         fs_dict.add_symbol(symbol, n=1000 - rank)
     fs_dict.save(os.fspath(tmp_path / "dict.txt"))
     argv = [
-        os.fspath(tmp_path), "--task", "language_modeling", *ARCHS[arch],
-        "--decoder-layers", "2", "--decoder-embed-dim", "16", "--decoder-ffn-embed-dim", "32",
-        "--decoder-attention-heads", "2", "--tokens-per-sample", "64", "--cpu",
-        "--optimizer", "adam", "--lr", "1e-3", "--max-tokens", "1000", "--seed", "1",
-        "--save-dir", os.fspath(tmp_path), "--criterion", "cross_entropy",
+        os.fspath(tmp_path),
+        "--task",
+        "language_modeling",
+        *ARCHS[arch],
+        "--decoder-layers",
+        "2",
+        "--decoder-embed-dim",
+        "16",
+        "--decoder-ffn-embed-dim",
+        "32",
+        "--decoder-attention-heads",
+        "2",
+        "--tokens-per-sample",
+        "64",
+        "--cpu",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "1e-3",
+        "--max-tokens",
+        "1000",
+        "--seed",
+        "1",
+        "--save-dir",
+        os.fspath(tmp_path),
+        "--criterion",
+        "cross_entropy",
     ]
     args = options.parse_args_and_arch(options.get_training_parser(), argv)
     cfg = convert_namespace_to_omegaconf(args)

@@ -54,7 +54,10 @@ def test_other_architecture(saved):
 def test_missing_key_is_named_with_its_shape(saved):
     _, path = saved
     _rewrite(path, lambda s: s["model"].pop("decoder.layers.1.fc2.weight"))
-    with pytest.raises(CheckpointError, match=r"missing key 'decoder.layers.1.fc2.weight' \(expected shape \[16, 32\]\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"missing key 'decoder.layers.1.fc2.weight' \(expected shape \[16, 32\]\)",
+    ):
         load_unit_lm(path)
 
 
@@ -89,7 +92,9 @@ def test_unreadable_file(saved, damage):
         path.write_text("this is not a checkpoint\n")
     else:
         path.unlink()
-    expected = "no such checkpoint file" if damage == "missing" else "not a readable PyTorch checkpoint"
+    expected = (
+        "no such checkpoint file" if damage == "missing" else "not a readable PyTorch checkpoint"
+    )
     with pytest.raises(CheckpointError, match=expected) as info:
         load_unit_lm(path)
     assert str(path) in str(info.value)
@@ -105,7 +110,9 @@ def test_not_a_fairseq_checkpoint(tmp_path):
 def test_dictionary_size_disagrees_with_embedding(saved):
     _, path = saved
     (path.parent / "dict.txt").write_text("".join(f"{u} 1\n" for u in range(15)))
-    with pytest.raises(CheckpointError, match="15 symbols \\+ 4 specials = 19 entries, but .* 20 rows"):
+    with pytest.raises(
+        CheckpointError, match="15 symbols \\+ 4 specials = 19 entries, but .* 20 rows"
+    ):
         load_unit_lm(path)
 
 

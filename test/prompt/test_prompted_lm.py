@@ -103,11 +103,15 @@ def test_batched_equals_one_at_a_time(prompt, verbalizer):
     cands = torch.tensor([[4, 1], [5, 6], [6, 1]])
     batched = model.score_candidates(units, lengths, cands)
     single = torch.cat(
-        [model.score_candidates(units[i : i + 1, :n], lengths[i : i + 1], cands) for i, n in enumerate(lengths)]
+        [
+            model.score_candidates(units[i : i + 1, :n], lengths[i : i + 1], cands)
+            for i, n in enumerate(lengths)
+        ]
     )
     torch.testing.assert_close(batched, single, atol=1e-5, rtol=0)
     assert model.generate(units, lengths, 4)[0] == [
-        model.generate(units[i : i + 1, :n], lengths[i : i + 1], 4)[0][0] for i, n in enumerate(lengths)
+        model.generate(units[i : i + 1, :n], lengths[i : i + 1], 4)[0][0]
+        for i, n in enumerate(lengths)
     ]
 
 

@@ -6,7 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from espnet2_speechprompt.speechlm.layers import SinusoidalPositions, TransformerLayer, make_positions
+from espnet2_speechprompt.speechlm.layers import (
+    SinusoidalPositions,
+    TransformerLayer,
+    make_positions,
+)
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderCache
 from test.conftest import tiny_decoder
 
@@ -23,7 +27,9 @@ def test_layer_matches_torch_reference(norm_first):
         ref.self_attn.in_proj_weight.copy_(
             torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
         )
-        ref.self_attn.in_proj_bias.copy_(torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias]))
+        ref.self_attn.in_proj_bias.copy_(
+            torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+        )
         ref.self_attn.out_proj.load_state_dict(attn.out_proj.state_dict())
         for mine, theirs in [("fc1", "linear1"), ("fc2", "linear2")]:
             getattr(ref, theirs).load_state_dict(getattr(ours, mine).state_dict())
@@ -77,7 +83,9 @@ def test_cache_equals_full_recompute_with_prompts():
     cache = DecoderCache()
     pieces = [model(tokens[:, :5], input_prompt=prompt, deep_prompt=deep, cache=cache)]
     for t in range(5, 9):  # prompts are ignored once cached
-        pieces.append(model(tokens[:, t : t + 1], input_prompt=prompt, deep_prompt=deep, cache=cache))
+        pieces.append(
+            model(tokens[:, t : t + 1], input_prompt=prompt, deep_prompt=deep, cache=cache)
+        )
     torch.testing.assert_close(torch.cat(pieces, 1), full, atol=1e-5, rtol=0)
     assert cache.layers[0]["self"]["k"].shape[2] == 4 + 3 + 9  # prefix + prompt + tokens
 
