@@ -18,8 +18,10 @@ from typing import Any
 
 import torch
 
+from ..errors import SpeechPromptError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(SpeechPromptError):
     """A checkpoint, dictionary or config that cannot be used; the message says why."""
 
 

@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from ..checkpoints.dictionary import NUM_SPECIALS, Dictionary
+from ..errors import SpeechPromptError
 from .base import Verbalizer
 
 
-class VerbalizerError(ValueError):
-    pass
+class VerbalizerError(SpeechPromptError):
+    """A verbalizer that cannot be built from these labels and units."""
 
 
 def _need_units(num_labels: int, num_units: int) -> None:
@@ -63,7 +64,7 @@ class FixedVerbalizer(Verbalizer):
             raise VerbalizerError("a fixed verbalizer cannot map a label to a special token")
         self.num_labels = len(label_tokens)
         columns = torch.tensor(list(range(NUM_SPECIALS)) + list(label_tokens), dtype=torch.long)
-        self.register_buffer("columns", columns)
+        self.register_buffer("columns", columns, persistent=False)  # the mapping is config
 
     def forward(self, lm_logits: torch.Tensor) -> torch.Tensor:
         return lm_logits.index_select(-1, self.columns)

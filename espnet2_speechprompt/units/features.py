@@ -1,0 +1,149 @@
+"""Frame features for unit extraction: one small interface, an MFCC and a HuBERT reader."""
+
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torchaudio
+from torchaudio.compliance import kaldi
+
+from espnet2_speechprompt.units.audio import SAMPLE_RATE, prepare_audio
+from espnet2_speechprompt.units.errors import UnitsError
+from espnet2_speechprompt.units.hubert import HubertModel, load_hubert
+
+logger = logging.getLogger(__name__)
+
+Audio = np.ndarray | torch.Tensor
+
+
+class FeatureReader(ABC):
+    """Features ``[B, T, D]`` (+ frame lengths ``[B]``) for a batch of waveforms.
+
+    Waveforms may have any rate and channel count (see :func:`prepare_audio`); padded frames
+    of the batch are zero, and a batch gives the same features as one-at-a-time extraction.
+    """
+
+    dim: int  # feature dimension
+    hop: int  # samples per frame at 16 kHz
+    min_samples: int  # shortest usable audio at 16 kHz
+
+    def __init__(self) -> None:
+        self._notes: set[str] = set()
+
+    def prepare(self, wav: Audio, sample_rate: int = SAMPLE_RATE, utt: str = "?") -> torch.Tensor:
+        return prepare_audio(wav, sample_rate, utt, min_samples=self.min_samples, notes=self._notes)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        wavs: Sequence[Audio],
+        sample_rates: int | Sequence[int] = SAMPLE_RATE,
+        utts: Sequence[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        rates = [sample_rates] * len(wavs) if isinstance(sample_rates, int) else sample_rates
+        names = utts if utts is not None else [f"#{i}" for i in range(len(wavs))]
+        prepared = [self.prepare(w, r, u) for w, r, u in zip(wavs, rates, names, strict=True)]
+        return self.extract(prepared)
+
+    def one(self, wav: Audio, sample_rate: int = SAMPLE_RATE, utt: str = "?") -> torch.Tensor:
+        """Features ``[T, D]`` of a single waveform."""
+        feats, lengths = self([wav], sample_rate, [utt])
+        return feats[0, : int(lengths[0])]
+
+    @abstractmethod
+    def extract(self, wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of prepared (16 kHz mono, long enough) waveforms."""
+
+
+def _pad(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([f.shape[0] for f in frames], dtype=torch.long)
+    return torch.nn.utils.rnn.pad_sequence(frames, batch_first=True), lengths
+
+
+class MfccReader(FeatureReader):
+    """Kaldi-style MFCC (13 ceps, 25 ms window, 10 ms hop, no dither) + Δ + ΔΔ = 39 dims.
+
+    Samples are scaled to the 16-bit range first, as Kaldi reads wav files. ``cmvn`` (default
+    on) normalises each utterance to zero mean and unit variance per dimension.
+    """
+
+    dim, hop, min_samples = 39, 160, 400
+
+    def __init__(self, cmvn: bool = True, num_ceps: int = 13):
+        super().__init__()
+        self.cmvn, self.num_ceps = cmvn, num_ceps
+        self.dim = 3 * num_ceps
+
+    def _mfcc(self, wav: torch.Tensor) -> torch.Tensor:
+        static = kaldi.mfcc(
+            wav[None] * 32768.0,
+            sample_frequency=SAMPLE_RATE,
+            frame_length=25.0,
+            frame_shift=10.0,
+            num_ceps=self.num_ceps,
+            use_energy=False,
+            dither=0.0,
+        )  # [T, C]
+        delta = torchaudio.functional.compute_deltas(static.T)
+        delta2 = torchaudio.functional.compute_deltas(delta)
+        feats = torch.cat([static.T, delta, delta2], dim=0).T
+        if self.cmvn:
+            std = feats.std(dim=0, unbiased=False, keepdim=True).clamp_min(1e-5)
+            feats = (feats - feats.mean(dim=0, keepdim=True)) / std
+        return feats
+
+    def extract(self, wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return _pad([self._mfcc(w) for w in wavs])
+
+
+class HubertReader(FeatureReader):
+    """Hidden states of layer ``layer`` (1-based, as fairseq's ``output_layer``) of HuBERT."""
+
+    def __init__(
+        self,
+        model: HubertModel | str | os.PathLike,
+        layer: int,
+        device: str | torch.device = "cpu",
+        normalize: bool | None = None,
+    ):
+        super().__init__()
+        if not isinstance(model, HubertModel):
+            model = load_hubert(model, normalize=normalize)
+        try:
+            model.truncate(layer)
+        except ValueError as exc:
+            raise UnitsError(str(exc)) from None
+        self.model, self.layer, self.device = model.eval().to(device), layer, torch.device(device)
+        self.dim = model.cfg.embed_dim
+        self.hop = model.feature_extractor.hop
+        self.min_samples = model.feature_extractor.receptive_field
+
+    def extract(self, wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = torch.tensor([w.numel() for w in wavs], dtype=torch.long)
+        batch = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True).to(self.device)
+        feats, frames = self.model(batch, lengths.to(self.device), output_layer=self.layer)
+        pad = torch.arange(feats.shape[1], device=feats.device)[None] >= frames[:, None]
+        return feats.masked_fill(pad[..., None], 0.0).cpu(), frames.cpu()
+
+
+def build_reader(
+    kind: str,
+    *,
+    checkpoint: str | None = None,
+    layer: int | None = None,
+    cmvn: bool = True,
+    device: str = "cpu",
+) -> FeatureReader:
+    """A reader by name: ``mfcc`` or ``hubert`` (needs ``checkpoint`` and ``layer``)."""
+    if kind == "mfcc":
+        return MfccReader(cmvn=cmvn)
+    if kind == "hubert":
+        if not checkpoint or layer is None:
+            raise UnitsError("the hubert feature needs a checkpoint and a layer")
+        return HubertReader(checkpoint, layer, device=device)
+    raise UnitsError(f"unknown feature type {kind!r} (mfcc | hubert)")

@@ -1,0 +1,104 @@
+"""Tiny HuBERT models and a generated Kaldi-style data dir for the unit-pipeline tests."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from espnet2_speechprompt.units.hubert import HubertConfig, HubertModel, parse_conv_layers
+
+# HuBERT's real conv arithmetic (receptive field 400, hop 320) with 8 channels
+TINY_CONV = "[(8,10,5)] + [(8,3,2)] * 4 + [(8,2,2)] * 2"
+
+
+def tiny_hubert(mode: str = "default", layer_norm_first: bool = False, seed: int = 0):
+    """A randomly initialised native HuBERT with non-trivial norm parameters."""
+    torch.manual_seed(seed)
+    cfg = HubertConfig(
+        conv_layers=parse_conv_layers(TINY_CONV),
+        extractor_mode=mode,
+        conv_bias=mode == "layer_norm",
+        embed_dim=16,
+        ffn_dim=32,
+        num_layers=3,
+        num_heads=2,
+        conv_pos=4,
+        conv_pos_groups=2,
+        layer_norm_first=layer_norm_first,
+    )
+    model = HubertModel(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return model.eval()
+
+
+def fairseq_key(key: str, mode: str) -> str:
+    """Our key → fairseq's (inverse of hubert._map_key; test-only)."""
+    parts = key.split(".")
+    if key.startswith("feature_extractor.conv_layers."):
+        sub = {"conv": ["0"], "norm": ["2"] if mode == "default" else ["2", "1"]}[parts[3]]
+        return ".".join(parts[:3] + sub + parts[4:])
+    if key.startswith("encoder.pos_conv."):
+        return "encoder.pos_conv.0." + parts[-1]
+    return key
+
+
+def save_native_as_fairseq(model: HubertModel, path: str) -> str:
+    """Save a native model in fairseq's ``args`` layout (no fairseq needed)."""
+    mode = model.cfg.extractor_mode
+    state = {fairseq_key(k, mode): v for k, v in model.state_dict().items()}
+    state["mask_emb"] = torch.zeros(model.cfg.embed_dim)  # training-only extras are ignored
+    args = argparse.Namespace(
+        arch="hubert",
+        conv_feature_layers=TINY_CONV,
+        extractor_mode=mode,
+        encoder_attention_heads=model.cfg.num_heads,
+        layer_norm_first=model.cfg.layer_norm_first,
+        activation_fn="gelu",
+        normalize=False,
+    )
+    torch.save({"args": args, "model": state}, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread avoids OpenMP spin-waits on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def hubert_ckpt(tmp_path) -> str:
+    return save_native_as_fairseq(tiny_hubert(), os.fspath(tmp_path / "hubert_tiny.pt"))
+
+
+def tone(seconds: float, freq: float, seed: int, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    noise = np.random.default_rng(seed).normal(0, 0.05, t.shape)
+    return (0.4 * np.sin(2 * np.pi * freq * t) + noise).astype(np.float32)
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> str:
+    """6 utterances of tones + noise; ``utt3`` is read through a ``cat ... |`` pipe."""
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    lines = []
+    for i in range(6):
+        path = wavs / f"utt{i}.wav"
+        soundfile.write(path, tone(0.3 + 0.1 * i, 200 + 150 * i, i), 16000)
+        entry = f"cat {path} |" if i == 3 else os.fspath(path)
+        lines.append(f"utt{i} {entry}\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text("".join(lines))
+    return os.fspath(data)
