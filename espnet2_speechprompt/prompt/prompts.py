@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import SpeechPromptError
+
 
 @dataclass
 class PromptConfig:
@@ -23,6 +25,16 @@ class PromptConfig:
     separator: bool = True
     dropout: float = 0.1
     init_std: float = 1.0  # the official code's nn.Embedding default N(0, 1)
+
+    def __post_init__(self):
+        for name in ("input_length", "deep_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise SpeechPromptError(
+                    f"prompt_conf.{name} must be an integer >= 0, not {value!r}"
+                )
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise SpeechPromptError(f"prompt_conf.dropout must be in [0, 1), not {self.dropout!r}")
 
 
 class Prompts(nn.Module):

@@ -1,0 +1,72 @@
+"""The ESPnet2 model: a ``PromptedUnitLM`` whose state is only its trainable part.
+
+``state_dict()`` leaves out the frozen backbone, so every file ESPnet's Trainer writes (epoch
+files, ``checkpoint.pth``, best and averaged models) holds prompts, separator and verbalizer —
+a few KB to a few hundred KB instead of the whole LM — and ``load_state_dict`` accepts exactly
+that (resume, averaging and ``build_model_from_file`` keep working).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from ..prompt.prompted_lm import PromptedUnitLM
+
+BACKBONE = "prompted.backbone."
+
+
+class ESPnetSpeechPromptModel(AbsESPnetModel):
+    def __init__(self, prompted: PromptedUnitLM):
+        super().__init__()
+        self.prompted = prompted
+
+    def forward(
+        self,
+        units: torch.Tensor,
+        units_lengths: torch.Tensor,
+        label: torch.Tensor,
+        label_lengths: torch.Tensor,
+        **kwargs,
+    ):
+        """Loss on label tokens only; stats ``loss``, ``acc`` (token), ``acc_utt`` (sequence)."""
+        out = self.prompted(units, units_lengths, label, label_lengths)
+        stats = {k: out[k].detach() for k in ("loss", "acc", "acc_utt")}
+        loss, stats, weight = force_gatherable((out["loss"], stats, units.shape[0]), units.device)
+        return loss, stats, weight
+
+    def collect_feats(self, units: torch.Tensor, units_lengths: torch.Tensor, **kwargs):
+        return {}
+
+    def train(self, mode: bool = True) -> ESPnetSpeechPromptModel:
+        super().train(mode)
+        self.prompted.train(mode)  # keeps the backbone in eval mode
+        return self
+
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        full = super().state_dict(*args, destination=None, prefix=prefix, keep_vars=keep_vars)
+        state = OrderedDict((k, v) for k, v in full.items() if not k.startswith(prefix + BACKBONE))
+        if destination is not None:
+            destination.update(state)
+            return destination
+        return state
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, torch.Tensor], strict: bool = True, assign: bool = False
+    ):
+        """Load the trainable state; backbone keys, if a full state dict is given, are ignored."""
+        trainable = {k: v for k, v in state_dict.items() if not k.startswith(BACKBONE)}
+        expected = set(self.state_dict())
+        if strict:
+            missing, unexpected = expected - set(trainable), set(trainable) - expected
+            if missing or unexpected:
+                raise RuntimeError(
+                    f"prompt state mismatch: missing {sorted(missing)[:3]}, "
+                    f"unexpected {sorted(unexpected)[:3]} — was it trained with another "
+                    "prompt/verbalizer configuration?"
+                )
+        return super().load_state_dict(trainable, strict=False, assign=assign)

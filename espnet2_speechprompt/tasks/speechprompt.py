@@ -1,0 +1,230 @@
+"""``SpeechPromptTask``: prompt tuning of a frozen speech LM as an ESPnet2 task.
+
+Data: ``units`` (``text_int``: k-means ids per utterance) and ``label`` (``text``: label tokens,
+space-separated, e.g. ``yes`` or ``activate lights kitchen``). Units are mapped to backbone
+tokens through the backbone's ``dict.txt``; labels through the label list, which — like the
+resolved verbalizer mapping — is embedded in the saved ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.train.trainer import Trainer
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str_or_none
+
+from ..checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
+from ..errors import SpeechPromptError
+from ..prompt.prompted_lm import PromptedUnitLM
+from ..prompt.prompts import PromptConfig
+from ..speechlm.backbones import GSLMBackbone
+from ..verbalizer.builders import (
+    FixedVerbalizerConfig,
+    LearnableVerbalizerConfig,
+    TrainStatistics,
+)
+from .espnet_model import ESPnetSpeechPromptModel
+
+backbone_choices = ClassChoices("backbone", classes=dict(gslm=GSLMBackbone), default="gslm")
+verbalizer_choices = ClassChoices(
+    "verbalizer",
+    classes=dict(fixed=FixedVerbalizerConfig, learnable=LearnableVerbalizerConfig),
+    default="learnable",
+)
+
+
+class SpeechPromptDataError(SpeechPromptError):
+    """A unit or label that the task cannot use; names the utterance."""
+
+
+def read_list(value: str | list[str] | None) -> list[str] | None:
+    """A list given inline (from config.yaml) or as a file with one entry per line."""
+    if value is None or isinstance(value, list | tuple):
+        return None if value is None else list(value)
+    with open(value, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
+class LabelEncoder:
+    """Label tokens <-> label-space ids (``4 + index in the label list``)."""
+
+    def __init__(self, labels: list[str]):
+        self.labels = labels
+        self.index = {label: NUM_SPECIALS + i for i, label in enumerate(labels)}
+
+    def encode(self, text: str, utt: str = "?") -> np.ndarray:
+        ids = []
+        for token in text.split():
+            if token not in self.index:
+                raise SpeechPromptDataError(
+                    f"utterance {utt}: label {token!r} is not in the label list "
+                    f"({len(self.labels)} labels); rebuild the list from the training labels"
+                )
+            ids.append(self.index[token])
+        return np.asarray(ids, dtype=np.int64)
+
+    def decode(self, ids) -> list[str]:
+        return [self.labels[int(i) - NUM_SPECIALS] for i in ids]
+
+
+class UnitEncoder:
+    """k-means unit ids -> backbone tokens through ``dict.txt`` (never ``unit + 4``)."""
+
+    def __init__(self, vocab: Dictionary, source: str = "dict.txt"):
+        numeric = {int(s): i for i, s in enumerate(vocab.symbols) if s.isdigit()}
+        self.table = np.full(max(numeric, default=-1) + 1, -1, dtype=np.int64)
+        for unit, token in numeric.items():
+            self.table[unit] = token
+        self.source = source
+
+    def encode(self, units: np.ndarray, utt: str = "?") -> np.ndarray:
+        units = np.asarray(units, dtype=np.int64)
+        bad = (units < 0) | (units >= len(self.table))
+        tokens = np.where(bad, -1, self.table[np.clip(units, 0, len(self.table) - 1)])
+        if (tokens < 0).any():
+            unit = int(units[np.argmax(tokens < 0)])
+            raise SpeechPromptDataError(
+                f"utterance {utt}: unit {unit} is outside the backbone vocabulary "
+                f"({self.source}: units 0..{len(self.table) - 1}); make the units with the "
+                "backbone's own k-means"
+            )
+        if len(tokens) == 0:
+            raise SpeechPromptDataError(f"utterance {utt}: no units")
+        return tokens
+
+
+class SpeechPromptPreprocessor:
+    def __init__(self, labels: LabelEncoder, units: UnitEncoder):
+        self.labels, self.units = labels, units
+
+    def __call__(self, uid: str, data: dict) -> dict:
+        if "units" in data:
+            data["units"] = self.units.encode(data["units"], uid)
+        if "label" in data:
+            data["label"] = self.labels.encode(str(data["label"]), uid)
+        return data
+
+
+def _train_statistics(args, labels: LabelEncoder, units: UnitEncoder) -> TrainStatistics | None:
+    """Label and unit counts from the training data files, if they are given."""
+    files = {name: path for path, name, _ in args.train_data_path_and_name_and_type or []}
+    if "units" not in files or "label" not in files:
+        return None
+    label_rows, unit_rows = [], []
+    for path, rows, parse in (
+        (files["label"], label_rows, lambda u, t: labels.encode(t, u) - NUM_SPECIALS),
+        (files["units"], unit_rows, lambda u, t: units.encode(np.fromstring(t, sep=" "), u)),
+    ):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                utt, _, text = line.strip().partition(" ")
+                rows.append(parse(utt, text).tolist())
+    return TrainStatistics.from_sequences(label_rows, unit_rows, len(labels.labels))
+
+
+class SpeechPromptTask(AbsTask):
+    num_optimizers: int = 1
+    class_choices_list = [backbone_choices, verbalizer_choices]
+    trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(description="Task related")
+        parser.get_default("required").append("label_list")
+        group.add_argument(
+            "--label_list",
+            type=str_or_none,
+            default=None,
+            help="Label tokens, one per line (file), embedded in config.yaml as a list",
+        )
+        group.add_argument(
+            "--candidate_list",
+            type=str_or_none,
+            default=None,
+            help="Label sequences to score at inference (classification), one per line; "
+            "default: every single label",
+        )
+        group.add_argument(
+            "--decoding",
+            type=str,
+            default="score",
+            choices=["score", "greedy"],
+            help="Inference: 'score' ranks the candidate label sequences (classification), "
+            "'greedy' generates a label sequence (ASR, slot filling, units)",
+        )
+        group.add_argument(
+            "--unit_extractor_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help="How units were made, so inference can take speech: kmeans (file), feature "
+            "(mfcc|hubert), checkpoint, layer, cmvn, dedup (see units.extractor.UnitExtractor)",
+        )
+        group.add_argument(
+            "--prompt_conf",
+            action=NestedDictAction,
+            default=asdict(PromptConfig()),
+            help="Prompt settings: input_length, deep_length, separator, dropout, init_std",
+        )
+        for choices in cls.class_choices_list:
+            choices.add_arguments(group)
+        # the official SpeechPrompt settings: Adam, lr 5e-3, betas (0.9, 0.98), clip 1
+        parser.set_defaults(
+            optim="adam",
+            optim_conf={"lr": 5.0e-3, "betas": [0.9, 0.98]},
+            grad_clip=1.0,
+            best_model_criterion=[["valid", "acc", "max"], ["valid", "loss", "min"]],
+        )
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=PAD)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        backbone = backbone_choices.get_class(args.backbone)(**args.backbone_conf)
+        return SpeechPromptPreprocessor(
+            LabelEncoder(read_list(args.label_list)),
+            UnitEncoder(backbone.load_dictionary(), backbone.dictionary),
+        )
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
+        return ("units",) if inference else ("units", "label")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
+        return ("label",) if inference else ()
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> ESPnetSpeechPromptModel:
+        labels = read_list(args.label_list)
+        if not labels:
+            raise SpeechPromptDataError(f"the label list {args.label_list} is empty")
+        args.label_list = labels  # embedded in config.yaml
+        args.candidate_list = read_list(args.candidate_list)
+        backbone = backbone_choices.get_class(args.backbone)(**args.backbone_conf)
+        lm, vocab = backbone.load()
+        spec = verbalizer_choices.get_class(args.verbalizer)(**args.verbalizer_conf)
+        stats = None
+        if spec.label_units is None and spec.mode == "frequency":
+            stats = _train_statistics(
+                args, LabelEncoder(labels), UnitEncoder(vocab, backbone.dictionary)
+            )
+        verbalizer = spec.build(labels, vocab, stats)
+        args.verbalizer_conf = spec.conf()  # the resolved mapping, for config.yaml
+        prompted = PromptedUnitLM(lm, verbalizer, PromptConfig(**args.prompt_conf))
+        trainable, total = prompted.parameter_counts()
+        logging.info(
+            f"SpeechPrompt: {trainable:,} trainable parameters of {total:,} "
+            f"({100 * trainable / total:.3f}%); backbone {Path(backbone.checkpoint).name} frozen"
+        )
+        return ESPnetSpeechPromptModel(prompted)
