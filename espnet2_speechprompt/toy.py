@@ -16,7 +16,9 @@ import torch
 
 from .checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
 from .prompt.prompted_lm import PromptedUnitLM
-from .speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+from .speechlm.pretrain import PretrainConfig
+from .speechlm.pretrain import pretrain_unit_lm as pretrain
+from .speechlm.transformer_lm import TransformerDecoder
 
 
 @dataclass
@@ -77,24 +79,9 @@ def pretrain_unit_lm(
     seed: int = 0,
 ) -> TransformerDecoder:
     """Next-unit prediction on the unlabeled train utterances (``</s> u_1..u_T </s>``)."""
-    torch.manual_seed(seed)
-    config = DecoderConfig(len(corpus.vocab), dim, 2 * dim, layers, heads, max_positions=256)
-    model = TransformerDecoder(config)
-    optim = torch.optim.Adam(model.parameters(), lr=3e-3)
-    rows = [[2] + u + [2] for u, _ in corpus.train]
-    gen = random.Random(seed)
-    for _ in range(epochs):
-        gen.shuffle(rows)
-        for i in range(0, len(rows), 32):
-            tokens, _ = pad_batch(rows[i : i + 32])
-            logits = model(tokens[:, :-1])
-            loss = torch.nn.functional.cross_entropy(
-                logits.transpose(1, 2), tokens[:, 1:], ignore_index=PAD
-            )
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-    return model.eval()
+    config = PretrainConfig(dim, layers, heads, 2 * dim, epochs, 3e-3, 32, seed, 256)
+    rows = [units for units, _ in corpus.train]
+    return pretrain(rows, None, len(corpus.vocab), config)
 
 
 def frequency_counts(corpus: ToyCorpus) -> tuple[list[int], dict[int, int]]:

@@ -1,0 +1,202 @@
+"""Write RESULTS.md (ESPnet style) and the plots for a trained and decoded task.
+
+    python -m espnet2_speechprompt.bin.make_results --expdir exp --dumpdir dump \
+        --test_sets valid test --output exp/RESULTS.md
+
+Reads ``{expdir}/speechprompt`` (config, model file, ESPnet's training curves in ``images/``),
+``{expdir}/decode/<set>/text`` and ``{dumpdir}/units/<set>/{label,utt2spk}``; adds a confusion
+matrix and the verbalizer's label->unit map under ``{expdir}/speechprompt/images/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import torch
+import yaml
+
+from .. import __version__
+from ..checkpoints.dictionary import NUM_SPECIALS, Dictionary
+from .cli_errors import exit_on_user_error
+from .speechprompt_score import read_table
+
+
+def per_group_accuracy(ref: dict, hyp: dict, group: dict) -> dict[str, tuple[int, float]]:
+    totals, correct = Counter(), Counter()
+    for utt, text in ref.items():
+        key = group.get(utt, "?")
+        totals[key] += 1
+        correct[key] += hyp.get(utt, "").split() == text.split()
+    return {k: (totals[k], correct[k] / totals[k]) for k in sorted(totals)}
+
+
+def plot_confusion(ref: dict, hyp: dict, labels: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({*ref.values(), *(hyp.get(u, "") for u in ref)} - {""}, key=labels_order(labels))
+    index = {n: i for i, n in enumerate(names)}
+    counts = torch.zeros(len(names), len(names))
+    for utt, text in ref.items():
+        if hyp.get(utt) in index:
+            counts[index[text], index[hyp[utt]]] += 1
+    fig, ax = plt.subplots(figsize=(1 + 0.5 * len(names), 1 + 0.45 * len(names)))
+    ax.imshow(counts, cmap="Blues")
+    for (i, j), value in zip(torch.cartesian_prod(*[torch.arange(len(names))] * 2).tolist(),
+                             counts.flatten().tolist(), strict=True):  # fmt: skip
+        if value:
+            ax.text(j, i, int(value), ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def labels_order(labels: list[str]):
+    rank = {label: i for i, label in enumerate(labels)}
+    return lambda name: (rank.get(name, len(rank)), name)
+
+
+def plot_verbalizer(state: dict, config: dict, vocab: Dictionary, path: Path) -> str:
+    """Heatmap of which units each label weighs; returns a one-line description."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = config["label_list"]
+    weight = state.get("prompted.verbalizer.linear.weight")
+    if weight is not None:
+        matrix, kind = weight[NUM_SPECIALS:].float(), "learnable (weights)"
+    else:
+        matrix = torch.zeros(len(labels), len(vocab))
+        for i, unit in enumerate(config["verbalizer_conf"]["label_units"]):
+            matrix[i, vocab.index(unit)] = 1.0
+        kind = f"fixed ({config['verbalizer_conf']['mode']})"
+    units = vocab.unit_indices()
+    matrix = matrix[:, units]
+    fig, ax = plt.subplots(figsize=(min(2 + 0.12 * len(units), 18), 1 + 0.3 * len(labels)))
+    image = ax.imshow(matrix, aspect="auto", cmap="viridis")
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    step = max(1, len(units) // 25)
+    ax.set_xticks(range(0, len(units), step), [vocab.symbol(u) for u in units[::step]], fontsize=6)
+    ax.set_xlabel("unit")
+    ax.set_title(f"verbalizer: label -> unit, {kind}")
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    top = matrix.argmax(dim=1).tolist()
+    return ", ".join(
+        f"{label}->{vocab.symbol(units[t])}" for label, t in zip(labels, top, strict=True)
+    )
+
+
+def environment() -> list[str]:
+    import torch as _torch
+
+    try:
+        import espnet
+
+        espnet_version = espnet.__version__
+    except ImportError:
+        espnet_version = "not installed"
+    return [
+        f"- date: `{time.strftime('%Y-%m-%d %H:%M:%S %Z')}`",
+        f"- python: `{platform.python_version()}`, torch `{_torch.__version__}`, "
+        f"espnet `{espnet_version}`, espnet2_speechprompt `{__version__}`",
+        f"- machine: `{platform.machine()}`, {os.cpu_count()} CPU cores, "
+        f"GPU: {'yes' if _torch.cuda.is_available() else 'no'}",
+    ]
+
+
+def main(cmd: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--expdir", required=True)
+    parser.add_argument("--dumpdir", required=True)
+    parser.add_argument("--test_sets", nargs="+", required=True)
+    parser.add_argument("--model_file", default="valid.acc.best.pth")
+    parser.add_argument("--baseline", help="result.json of train_baseline")
+    parser.add_argument("--timings", help="a file of 'stage seconds' lines")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args(cmd)
+    with exit_on_user_error():
+        write_results(args)
+
+
+def write_results(args: argparse.Namespace) -> None:
+    exp, dump = Path(args.expdir), Path(args.dumpdir)
+    train_dir = exp / "speechprompt"
+    config = yaml.safe_load((train_dir / "config.yaml").read_text())
+    model_file = train_dir / args.model_file
+    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    trainable = sum(v.numel() for v in state.values())
+    backbone = Path(config["backbone_conf"]["checkpoint"])
+    vocab = Dictionary.load(
+        config["backbone_conf"].get("dictionary") or backbone.with_name("dict.txt")
+    )
+    images = train_dir / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    prompt = config["prompt_conf"]
+    lines = ["# RESULTS", "## Environments", *environment(), ""]
+    lines += [
+        f"## {config['verbalizer']} verbalizer: `{train_dir}`",
+        f"- backbone: `{config['backbone']}` `{backbone}` ({backbone.stat().st_size / 2**20:.1f} MiB)",
+        f"- prompts: input {prompt['input_length']}, deep {prompt['deep_length']}, "
+        f"separator {prompt['separator']}; verbalizer `{config['verbalizer']}` "
+        f"{config['verbalizer_conf']}",
+        f"- trainable parameters: {trainable:,}; model file `{model_file.name}` "
+        f"{os.path.getsize(model_file):,} bytes "
+        f"({os.path.getsize(model_file) / backbone.stat().st_size:.5f} of the backbone file)",
+        f"- verbalizer map (top unit per label): {plot_verbalizer(state, config, vocab, images / 'verbalizer.png')}",
+        "",
+        "|dataset|Snt|acc|",
+        "|---|---|---|",
+    ]
+    per_speaker = {}
+    for name in args.test_sets:
+        ref = read_table(dump / "units" / name / "label")
+        hyp = read_table(exp / "decode" / name / "text")
+        acc = sum(hyp.get(u, "").split() == t.split() for u, t in ref.items()) / len(ref)
+        lines.append(f"|{name}|{len(ref)}|{100 * acc:.2f}|")
+        utt2spk = dump / "units" / name / "utt2spk"
+        if utt2spk.exists():
+            per_speaker[name] = per_group_accuracy(ref, hyp, read_table(utt2spk))
+        plot_confusion(ref, hyp, config["label_list"], images / f"confusion_{name}.png", name)
+    for name, table in per_speaker.items():
+        lines += ["", f"### per speaker: {name}", "", "|speaker|Snt|acc|", "|---|---|---|"]
+        lines += [f"|{spk}|{n}|{100 * acc:.2f}|" for spk, (n, acc) in table.items()]
+    if args.baseline and Path(args.baseline).exists():
+        base = json.loads(Path(args.baseline).read_text())
+        lines += ["", f"### baseline: {base['model']}", "",
+                  f"- parameters: {base['parameters']:,} (all trained); training {base['train_seconds']} s",
+                  "", "|dataset|acc|", "|---|---|"]  # fmt: skip
+        lines += [f"|{name}|{100 * acc:.2f}|" for name, acc in base["acc"].items()]
+    if args.timings and Path(args.timings).exists():
+        times = defaultdict(float)
+        for line in Path(args.timings).read_text().splitlines():
+            stage, _, seconds = line.partition(" ")
+            times[stage] += float(seconds or 0)
+        lines += ["", "### run time", "", "|stage|seconds|", "|---|---|"]
+        lines += [f"|{stage}|{seconds:.0f}|" for stage, seconds in times.items()]
+    lines += ["", "Images: " + ", ".join(f"`{p.name}`" for p in sorted(images.glob("*.png")))]
+    out = Path(args.output)
+    out.with_suffix(".tmp").write_text("\n".join(lines) + "\n")
+    os.replace(out.with_suffix(".tmp"), out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

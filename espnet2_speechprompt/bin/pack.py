@@ -1,0 +1,32 @@
+"""Pack a trained task for sharing: config + prompt-only safetensors + label list + RESULTS.md
+(+ images) + the backbone's file names and sha256 (no backbone weights).
+
+    python -m espnet2_speechprompt.bin.pack --train_config exp/speechprompt/config.yaml \
+        --model_file exp/speechprompt/valid.acc.best.pth --results exp/RESULTS.md \
+        --images exp/speechprompt/images --outpath exp/packed/speechprompt.zip
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .cli_errors import exit_on_user_error
+
+
+def main(cmd: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train_config", required=True)
+    parser.add_argument("--model_file", required=True)
+    parser.add_argument("--results")
+    parser.add_argument("--images")
+    parser.add_argument("--outpath", required=True)
+    args = parser.parse_args(cmd)
+    from ..tasks.packing import pack_task
+
+    with exit_on_user_error():
+        out = pack_task(args.train_config, args.model_file, args.outpath, args.results, args.images)
+    print(f"packed: {out}")
+
+
+if __name__ == "__main__":
+    main()

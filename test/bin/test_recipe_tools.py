@@ -1,0 +1,85 @@
+"""The Python entry points the recipe stages call: label list, unit LM pre-training (with
+resume), the GRU baseline and the Hub upload staging."""
+
+from __future__ import annotations
+
+import json
+import random
+import zipfile
+
+import pytest
+import torch
+
+from espnet2_speechprompt.bin import (
+    make_label_list,
+    pretrain_unit_lm,
+    speechprompt_upload,
+    train_baseline,
+)
+from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm
+
+
+def write_sets(root, n_units: int = 12, seed: int = 0):
+    """Units whose class shows in which unit range dominates; labels yes/no/up."""
+    rng = random.Random(seed)
+    labels = ["yes", "no", "up"]
+    for split, count in (("train", 120), ("valid", 30), ("test", 30)):
+        d = root / split
+        d.mkdir(parents=True)
+        with open(d / "units", "w") as units, open(d / "label", "w") as lab:
+            for i in range(count):
+                c = rng.randrange(3)
+                seq = [rng.randrange(c * 4, c * 4 + 4) if rng.random() < 0.8 else rng.randrange(n_units)
+                       for _ in range(rng.randint(5, 12))]  # fmt: skip
+                units.write(f"{split}{i:03d} {' '.join(map(str, seq))}\n")
+                lab.write(f"{split}{i:03d} {labels[c]}\n")
+
+
+def test_make_label_list(tmp_path, capsys):
+    label = tmp_path / "label"
+    label.write_text("a turn_on lights\nb turn_off lights\nc turn_on lights\n")
+    make_label_list.main(["--label", str(label), "--output", str(tmp_path / "labels"),
+                          "--candidates", str(tmp_path / "cands")])  # fmt: skip
+    assert (tmp_path / "labels").read_text().split() == ["lights", "turn_off", "turn_on"]
+    assert (tmp_path / "cands").read_text().splitlines() == ["turn_off lights", "turn_on lights"]
+    label.write_text("a yes\nb\n")
+    with pytest.raises(SystemExit):
+        make_label_list.main(["--label", str(label), "--output", str(tmp_path / "x")])
+    assert "label:2: utterance b has no label" in capsys.readouterr().err
+
+
+def test_pretrain_unit_lm_saves_gslm_layout_and_resumes(tmp_path):
+    write_sets(tmp_path)
+    common = ["--train_units", str(tmp_path / "train" / "units"), "--valid_units",
+              str(tmp_path / "valid" / "units"), "--n_units", "12", "--embed_dim", "16",
+              "--num_layers", "1", "--num_heads", "2", "--ffn_dim", "32"]  # fmt: skip
+    pretrain_unit_lm.main([*common, "--output_dir", str(tmp_path / "a"), "--max_epoch", "3"])
+    pretrain_unit_lm.main([*common, "--output_dir", str(tmp_path / "b"), "--max_epoch", "1"])
+    pretrain_unit_lm.main([*common, "--output_dir", str(tmp_path / "b"), "--max_epoch", "3"])
+    model_a, vocab = load_unit_lm(tmp_path / "a" / "checkpoint_best.pt")
+    model_b, _ = load_unit_lm(tmp_path / "b" / "checkpoint_best.pt")
+    assert vocab.symbols[4:] == [str(u) for u in range(12)]
+    for key, value in model_a.state_dict().items():
+        torch.testing.assert_close(value, model_b.state_dict()[key], atol=1e-6, rtol=0)
+
+
+def test_gru_baseline_learns_the_units(tmp_path):
+    write_sets(tmp_path)
+    (tmp_path / "labels").write_text("yes\nno\nup\n")
+    out = tmp_path / "baseline.json"
+    train_baseline.main(["--label_list", str(tmp_path / "labels"), "--train",
+                         str(tmp_path / "train"), "--valid", str(tmp_path / "valid"), "--test",
+                         str(tmp_path / "test"), "--output", str(out), "--max_epoch", "8"])  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["acc"]["test"] >= 0.85 and result["parameters"] > 0
+
+
+def test_upload_dry_run_stages_a_model_card(tmp_path):
+    packed = tmp_path / "model.zip"
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("config.yaml", "backbone: gslm\nlabel_list: ['yes', 'no']\n")
+        z.writestr("speechprompt.safetensors", b"0123")
+        z.writestr("RESULTS.md", "|test|99.0|\n")
+    speechprompt_upload.main(["--packed", str(packed), "--hf_repo", "me/kws", "--dry_run"])
+    card = (tmp_path / "hf_me_kws" / "README.md").read_text()
+    assert "me/kws" in card and "yes, no" in card and "|test|99.0|" in card
