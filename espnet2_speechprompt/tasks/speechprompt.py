@@ -221,7 +221,9 @@ class SpeechPromptTask(AbsTask):
             )
         verbalizer = spec.build(labels, vocab, stats)
         args.verbalizer_conf = spec.conf()  # the resolved mapping, for config.yaml
-        prompted = PromptedUnitLM(lm, verbalizer, PromptConfig(**args.prompt_conf))
+        prompt_config = PromptConfig(**args.prompt_conf)
+        args.prompt_conf = asdict(prompt_config)  # every field, for config.yaml
+        prompted = PromptedUnitLM(lm, verbalizer, prompt_config)
         trainable, total = prompted.parameter_counts()
         logging.info(
             f"SpeechPrompt: {trainable:,} trainable parameters of {total:,} "

@@ -1,0 +1,469 @@
+#!/usr/bin/env bash
+# SpeechPrompt recipe stages: prompt a frozen speech unit LM for one task. Run it from a recipe
+# dir (egs2/<corpus>/speechprompt1, through its run.sh). Every stage is a short call into a
+# Python entry point (python -m espnet2_speechprompt.bin.<name>); the commands a stage ran are
+# in ${expdir}/logs/stage<N>.cmd (bash that file to re-run them) and their output in
+# ${expdir}/logs/stage<N>.log.
+# shellcheck source-path=SCRIPTDIR  # path.sh, cmd.sh and utils/ are linked beside it
+set -euo pipefail
+
+help_message="Usage: $0 --train_set <set> --valid_set <set> [options]
+
+Stages (--stage N --stop_stage M runs N..M):
+   1  data preparation: local/data.sh → data/<set>/{wav.scp,label,utt2spk,spk2utt}
+   2  format audio (16 kHz mono wav) → \${dumpdir}/raw/<set>
+   3  units: learn k-means (--learn_kmeans true), dump units → \${dumpdir}/units/<set>/units
+   4  label list (+ candidate list) from the training labels → \${dumpdir}/label_list
+   5  pre-train a small unit LM (only without --backbone_checkpoint) → \${expdir}/unit_lm
+   6  collect stats → \${expdir}/stats
+   7  prompt tuning (resumes) → \${expdir}/speechprompt
+   8  inference on --test_sets → \${expdir}/decode/<set>/{text,score,token}
+   9  scoring → \${expdir}/decode/<set>/result.json, \${expdir}/RESULTS.md (+ plots)
+  10  pack → \${expdir}/packed/speechprompt.zip
+  11  upload the pack to the Hugging Face Hub (only with --hf_repo)
+--skip_data_prep skips 1-4, --skip_train 5-7, --skip_eval 8-9, --skip_packing 10,
+--skip_upload 11. With --tag NAME, stages 6-11 write to \${expdir}/NAME (one experiment per
+config), sharing the units, k-means and unit LM. Options take --foo_bar or --foo-bar."
+
+# general
+stage=1                 # first stage to run
+stop_stage=100          # last stage to run
+ngpu=0                  # GPUs for training (0: CPU); inference uses cuda when > 0
+nj=4                    # parallel jobs for formatting, unit dumping and inference
+python=python3          # the Python that runs the entry points (may be several words)
+expdir=exp              # experiment outputs
+dumpdir=dump            # formatted audio, units, label list
+tag=                    # a name: stages 6-11 (and the logs) go to ${expdir}/${tag}
+local_data_opts=        # options for local/data.sh
+skip_data_prep=false    # skip stages 1-4
+skip_train=false        # skip stages 5-7
+skip_eval=false         # skip stages 8-9
+skip_packing=false      # skip stage 10
+skip_upload=false       # skip stage 11
+# data
+train_set=              # training set name (data/<set>)
+valid_set=              # validation set name
+test_sets=              # sets to decode and score (default: the validation set)
+# units
+unit_feature=mfcc       # mfcc | hubert
+feature_checkpoint=     # HuBERT checkpoint (--unit_feature hubert)
+feature_layer=          # HuBERT layer, 1-based (e.g. 6 for GSLM)
+kmeans=                 # an existing k-means file (.npy centres or joblib km.bin)
+learn_kmeans=false      # learn k-means on the training set instead (stage 3)
+n_clusters=100          # k-means size when learning it
+dedup=true              # collapse repeated units (GSLM and Unit mBART expect it)
+# backbone
+backbone_checkpoint=    # frozen unit LM checkpoint (dict.txt beside it); empty: stage 5 makes one
+unit_lm_config=         # stage 5 config (yaml)
+# prompt tuning and inference
+speechprompt_config=    # training config (yaml)
+train_args=             # extra training options, e.g. "--max_epoch 1"
+inference_config=       # flat yaml of inference options, e.g. "batch_size: 16"
+inference_args=         # extra inference options
+inference_model=valid.acc.best.pth  # checkpoint in ${expdir}/speechprompt to decode/pack
+metrics=acc             # scoring metrics (acc, wer, cer)
+hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
+
+option_names=(
+  stage stop_stage ngpu nj python expdir dumpdir tag local_data_opts
+  skip_data_prep skip_train skip_eval skip_packing skip_upload
+  train_set valid_set test_sets
+  unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
+  backbone_checkpoint unit_lm_config
+  speechprompt_config train_args inference_config inference_args inference_model metrics
+  hf_repo
+)
+orig_args=("$@")
+. utils/parse_options.sh
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${0##*/}) $*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+
+if [ $# -gt 0 ]; then
+  die "unexpected argument '$1' ($0 --help lists the options)"
+fi
+for name in stage stop_stage ngpu nj n_clusters; do
+  [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer (got '${!name}')"
+done
+[ "${nj}" -ge 1 ] || die "--nj must be at least 1"
+case "${unit_feature}" in
+  mfcc | hubert) ;;
+  *) die "--unit_feature must be mfcc or hubert (got '${unit_feature}')" ;;
+esac
+if [ -z "${train_set}" ] || [ -z "${valid_set}" ]; then
+  die "--train_set and --valid_set are required"
+fi
+[ -n "${test_sets}" ] || test_sets=${valid_set}
+for file in path.sh cmd.sh utils/run_jobs.sh; do
+  [ -e "${file}" ] || die "no ${file} here: run ${0##*/} from a recipe dir (see setup.sh)"
+done
+
+. ./path.sh
+. ./cmd.sh
+
+read -ra py <<<"${python}"
+read -ra train_job <<<"${train_cmd}"
+read -ra decode_job <<<"${decode_cmd}"
+read -ra train_args_words <<<"${train_args}"
+read -ra inference_args_words <<<"${inference_args}"
+read -ra local_data_words <<<"${local_data_opts}"
+read -ra test_set_list <<<"${test_sets}"
+all_sets=()
+for dset in "${train_set}" "${valid_set}" "${test_set_list[@]}"; do
+  [[ " ${all_sets[*]} " == *" ${dset} "* ]] || all_sets+=("${dset}")
+done
+# the k-means and the unit LM made here are shared by every --tag
+if [ "${learn_kmeans}" = true ]; then km=${expdir}/kmeans/km.npy; else km=${kmeans}; fi
+backbone=${backbone_checkpoint:-${expdir}/unit_lm/checkpoint_best.pt}
+[ -z "${tag}" ] || expdir=${expdir}/${tag}
+train_dir=${expdir}/speechprompt
+decode_dir=${expdir}/decode
+logs=${expdir}/logs
+bin=espnet2_speechprompt.bin  # "${py[@]}" -m "${bin}.<name>" runs an entry point
+current=0
+
+# ---- helpers ------------------------------------------------------------------------------
+quote() {  # the words as shell input: plain where safe, else single-quoted
+  local word
+  local -a words=()
+  for word in "$@"; do
+    if [[ ${word} =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then words+=("${word}")
+    else words+=("${word@Q}"); fi
+  done
+  echo "${words[*]}"
+}
+yaml_str() { printf "'%s'" "${1//\'/\'\'}"; }  # a yaml single-quoted string
+count_lines() { grep -c . "$1" || true; }
+min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+
+need() {  # need <path> <stage that makes it>
+  [ -e "$1" ] || die "stage ${current} needs $1: run --stage $2 first"
+}
+
+begin() {  # begin <description>: start this stage's .cmd and .log files
+  mkdir -p "${logs}"
+  stage_name="${current}.${1// /_}"
+  stage_cmd=${logs}/stage${current}.cmd
+  stage_log=${logs}/stage${current}.log
+  {
+    echo "#!/usr/bin/env bash"
+    echo "# stage ${current} (${1}) of ${0##*/}, $(date '+%Y-%m-%d %H:%M:%S'). Re-run the stage:"
+    echo "#   ./${0##*/} $(quote "${orig_args[@]}" --stage "${current}") --stop_stage ${current}"
+    echo "# or run the commands it ran: bash ${stage_cmd}"
+    echo "set -euo pipefail"
+    echo "cd $(quote "${PWD}")"
+    echo ". ./path.sh"
+  } >"${stage_cmd}"
+  : >"${stage_log}"
+  log "stage ${current}: ${1} (log: ${stage_log})"
+}
+
+fail() {
+  {
+    echo "error: stage ${current} failed running: $(quote "$@" | cut -c 1-300)"
+    echo "last lines of ${stage_log}:"
+    tail -n 15 "${stage_log}" | sed 's/^/    /'
+  } >&2
+  exit 1
+}
+
+run() {  # run <command...>: record it in stage<N>.cmd, its output goes to stage<N>.log
+  quote "$@" >>"${stage_cmd}"
+  echo "+ $(quote "$@")" >>"${stage_log}"
+  "$@" >>"${stage_log}" 2>&1 </dev/null || fail "$@"
+}
+
+run_to() {  # run_to <file> <command...>: as run, with the command's stdout written to <file>
+  local out=$1
+  shift
+  echo "$(quote "$@") > $(quote "${out}")" >>"${stage_cmd}"
+  echo "+ $(quote "$@") > ${out}" >>"${stage_log}"
+  "$@" >"${out}.tmp" 2>>"${stage_log}" </dev/null || fail "$@"
+  mv "${out}.tmp" "${out}"
+}
+
+set_feature_opts() {  # feature_opts=(the feature options of learn_kmeans/dump_units)
+  feature_opts=(--feature "${unit_feature}")
+  if [ "${unit_feature}" = hubert ]; then
+    if [ -z "${feature_checkpoint}" ] || [ -z "${feature_layer}" ]; then
+      die "--unit_feature hubert needs --feature_checkpoint and --feature_layer"
+    fi
+    [ -f "${feature_checkpoint}" ] || die "--feature_checkpoint ${feature_checkpoint}: no such file"
+    feature_opts+=(--checkpoint "${feature_checkpoint}" --layer "${feature_layer}")
+  fi
+}
+
+set_config_opts() {  # set_config_opts <flat yaml>: config_opts=(--key value ... of its lines)
+  local line key value
+  config_opts=()
+  while IFS= read -r line || [ -n "${line}" ]; do
+    line=${line%%#*}
+    [[ ${line} =~ ^[[:space:]]*$ ]] && continue
+    [[ ${line} =~ ^([A-Za-z_][A-Za-z0-9_]*):[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] \
+      || die "$1: only flat 'key: value' lines are supported (got '${line}')"
+    key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+    value=${value#[\"\']} value=${value%[\"\']}
+    config_opts+=("--${key}" "${value}")
+  done <"$1"
+}
+
+set_task_opts() {  # task_opts=(options of stages 6 and 7: config, backbone, labels, units, data)
+  local part dset
+  task_opts=(--config "${speechprompt_config}"
+    --backbone_conf "checkpoint=$(yaml_str "${backbone}")"
+    --label_list "${dumpdir}/label_list")
+  if [ -f "${dumpdir}/candidate_list" ]; then
+    task_opts+=(--candidate_list "${dumpdir}/candidate_list")
+  fi
+  task_opts+=(--unit_extractor_conf "kmeans=$(yaml_str "${km}")"
+    --unit_extractor_conf "feature=${unit_feature}" --unit_extractor_conf "dedup=${dedup}")
+  if [ "${unit_feature}" = hubert ]; then
+    task_opts+=(--unit_extractor_conf "checkpoint=$(yaml_str "${feature_checkpoint}")"
+      --unit_extractor_conf "layer=${feature_layer}")
+  fi
+  for part in train valid; do
+    if [ "${part}" = train ]; then dset=${train_set}; else dset=${valid_set}; fi
+    task_opts+=(
+      --"${part}"_data_path_and_name_and_type "${dumpdir}/units/${dset}/units,units,text_int"
+      --"${part}"_data_path_and_name_and_type "${dumpdir}/units/${dset}/label,label,text")
+  done
+}
+
+check_task_inputs() {  # the inputs of stages 6 and 7
+  local dset
+  for dset in "${train_set}" "${valid_set}"; do
+    need "${dumpdir}/units/${dset}/units" 3
+    need "${dumpdir}/units/${dset}/label" 3
+  done
+  need "${dumpdir}/label_list" 4
+  if [ -z "${km}" ]; then
+    die "stage ${current} needs a k-means file: --kmeans <file> or --learn_kmeans true"
+  fi
+  need "${km}" 3
+  if [ -n "${backbone_checkpoint}" ]; then
+    [ -f "${backbone}" ] || die "--backbone_checkpoint ${backbone}: no such file"
+  else
+    need "${backbone}" 5
+  fi
+  [ -f "${speechprompt_config}" ] || die "stage ${current} needs --speechprompt_config <yaml>"
+}
+
+# ---- stages ---------------------------------------------------------------------------------
+stage1() {
+  [ -x local/data.sh ] || die "stage 1 needs an executable local/data.sh (this recipe's data)"
+  begin "data preparation"
+  run local/data.sh "${local_data_words[@]}"
+}
+
+stage2() {
+  local dset out n jobs
+  for dset in "${all_sets[@]}"; do need "data/${dset}/wav.scp" 1; done
+  begin "format audio"
+  for dset in "${all_sets[@]}"; do
+    out=${dumpdir}/raw/${dset}
+    n=$(count_lines "data/${dset}/wav.scp")
+    [ "${n}" -gt 0 ] || die "data/${dset}/wav.scp is empty"
+    jobs=$(min "${nj}" "${n}")
+    run rm -f "${out}/wav.scp" "${out}/utt2num_samples"
+    run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/format_audio.JOB.log" \
+      "${py[@]}" -m "${bin}.format_audio" --data-dir "data/${dset}" --out-dir "${out}" \
+      --nj "${jobs}" --job JOB
+    if [ "${jobs}" -gt 1 ]; then
+      run "${py[@]}" -m "${bin}.format_audio" --data-dir "data/${dset}" --out-dir "${out}" \
+        --nj "${jobs}" --merge
+    fi
+  done
+}
+
+stage3() {
+  local dset raw out n jobs file
+  local -a dedup_opt=()
+  set_feature_opts
+  if [ "${dedup}" = true ]; then dedup_opt=(--dedup); fi
+  for dset in "${all_sets[@]}"; do need "${dumpdir}/raw/${dset}/wav.scp" 2; done
+  if [ "${learn_kmeans}" = false ]; then
+    [ -n "${kmeans}" ] || die "stage 3 needs --kmeans <file> or --learn_kmeans true"
+    [ -f "${kmeans}" ] || die "--kmeans ${kmeans}: no such file"
+  fi
+  begin "units"
+  if [ "${learn_kmeans}" = true ]; then
+    run mkdir -p "$(dirname "${km}")"
+    run "${py[@]}" -m "${bin}.learn_kmeans" --data-dir "${dumpdir}/raw/${train_set}" \
+      "${feature_opts[@]}" --n-clusters "${n_clusters}" --out "${km}"
+  fi
+  for dset in "${all_sets[@]}"; do
+    raw=${dumpdir}/raw/${dset}
+    out=${dumpdir}/units/${dset}
+    n=$(count_lines "${raw}/wav.scp")
+    jobs=$(min "${nj}" "${n}")
+    run mkdir -p "${out}"
+    run rm -f "${out}/units"
+    run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/dump_units.JOB.log" \
+      "${py[@]}" -m "${bin}.dump_units" --data-dir "${raw}" "${feature_opts[@]}" --km "${km}" \
+      "${dedup_opt[@]}" --out-dir "${out}" --nj "${jobs}" --job JOB
+    if [ "${jobs}" -gt 1 ]; then
+      run "${py[@]}" -m "${bin}.dump_units" --out-dir "${out}" --nj "${jobs}" --merge
+    fi
+    for file in label text utt2spk spk2utt; do
+      if [ -f "${raw}/${file}" ]; then run cp "${raw}/${file}" "${out}/${file}"; fi
+    done
+  done
+}
+
+stage4() {
+  need "${dumpdir}/units/${train_set}/label" 3
+  begin "label list"
+  run "${py[@]}" -m "${bin}.make_label_list" --label "${dumpdir}/units/${train_set}/label" \
+    --output "${dumpdir}/label_list" --candidates "${dumpdir}/candidate_list"
+}
+
+stage5() {
+  local -a n_units=()
+  if [ -n "${backbone_checkpoint}" ]; then
+    log "stage 5: skipped (the backbone is --backbone_checkpoint ${backbone_checkpoint})"
+    return
+  fi
+  need "${dumpdir}/units/${train_set}/units" 3
+  need "${dumpdir}/units/${valid_set}/units" 3
+  [ -f "${unit_lm_config}" ] \
+    || die "stage 5 needs --unit_lm_config <yaml> (or give --backbone_checkpoint)"
+  if [ "${learn_kmeans}" = true ]; then n_units=(--n_units "${n_clusters}"); fi
+  begin "unit LM pre-training"
+  run "${py[@]}" -m "${bin}.pretrain_unit_lm" --config "${unit_lm_config}" \
+    --train_units "${dumpdir}/units/${train_set}/units" \
+    --valid_units "${dumpdir}/units/${valid_set}/units" "${n_units[@]}" \
+    --output_dir "$(dirname "${backbone}")"
+}
+
+stage6() {
+  check_task_inputs
+  set_task_opts
+  begin "collect stats"
+  run "${py[@]}" -m "${bin}.speechprompt_train" --collect_stats true "${task_opts[@]}" \
+    --train_shape_file "${dumpdir}/units/${train_set}/units" \
+    --valid_shape_file "${dumpdir}/units/${valid_set}/units" --output_dir "${expdir}/stats"
+}
+
+stage7() {
+  check_task_inputs
+  need "${expdir}/stats/train/units_shape" 6
+  need "${expdir}/stats/valid/units_shape" 6
+  set_task_opts
+  begin "prompt tuning"
+  run "${py[@]}" -m "${bin}.speechprompt_train" "${task_opts[@]}" --ngpu "${ngpu}" \
+    --train_shape_file "${expdir}/stats/train/units_shape" \
+    --valid_shape_file "${expdir}/stats/valid/units_shape" \
+    --resume true --output_dir "${train_dir}" "${train_args_words[@]}"
+}
+
+stage8() {
+  local dset units dir logdir n jobs job name
+  local -a parts device=()
+  need "${train_dir}/config.yaml" 7
+  need "${train_dir}/${inference_model}" 7
+  for dset in "${test_set_list[@]}"; do need "${dumpdir}/units/${dset}/units" 3; done
+  config_opts=()
+  if [ -n "${inference_config}" ]; then
+    [ -f "${inference_config}" ] || die "--inference_config ${inference_config}: no such file"
+    set_config_opts "${inference_config}"
+  fi
+  if [ "${ngpu}" -gt 0 ]; then device=(--device cuda); fi
+  begin "inference"
+  for dset in "${test_set_list[@]}"; do
+    units=${dumpdir}/units/${dset}/units
+    dir=${decode_dir}/${dset}
+    logdir=${dir}/log
+    n=$(count_lines "${units}")
+    jobs=$(min "${nj}" "${n}")
+    parts=()
+    for ((job = 1; job <= jobs; job++)); do parts+=("${logdir}/units.${job}"); done
+    run mkdir -p "${logdir}"
+    run rm -f "${dir}/text" "${dir}/score" "${dir}/token"
+    run utils/split_scp.sh "${units}" "${parts[@]}"
+    run "${decode_job[@]}" "JOB=1:${jobs}" "${logdir}/inference.JOB.log" \
+      "${py[@]}" -m "${bin}.speechprompt_inference" --output_dir "${logdir}/output.JOB" \
+      --speechprompt_train_config "${train_dir}/config.yaml" \
+      --speechprompt_model_file "${train_dir}/${inference_model}" \
+      --data_path_and_name_and_type "${logdir}/units.JOB,units,text_int" --batch_size 16 \
+      "${device[@]}" "${config_opts[@]}" "${inference_args_words[@]}"
+    for name in score token text; do  # text last: it marks a complete decode
+      parts=()
+      for ((job = 1; job <= jobs; job++)); do parts+=("${logdir}/output.${job}/${name}"); done
+      run_to "${dir}/${name}" cat "${parts[@]}"
+    done
+  done
+}
+
+stage9() {
+  local dset dir
+  for dset in "${test_set_list[@]}"; do
+    need "${decode_dir}/${dset}/text" 8
+    need "${dumpdir}/units/${dset}/label" 3
+  done
+  begin "scoring"
+  for dset in "${test_set_list[@]}"; do
+    dir=${decode_dir}/${dset}
+    # shellcheck disable=SC2086  # --metrics takes several words ("acc wer")
+    run "${py[@]}" -m "${bin}.speechprompt_score" --ref "${dumpdir}/units/${dset}/label" \
+      --hyp "${dir}/text" --metrics ${metrics} --output "${dir}/result.json"
+    log "  ${dset}: $(tr -s ' \n' ' ' <"${dir}/result.json")"
+  done
+  run "${py[@]}" -m "${bin}.make_results" --expdir "${expdir}" --dumpdir "${dumpdir}" \
+    --test_sets "${test_set_list[@]}" --model_file "${inference_model}" \
+    --timings "${logs}/timings" --output "${expdir}/RESULTS.md"
+}
+
+stage10() {
+  local -a images=()
+  need "${train_dir}/config.yaml" 7
+  need "${train_dir}/${inference_model}" 7
+  need "${expdir}/RESULTS.md" 9
+  if [ -d "${train_dir}/images" ]; then images=(--images "${train_dir}/images"); fi
+  begin "pack"
+  run mkdir -p "${expdir}/packed"
+  run "${py[@]}" -m "${bin}.pack" --train_config "${train_dir}/config.yaml" \
+    --model_file "${train_dir}/${inference_model}" --results "${expdir}/RESULTS.md" \
+    "${images[@]}" --outpath "${expdir}/packed/speechprompt.zip"
+}
+
+stage11() {
+  if [ -z "${hf_repo}" ]; then
+    log "stage 11: skipped (no --hf_repo)"
+    return
+  fi
+  need "${expdir}/packed/speechprompt.zip" 10
+  begin "upload to the Hugging Face Hub"
+  run "${py[@]}" -m "${bin}.speechprompt_upload" --packed "${expdir}/packed/speechprompt.zip" \
+    --hf_repo "${hf_repo}"
+}
+
+skipped_by() {  # the --skip_* option that is true and covers stage $1, if any
+  case $1 in
+    1 | 2 | 3 | 4) if [ "${skip_data_prep}" = true ]; then echo --skip_data_prep; fi ;;
+    5 | 6 | 7) if [ "${skip_train}" = true ]; then echo --skip_train; fi ;;
+    8 | 9) if [ "${skip_eval}" = true ]; then echo --skip_eval; fi ;;
+    10) if [ "${skip_packing}" = true ]; then echo --skip_packing; fi ;;
+    *) if [ "${skip_upload}" = true ]; then echo --skip_upload; fi ;;
+  esac
+}
+
+log "$0 $(quote "${orig_args[@]}")"
+for ((current = 1; current <= 11; current++)); do
+  if [ "${current}" -lt "${stage}" ] || [ "${current}" -gt "${stop_stage}" ]; then continue; fi
+  flag=$(skipped_by "${current}")
+  if [ -n "${flag}" ]; then
+    log "stage ${current}: skipped (${flag} true)"
+    continue
+  fi
+  started=${SECONDS}
+  stage_log=
+  "stage${current}"
+  if [ -n "${stage_log}" ]; then  # the stage ran: record its time (one line per stage)
+    seconds=$((SECONDS - started))
+    log "stage ${current}: done in ${seconds} s"
+    { grep -v "^${stage_name} " "${logs}/timings" 2>/dev/null || true
+      echo "${stage_name} ${seconds}"; } | sort -n >"${logs}/timings.tmp"
+    mv "${logs}/timings.tmp" "${logs}/timings"
+  fi
+done
+log "finished stages ${stage}..$(min "${stop_stage}" 11)"

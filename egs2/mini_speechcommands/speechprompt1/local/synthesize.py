@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""Synthesize the mini keyword corpus with espeak-ng and write Kaldi-style data dirs.
+
+Every utterance is one keyword spoken by one espeak-ng voice (an English accent + a voice
+variant, e.g. ``en-gb-x-rp+f3``) at one speed and one pitch. The 22.05 kHz espeak-ng output is
+resampled to 16 kHz mono, padded with a little random silence, scaled to a random level and
+mixed with white or pink noise at a random SNR. All randomness is drawn from a generator
+seeded by ``--seed`` and the utterance id, so the corpus is the same whatever ``--nj`` is.
+
+Speakers (voice + variant) are split into train / valid / test: no voice of valid or test is
+heard in train. Outputs::
+
+    <corpus-dir>/wav/<spk>/<utt>.wav      16 kHz mono PCM-16
+    <corpus-dir>/settings.json            what was synthesized (checked by --check)
+    <data-dir>/{train,valid,test}/        wav.scp (absolute paths), text, label, utt2spk,
+                                          spk2utt, utt2num_samples
+    <data-dir>/keywords.txt               one keyword per line
+
+``text`` and ``label`` hold the same ``utt keyword`` lines. Utterance ids are
+``<spk>-<keyword>-s<speed>-p<pitch>``: prefixed by the speaker, sorted as ``LC_ALL=C sort``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import soundfile
+from scipy.signal import resample_poly
+
+logger = logging.getLogger("synthesize")
+
+SAMPLE_RATE = 16000
+ESPEAK_RATE = 22050
+
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+
+# espeak-ng's own English voices (no mbrola): accents that change the pronunciation.
+ACCENTS = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
+
+# Voice variants (espeak-ng-data/voices/!v) that keep the speech intelligible: no whispers,
+# robots, long echoes or cartoon pitches. (variant, gender)
+VARIANTS = (
+    ("m1", "m"),
+    ("f1", "f"),
+    ("m2", "m"),
+    ("f2", "f"),
+    ("m3", "m"),
+    ("f3", "f"),
+    ("m4", "m"),
+    ("f4", "f"),
+    ("m5", "m"),
+    ("f5", "f"),
+    ("m6", "m"),
+    ("Annie", "f"),
+    ("m7", "m"),
+    ("anika", "f"),
+    ("m8", "m"),
+    ("belinda", "f"),
+    ("klatt", "m"),
+    ("linda", "f"),
+    ("klatt2", "m"),
+    ("steph", "f"),
+    ("klatt3", "m"),
+    ("Andy", "m"),
+    ("Denis", "m"),
+    ("Gene", "m"),
+    ("Mike", "m"),
+    ("antonio", "m"),
+    ("david", "m"),
+    ("edward", "m"),
+    ("michel", "m"),
+    ("paul", "m"),
+    # more voices, for larger corpora (--num-voices)
+    ("Alex", "m"),
+    ("Andrea", "f"),
+    ("Gene2", "m"),
+    ("aunty", "f"),
+    ("Jacky", "m"),
+    ("Lee", "m"),
+    ("grandma", "f"),
+    ("Mario", "m"),
+    ("Michael", "m"),
+    ("steph2", "f"),
+    ("Nguyen", "m"),
+    ("boris", "m"),
+    ("ed", "m"),
+    ("gustave", "m"),
+    ("max", "m"),
+    ("pedro", "m"),
+    ("quincy", "m"),
+    ("rob", "m"),
+    ("robert", "m"),
+    ("sandro", "m"),
+    ("shelby", "m"),
+    ("travis", "m"),
+    ("victor", "m"),
+    ("klatt4", "m"),
+    ("grandpa", "m"),
+    ("adam", "m"),
+    ("benjamin", "m"),
+    ("edward2", "m"),
+)
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Voice:
+    accent: str
+    variant: str
+    gender: str
+
+    @property
+    def name(self) -> str:  # the speaker id and the espeak-ng -v argument
+        return f"{self.accent}+{self.variant}"
+
+
+def all_voices() -> list[Voice]:
+    """The 30 voices: variant i spoken with accent i mod 8 (every variant once)."""
+    return [
+        Voice(ACCENTS[i % len(ACCENTS)], variant, gender)
+        for i, (variant, gender) in enumerate(VARIANTS)
+    ]
+
+
+def split_counts(num_voices: int, ratios: list[float]) -> list[int]:
+    """Voices per split, proportional to ``ratios`` (largest remainder), none empty."""
+    if num_voices < len(ratios):
+        raise SystemExit(
+            f"need at least {len(ratios)} voices for speaker-disjoint train/valid/test "
+            f"splits, got --num-voices {num_voices}"
+        )
+    total = sum(ratios)
+    exact = [num_voices * r / total for r in ratios]
+    counts = [max(1, int(e)) for e in exact]
+    while sum(counts) < num_voices:
+        i = max(range(len(ratios)), key=lambda j: (exact[j] - counts[j], -j))
+        counts[i] += 1
+    while sum(counts) > num_voices:
+        i = max((j for j in range(len(ratios)) if counts[j] > 1), key=lambda j: counts[j] - exact[j])
+        counts[i] -= 1
+    return counts
+
+
+def assign_splits(voices: list[Voice], ratios: list[float], seed: int) -> dict[str, list[Voice]]:
+    """Seeded, gender-balanced speaker split: shuffle within gender, then deal the voices
+    (females first, then males) to the split furthest below its quota."""
+    rng = np.random.default_rng(seed)
+    ordered = []
+    for gender in ("f", "m"):
+        group = sorted((v for v in voices if v.gender == gender), key=lambda v: v.name)
+        ordered += [group[i] for i in rng.permutation(len(group))]
+    counts = split_counts(len(voices), ratios)
+    out: dict[str, list[Voice]] = {s: [] for s in SPLITS}
+    for n, voice in enumerate(ordered, 1):
+        open_splits = [i for i, s in enumerate(SPLITS) if len(out[s]) < counts[i]]
+        i = max(open_splits, key=lambda j: (n * counts[j] / len(voices) - len(out[SPLITS[j]]), -j))
+        out[SPLITS[i]].append(voice)
+    return out
+
+
+@dataclass(frozen=True)
+class Job:
+    utt: str
+    voice: str
+    word: str
+    speed: int
+    pitch: int
+    path: str
+    seed: int
+    snr: tuple[float, float]
+    max_pad: float
+
+
+def utterance_rng(seed: int, utt: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(utt.encode())])
+
+
+def colored_noise(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
+    white = rng.standard_normal(n)
+    if kind == "white":
+        return white
+    spectrum = np.fft.rfft(white)
+    freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    spectrum[1:] /= np.sqrt(freqs[1:] / freqs[1])  # 1/f power: pink
+    spectrum[0] = 0.0
+    return np.fft.irfft(spectrum, n)
+
+
+def espeak(voice: str, speed: int, pitch: int, word: str, tmpdir: str) -> np.ndarray:
+    out = os.path.join(tmpdir, "out.wav")
+    cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", out, word]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0 or not os.path.isfile(out):
+        raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr.strip()}")
+    samples, rate = soundfile.read(out, dtype="float64", always_2d=True)
+    os.remove(out)
+    if rate != ESPEAK_RATE:
+        raise RuntimeError(f"espeak-ng wrote {rate} Hz audio, expected {ESPEAK_RATE} Hz")
+    if samples.shape[0] < ESPEAK_RATE // 10:
+        raise RuntimeError(f"{' '.join(cmd)} produced {samples.shape[0]} samples (no speech?)")
+    return samples.mean(axis=1)
+
+
+def synthesize_one(job: Job) -> int:
+    """Write one utterance (atomically); returns its number of samples."""
+    rng = utterance_rng(job.seed, job.utt)
+    with tempfile.TemporaryDirectory(prefix="espeak.") as tmpdir:
+        speech = espeak(job.voice, job.speed, job.pitch, job.word, tmpdir)
+    speech = resample_poly(speech, SAMPLE_RATE, ESPEAK_RATE)  # 320/441 polyphase
+    lead, trail = (rng.uniform(0.0, job.max_pad, size=2) * SAMPLE_RATE).astype(int)
+    speech = np.concatenate([np.zeros(lead), speech, np.zeros(trail)])
+    speech *= rng.uniform(0.3, 0.8) / max(np.abs(speech).max(), 1e-9)
+    noise = colored_noise(rng, speech.size, "white" if rng.random() < 0.5 else "pink")
+    snr = rng.uniform(*job.snr)
+    active = speech[np.abs(speech) > 0.0]
+    speech_power = np.mean(active**2)
+    noise *= np.sqrt(speech_power / (np.mean(noise**2) * 10 ** (snr / 10)))
+    mixed = speech + noise
+    peak = np.abs(mixed).max()
+    if peak > 0.99:
+        mixed *= 0.99 / peak
+    os.makedirs(os.path.dirname(job.path), exist_ok=True)
+    tmp = job.path + ".tmp.wav"
+    soundfile.write(tmp, mixed.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+    os.replace(tmp, job.path)
+    return int(mixed.size)
+
+
+def check_espeak(voices: list[Voice]) -> None:
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit(
+            "espeak-ng is not installed: `apt-get install espeak-ng` (Debian/Ubuntu) or "
+            "tools/install_espeak.sh"
+        )
+    listing = subprocess.run(
+        ["espeak-ng", "--voices=en"], capture_output=True, text=True, check=True
+    ).stdout
+    known = {line.split()[4].split("/")[-1].lower() for line in listing.splitlines()[1:] if line}
+    known |= {line.split()[1].lower() for line in listing.splitlines()[1:] if line}
+    variants = subprocess.run(
+        ["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True
+    ).stdout
+    known_variants = {
+        line.split()[-1].split("/")[-1].lower() for line in variants.splitlines()[1:] if line
+    }
+    for voice in voices:
+        if voice.accent.lower() not in known:
+            raise SystemExit(f"espeak-ng has no voice {voice.accent!r} (espeak-ng --voices=en)")
+        if voice.variant.lower() not in known_variants:
+            raise SystemExit(
+                f"espeak-ng has no variant {voice.variant!r} (espeak-ng --voices=variant)"
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--corpus-dir", default="downloads/mini_speechcommands", help="wav files")
+    p.add_argument("--data-dir", default="data", help="where train/ valid/ test/ are written")
+    p.add_argument("--num-keywords", type=int, default=len(KEYWORDS), help="first N keywords")
+    p.add_argument("--num-voices", type=int, default=len(VARIANTS), help="first N voices")
+    p.add_argument(
+        "--speeds", type=int, nargs="+", default=[140, 175, 210], help="espeak-ng -s (wpm)"
+    )
+    p.add_argument("--pitches", type=int, nargs="+", default=[35, 50, 65], help="espeak-ng -p")
+    p.add_argument("--snr", type=float, nargs=2, default=[10.0, 30.0], help="SNR range, dB")
+    p.add_argument("--max-pad", type=float, default=0.15, help="max silence added per side, s")
+    p.add_argument(
+        "--split", type=float, nargs=3, default=[18, 6, 6], help="train/valid/test voice ratio"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nj", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only check: exit 0 if the corpus and data dirs are complete for these settings",
+    )
+    p.add_argument("--list-voices", action="store_true", help="print the voices and exit")
+    return p
+
+
+def settings_of(args: argparse.Namespace, splits: dict[str, list[Voice]]) -> dict:
+    return {
+        "keywords": list(KEYWORDS[: args.num_keywords]),
+        "voices": {s: [v.name for v in vs] for s, vs in splits.items()},
+        "speeds": args.speeds,
+        "pitches": args.pitches,
+        "snr": args.snr,
+        "max_pad": args.max_pad,
+        "seed": args.seed,
+        "sample_rate": SAMPLE_RATE,
+    }
+
+
+def plan(args: argparse.Namespace, splits: dict[str, list[Voice]]) -> dict[str, list[Job]]:
+    corpus = os.path.abspath(args.corpus_dir)
+    jobs: dict[str, list[Job]] = {}
+    for split, voices in splits.items():
+        rows = []
+        for voice in voices:
+            for word in KEYWORDS[: args.num_keywords]:
+                for speed in args.speeds:
+                    for pitch in args.pitches:
+                        utt = f"{voice.name}-{word}-s{speed:03d}-p{pitch:02d}"
+                        path = os.path.join(corpus, "wav", voice.name, f"{utt}.wav")
+                        rows.append(
+                            Job(utt, voice.name, word, speed, pitch, path, args.seed,
+                                tuple(args.snr), args.max_pad)
+                        )  # fmt: skip
+        rows.sort(key=lambda j: j.utt)
+        by_speaker = sorted(rows, key=lambda j: (j.voice, j.utt))
+        if [j.utt for j in rows] != [j.utt for j in by_speaker]:
+            raise SystemExit(f"{split}: utterance order differs from speaker order (ids)")
+        jobs[split] = rows
+    return jobs
+
+
+def is_complete(args: argparse.Namespace, settings: dict, jobs: dict[str, list[Job]]) -> bool:
+    settings_path = os.path.join(args.corpus_dir, "settings.json")
+    try:
+        with open(settings_path, encoding="utf-8") as f:
+            if json.load(f) != settings:
+                return False
+    except (OSError, ValueError):
+        return False
+    for split, rows in jobs.items():
+        scp = os.path.join(args.data_dir, split, "wav.scp")
+        expected = [f"{j.utt} {j.path}\n" for j in rows]
+        try:
+            with open(scp, encoding="utf-8") as f:
+                if f.readlines() != expected:
+                    return False
+        except OSError:
+            return False
+        for name in ("text", "label", "utt2spk", "spk2utt"):
+            if not os.path.isfile(os.path.join(args.data_dir, split, name)):
+                return False
+        if not all(os.path.isfile(j.path) for j in rows):
+            return False
+    return True
+
+
+def write_lines(path: str, lines: list[str]) -> None:
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    os.replace(path + ".tmp", path)
+
+
+def write_data_dir(directory: str, rows: list[Job], lengths: dict[str, int]) -> None:
+    os.makedirs(directory, exist_ok=True)
+    write_lines(os.path.join(directory, "text"), [f"{j.utt} {j.word}\n" for j in rows])
+    write_lines(os.path.join(directory, "label"), [f"{j.utt} {j.word}\n" for j in rows])
+    write_lines(os.path.join(directory, "utt2spk"), [f"{j.utt} {j.voice}\n" for j in rows])
+    speakers: dict[str, list[str]] = {}
+    for j in rows:
+        speakers.setdefault(j.voice, []).append(j.utt)
+    write_lines(
+        os.path.join(directory, "spk2utt"),
+        [f"{s} {' '.join(us)}\n" for s, us in sorted(speakers.items())],
+    )
+    write_lines(
+        os.path.join(directory, "utt2num_samples"), [f"{j.utt} {lengths[j.utt]}\n" for j in rows]
+    )
+    # wav.scp last: its presence marks a finished data dir
+    write_lines(os.path.join(directory, "wav.scp"), [f"{j.utt} {j.path}\n" for j in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s synthesize: %(message)s")
+    if not 1 <= args.num_keywords <= len(KEYWORDS):
+        raise SystemExit(f"--num-keywords must be in 1..{len(KEYWORDS)}")
+    if not 1 <= args.num_voices <= len(VARIANTS):
+        raise SystemExit(f"--num-voices must be in 1..{len(VARIANTS)}")
+    if args.snr[0] > args.snr[1]:
+        raise SystemExit("--snr LOW HIGH: LOW must not exceed HIGH")
+    voices = all_voices()[: args.num_voices]
+    splits = assign_splits(voices, args.split, args.seed)
+    if args.list_voices:
+        for split, vs in splits.items():
+            print(split, " ".join(v.name for v in vs))
+        return 0
+    settings = settings_of(args, splits)
+    jobs = plan(args, splits)
+    if args.check:
+        return 0 if is_complete(args, settings, jobs) else 1
+
+    check_espeak(voices)
+    settings_path = os.path.join(args.corpus_dir, "settings.json")
+    os.makedirs(args.corpus_dir, exist_ok=True)
+    previous = None
+    if os.path.isfile(settings_path):
+        with open(settings_path, encoding="utf-8") as f:
+            previous = json.load(f)
+    if previous != settings and os.path.isdir(os.path.join(args.corpus_dir, "wav")):
+        logger.info("settings changed: removing the old wav files of %s", args.corpus_dir)
+        shutil.rmtree(os.path.join(args.corpus_dir, "wav"))
+    if previous != settings and os.path.exists(settings_path):
+        os.remove(settings_path)
+
+    todo = [j for rows in jobs.values() for j in rows]
+    logger.info(
+        "%d utterances (%s), %d processes",
+        len(todo),
+        ", ".join(f"{s}: {len(r)} from {len(splits[s])} voices" for s, r in jobs.items()),
+        args.nj,
+    )
+    lengths: dict[str, int] = {}
+    for j in todo:  # finished files of an interrupted run (same settings) are kept
+        if os.path.isfile(j.path):
+            lengths[j.utt] = soundfile.info(j.path).frames
+    missing = [j for j in todo if j.utt not in lengths]
+    if args.nj > 1 and len(missing) > 1:
+        with ProcessPoolExecutor(args.nj) as pool:
+            for job, n in zip(missing, pool.map(synthesize_one, missing, chunksize=16)):
+                lengths[job.utt] = n
+    else:
+        for job in missing:
+            lengths[job.utt] = synthesize_one(job)
+
+    for split, rows in jobs.items():
+        write_data_dir(os.path.join(args.data_dir, split), rows, lengths)
+    write_lines(
+        os.path.join(args.data_dir, "keywords.txt"), [f"{w}\n" for w in settings["keywords"]]
+    )
+    with open(settings_path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(settings, f, indent=1)
+    os.replace(settings_path + ".tmp", settings_path)
+    seconds = sum(lengths.values()) / SAMPLE_RATE
+    logger.info("wrote %d utterances (%.1f min of audio) under %s", len(todo), seconds / 60,
+                args.corpus_dir)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
