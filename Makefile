@@ -15,6 +15,7 @@ demo: venv
 	$(PY) -m espnet2_speechprompt.bin.demo
 
 test: venv-test
+	tools/install_system_deps.sh --test
 	$(PY) -m pytest -q test
 
 lint: venv-test
@@ -23,3 +24,4 @@ lint: venv-test
 
 bench: venv
 	$(PY) bench/bench_prompt_lm.py
+	$(PY) bench/bench_units.py
