@@ -87,14 +87,17 @@ class PromptedUnitLM(nn.Module):
         embeds = self.backbone.embed_scale * F.embedding(labels, table)
         return torch.where(labels.eq(PAD), PAD, UNK), embeds
 
-    def _run(self, tokens, embeds, cache: DecoderCache | None = None) -> torch.Tensor:
-        """Label-space logits for every position of ``tokens``."""
+    def _run(
+        self, tokens, embeds, cache: DecoderCache | None = None, keep_last: int | None = None
+    ) -> torch.Tensor:
+        """Label-space logits for every position of ``tokens`` (or the last ``keep_last``)."""
         lm_logits = self.backbone(
             tokens,
             embeds=embeds,
             input_prompt=self.prompts.input(),
             deep_prompt=self.prompts.deep(),
             cache=cache,
+            keep_last=keep_last,
         )
         return self.verbalizer(lm_logits)
 
@@ -103,7 +106,7 @@ class PromptedUnitLM(nn.Module):
         label_tokens, label_embeds = self._label_inputs(labels)
         tokens = torch.cat([block, label_tokens], dim=1)
         embeds = torch.cat([self._embed_source(block), label_embeds], dim=1)
-        return self._run(tokens, embeds)[:, block.shape[1] - 1 :]
+        return self._run(tokens, embeds, keep_last=labels.shape[1] + 1)
 
     # ----------------------------------------------------------------- training
     def forward(

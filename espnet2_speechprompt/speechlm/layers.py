@@ -165,13 +165,23 @@ class TransformerLayer(nn.Module):
         cache: dict[str, AttentionCache] | None = None,
         encoder_out: torch.Tensor | None = None,
         encoder_mask: torch.Tensor | None = None,
+        last: int | None = None,
     ) -> torch.Tensor:
+        """``last``: compute only the last ``last`` positions (their keys/values still see
+        every position); used for the top layer when only those outputs are needed."""
         self_cache = None if cache is None else cache.setdefault("self", {})
-        x = self._block(
-            x,
-            self.self_attn_layer_norm,
-            lambda h: self.self_attn(h, prefix=prefix, mask=mask, cache=self_cache),
-        )
+        if last is None:
+            x = self._block(
+                x,
+                self.self_attn_layer_norm,
+                lambda h: self.self_attn(h, prefix=prefix, mask=mask, cache=self_cache),
+            )
+        else:
+            source = self.self_attn_layer_norm(x) if self.normalize_before else x
+            h = self.self_attn(source[:, -last:], source, prefix=prefix, mask=mask[..., -last:, :])
+            x = x[:, -last:] + h
+            if not self.normalize_before:
+                x = self.self_attn_layer_norm(x)
         if self.encoder_attn is not None:
             cross_cache = None if cache is None else cache.setdefault("cross", {})
             x = self._block(

@@ -141,6 +141,7 @@ class TransformerDecoder(nn.Module):
         encoder_out: torch.Tensor | None = None,
         encoder_padding_mask: torch.Tensor | None = None,
         features_only: bool = False,
+        keep_last: int | None = None,
     ) -> torch.Tensor:
         """Logits ``[B, T, V]`` (or features) for ``tokens`` ``[B, T]``.
 
@@ -148,6 +149,9 @@ class TransformerDecoder(nn.Module):
         input_prompt: ``[L, E]`` vectors put before the sequence, without positions.
         deep_prompt: ``[layers, 2, P, E]`` key/value prefix vectors, one pair per layer.
         Prompts are taken only when the cache is empty (they are cached after that).
+        keep_last: return only the last ``keep_last`` positions; without a cache the top layer
+            then computes queries, FFN and logits for those positions only (training on labels
+            at the end of the sequence).
         """
         batch = tokens.shape[0]
         first = cache is None or cache.empty
@@ -175,6 +179,7 @@ class TransformerDecoder(nn.Module):
             enc_mask = ~encoder_padding_mask[:, None, None, :]
         if cache is not None and first:
             cache.layers = [{} for _ in self.layers]
+        top = len(self.layers) - 1 if keep_last is not None and cache is None else -1
         for i, layer in enumerate(self.layers):
             prefix = None
             if first and deep_prompt is not None:
@@ -186,10 +191,11 @@ class TransformerDecoder(nn.Module):
                 cache=None if cache is None else cache.layers[i],
                 encoder_out=encoder_out,
                 encoder_mask=enc_mask,
+                last=keep_last if i == top else None,
             )
+        x = x[:, -keep_last:] if keep_last is not None else x[:, num_prompt:]
         if self.layer_norm is not None:
             x = self.layer_norm(x)
-        x = x[:, num_prompt:]
         if cache is not None:
             cache.key_allowed = key_allowed
             seen = allowed.sum(dim=1)

@@ -135,5 +135,5 @@ def test_empty_prompts_leave_the_backbone_output_unchanged():
     # label c -> token 4 + c, so label-space ids are the backbone tokens themselves
     tokens = torch.cat([block, labels], dim=1)
     expected = backbone(tokens)[:, block.shape[1] - 1 :]
-    got = model._full_sequence_logits(block, labels)
-    torch.testing.assert_close(got, expected, atol=0, rtol=0)
+    got = model._full_sequence_logits(block, labels)  # top layer on the label positions only
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)

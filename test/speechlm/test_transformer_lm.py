@@ -98,3 +98,14 @@ def test_cache_reorder_repeats_rows():
     cache.reorder(torch.tensor([1, 1, 0]))
     step = model(tokens[[1, 1, 0], 3:], cache=cache)
     torch.testing.assert_close(step, model(tokens[[1, 1, 0]])[:, 3:], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("pre_ln", [True, False])
+def test_keep_last_trims_the_top_layer_only(pre_ln):
+    model = tiny_decoder(normalize_before=pre_ln)
+    tokens = torch.randint(4, 20, (3, 9))
+    tokens[0, :3] = 1
+    prompt, deep = torch.randn(3, 16), torch.randn(2, 2, 4, 16)
+    full = model(tokens, input_prompt=prompt, deep_prompt=deep)
+    tail = model(tokens, input_prompt=prompt, deep_prompt=deep, keep_last=4)
+    torch.testing.assert_close(tail, full[:, -4:], atol=1e-5, rtol=0)
