@@ -15,7 +15,7 @@ demo: venv
 	$(PY) -m espnet2_speechprompt.bin.demo
 
 test: venv-test
-	tools/install_system_deps.sh --test
+	tools/install_system_deps.sh --test || echo "warning: system packages missing; the tests that need them skip"
 	$(PY) -m pytest -q test
 
 lint: venv-test
