@@ -17,8 +17,9 @@ d=1024, 16 heads, FFN 4096), ``--dtype`` (fp32 default), ``torch.manual_seed(--s
     - CPU: peak RSS (``getrusage().ru_maxrss``) minus a baseline RSS taken after a tiny train
       step on an 8x8 layer, i.e. everything the job allocated (weights, data, gradients,
       optimiser state, activations) but not the interpreter, libraries and their lazy start-up,
-      which are the same for both. This is the CPU analogue of ``max_memory_allocated``. Raw peak RSS and the growth during training (peak
-      minus RSS after building model, data and optimiser) are printed too.
+      which are the same for both: the CPU analogue of ``max_memory_allocated``. Raw peak RSS
+      and the growth during training (peak minus RSS after building model, data and optimiser)
+      are printed too.
     - CUDA: ``torch.cuda.max_memory_allocated()`` (and its growth over the allocation after
       building).
 (b) Greedy decoding of exactly ``--gen-len`` tokens with ``PromptedUnitLM.generate``, with and
@@ -31,6 +32,10 @@ d=1024, 16 heads, FFN 4096), ``--dtype`` (fp32 default), ``torch.manual_seed(--s
     ``4 T^2 d`` per row (QK^T and AV, full square, causality ignored), plus ``2 d V * tokens``
     for the output projection. Reference: ``torch.matmul`` of ``[tokens, d] x [d, f]`` (2048 x
     1024 x 4096 by default), timed the same way (warm-up, median), the two calls alternating.
+
+CPU timings are only meaningful on an otherwise idle machine: the script prints how busy the
+CPUs were before it started and, per measurement, the CPU share it got (CPU time / (wall time x
+threads)); a share well below ~0.9 means another process competed and the figures are inflated.
 
 Usage: ``python bench/bench_prompt_lm.py [--device cuda] [--dtype bfloat16] [--quick]
 [--only a|b|c]``. ``--quick`` is a smoke check with a tiny model (seconds).

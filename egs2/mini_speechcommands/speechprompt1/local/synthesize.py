@@ -32,7 +32,7 @@ import sys
 import tempfile
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import soundfile
@@ -119,6 +119,18 @@ VARIANTS = (
     ("adam", "m"),
     ("benjamin", "m"),
     ("edward2", "m"),
+    ("Alicia", "f"),
+    ("Diogo", "m"),
+    ("Henrique", "m"),
+    ("steph3", "f"),
+    ("miguel", "m"),
+    ("klatt5", "m"),
+    ("john", "m"),
+    ("norbert", "m"),
+    ("pablo", "m"),
+    ("Storm", "m"),
+    ("iven", "m"),
+    ("croak", "m"),
 )
 
 SPLITS = ("train", "valid", "test")
@@ -157,7 +169,9 @@ def split_counts(num_voices: int, ratios: list[float]) -> list[int]:
         i = max(range(len(ratios)), key=lambda j: (exact[j] - counts[j], -j))
         counts[i] += 1
     while sum(counts) > num_voices:
-        i = max((j for j in range(len(ratios)) if counts[j] > 1), key=lambda j: counts[j] - exact[j])
+        i = max(
+            (j for j in range(len(ratios)) if counts[j] > 1), key=lambda j: counts[j] - exact[j]
+        )
         counts[i] -= 1
     return counts
 
@@ -435,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     missing = [j for j in todo if j.utt not in lengths]
     if args.nj > 1 and len(missing) > 1:
         with ProcessPoolExecutor(args.nj) as pool:
-            for job, n in zip(missing, pool.map(synthesize_one, missing, chunksize=16)):
+            for job, n in zip(
+                missing, pool.map(synthesize_one, missing, chunksize=16), strict=True
+            ):
                 lengths[job.utt] = n
     else:
         for job in missing:
