@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
+from .batching import pad_batch
+from .checkpoints.dictionary import NUM_SPECIALS, Dictionary
 from .prompt.prompted_lm import PromptedUnitLM
 from .speechlm.pretrain import PretrainConfig
 from .speechlm.pretrain import pretrain_unit_lm as pretrain
@@ -60,14 +61,6 @@ def make_toy_corpus(
         return [(utterance(label := rng.randrange(num_classes)), label) for _ in range(n)]
 
     return ToyCorpus(vocab, split(num_train), split(num_test), num_classes)
-
-
-def pad_batch(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(r) for r in rows])
-    out = torch.full((len(rows), int(lengths.max())), PAD, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r)
-    return out, lengths
 
 
 def pretrain_unit_lm(

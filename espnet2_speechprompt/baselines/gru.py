@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..batching import pad_batch
+
 
 @dataclass
 class GRUConfig:
@@ -36,20 +38,12 @@ class GRUClassifier(nn.Module):
         return self.out(torch.cat([hidden[0], hidden[1]], dim=-1))
 
 
-def _batch(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(r) for r in rows])
-    out = torch.full((len(rows), int(lengths.max())), pad, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r)
-    return out, lengths
-
-
 @torch.no_grad()
 def predict(model: GRUClassifier, rows: list[list[int]], batch_size: int = 128) -> list[int]:
     model.eval()
     preds = []
     for i in range(0, len(rows), batch_size):
-        preds += model(*_batch(rows[i : i + batch_size], model.pad)).argmax(-1).tolist()
+        preds += model(*pad_batch(rows[i : i + batch_size], model.pad)).argmax(-1).tolist()
     return preds
 
 
@@ -72,7 +66,7 @@ def train_gru(
         rng.shuffle(data)
         for i in range(0, len(data), config.batch_size):
             chunk = data[i : i + config.batch_size]
-            logits = model(*_batch([u for u, _ in chunk], model.pad))
+            logits = model(*pad_batch([u for u, _ in chunk], model.pad))
             loss = F.cross_entropy(logits, torch.tensor([c for _, c in chunk]))
             optim.zero_grad()
             loss.backward()

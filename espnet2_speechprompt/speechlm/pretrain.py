@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..batching import pad_batch
 from ..checkpoints.dictionary import EOS, PAD
 from .transformer_lm import DecoderConfig, TransformerDecoder
 
@@ -39,9 +40,7 @@ def _batches(rows: list[list[int]], batch_size: int, rng: random.Random | None):
     if rng is not None:
         rng.shuffle(order)
     for i in range(0, len(order), batch_size):
-        chunk = [[EOS] + rows[j] + [EOS] for j in order[i : i + batch_size]]
-        width = max(len(r) for r in chunk)
-        yield torch.tensor([r + [PAD] * (width - len(r)) for r in chunk])
+        yield pad_batch([[EOS] + rows[j] + [EOS] for j in order[i : i + batch_size]])[0]
 
 
 def lm_loss(model: TransformerDecoder, tokens: torch.Tensor) -> tuple[torch.Tensor, int]:

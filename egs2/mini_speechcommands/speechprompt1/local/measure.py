@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from espnet2_speechprompt.batching import pad_batch
 from espnet2_speechprompt.checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
 from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm, save_unit_lm
 from espnet2_speechprompt.prompt.prompted_lm import PromptedUnitLM
@@ -141,14 +142,6 @@ def load_split(args: argparse.Namespace, split: str, vocab: Dictionary, keywords
         tokens = vocab.encode(seq, f"{split}/{utt}")[: args.max_units]
         rows.append((utt, tokens, index[labels[utt]], speakers[utt]))
     return rows
-
-
-def pad_batch(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(r) for r in rows])
-    out = torch.full((len(rows), int(lengths.max())), PAD, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r)
-    return out, lengths
 
 
 # ----------------------------------------------------------------------------- stage 3
@@ -279,7 +272,7 @@ def tune(args: argparse.Namespace, backbone, vocab, keywords, train, valid, test
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optim.step()
             sched.step()
-            losses.append(float(out["loss"]))
+            losses.append(float(out["loss"].detach()))
         valid_acc, _ = accuracy(model, valid, num_classes)
         history.append(round(valid_acc, 4))
         log(f"{kind} epoch {epoch}: loss {np.mean(losses):.3f} valid acc {valid_acc:.4f}")
@@ -412,10 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-cmvn", action="store_true")
     g.add_argument("--max-units", type=int, default=200, help="longer unit sequences are cut")
     g = p.add_argument_group("unit LM")
-    g.add_argument("--lm-dim", type=int, default=256)
-    g.add_argument("--lm-layers", type=int, default=4)
+    g.add_argument("--lm-dim", type=int, default=128)
+    g.add_argument("--lm-layers", type=int, default=3)
     g.add_argument("--lm-heads", type=int, default=4)
-    g.add_argument("--lm-epochs", type=int, default=30)
+    g.add_argument("--lm-epochs", type=int, default=10)
     g.add_argument("--lm-batch", type=int, default=32)
     g.add_argument("--lm-lr", type=float, default=2e-3)
     g.add_argument("--lm-dropout", type=float, default=0.1, help="input-embedding dropout")
@@ -425,11 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--deep-prompt", type=int, default=10)
     g.add_argument("--prompt-dropout", type=float, default=0.1)
     g.add_argument("--lr", type=float, default=5e-3)
-    g.add_argument("--epochs", type=int, default=15)
+    g.add_argument("--epochs", type=int, default=10)
     g.add_argument("--batch", type=int, default=32)
     g = p.add_argument_group("baselines")
     g.add_argument("--baselines", action="store_true", help="logistic regression and BiGRU")
-    g.add_argument("--gru-epochs", type=int, default=20)
+    g.add_argument("--gru-epochs", type=int, default=8)
     g.add_argument("--skip-prompts", action="store_true")
     return p
 
