@@ -2,13 +2,14 @@
 """Synthesize the mini keyword corpus with espeak-ng and write Kaldi-style data dirs.
 
 Every utterance is one keyword spoken by one espeak-ng voice (an English accent + a voice
-variant, e.g. ``en-gb-x-rp+f3``) at one speed and one pitch. The 22.05 kHz espeak-ng output is
+variant, e.g. ``en-gb-x-rp+f3``: the speaker) at one speed and one pitch; each variant is
+spoken with ``--accents-per-voice`` accents. The 22.05 kHz espeak-ng output is
 resampled to 16 kHz mono, padded with a little random silence, scaled to a random level and
 mixed with white or pink noise at a random SNR. All randomness is drawn from a generator
 seeded by ``--seed`` and the utterance id, so the corpus is the same whatever ``--nj`` is.
 
-Speakers (voice + variant) are split into train / valid / test: no voice of valid or test is
-heard in train. Outputs::
+The split into train / valid / test is by variant (all the accents of a variant go to the same
+split): no speaker, and no voice timbre, of valid or test is heard in train. Outputs::
 
     <corpus-dir>/wav/<spk>/<utt>.wav      16 kHz mono PCM-16
     <corpus-dir>/settings.json            what was synthesized (checked by --check)
@@ -138,6 +139,8 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class Voice:
+    """A speaker: an accent spoken with a voice variant."""
+
     accent: str
     variant: str
     gender: str
@@ -147,28 +150,29 @@ class Voice:
         return f"{self.accent}+{self.variant}"
 
 
-def all_voices() -> list[Voice]:
-    """The 30 voices: variant i spoken with accent i mod 8 (every variant once)."""
+def speakers_of(variant_index: int, accents_per_variant: int) -> list[Voice]:
+    """Variant ``i`` is spoken with accents ``i, i+3, i+6, ...`` (mod 8), all distinct."""
+    variant, gender = VARIANTS[variant_index]
     return [
-        Voice(ACCENTS[i % len(ACCENTS)], variant, gender)
-        for i, (variant, gender) in enumerate(VARIANTS)
+        Voice(ACCENTS[(variant_index + 3 * j) % len(ACCENTS)], variant, gender)
+        for j in range(accents_per_variant)
     ]
 
 
-def split_counts(num_voices: int, ratios: list[float]) -> list[int]:
-    """Voices per split, proportional to ``ratios`` (largest remainder), none empty."""
-    if num_voices < len(ratios):
+def split_counts(num_variants: int, ratios: list[float]) -> list[int]:
+    """Variants per split, proportional to ``ratios`` (largest remainder), none empty."""
+    if num_variants < len(ratios):
         raise SystemExit(
             f"need at least {len(ratios)} voices for speaker-disjoint train/valid/test "
-            f"splits, got --num-voices {num_voices}"
+            f"splits, got --num-voices {num_variants}"
         )
     total = sum(ratios)
-    exact = [num_voices * r / total for r in ratios]
+    exact = [num_variants * r / total for r in ratios]
     counts = [max(1, int(e)) for e in exact]
-    while sum(counts) < num_voices:
+    while sum(counts) < num_variants:
         i = max(range(len(ratios)), key=lambda j: (exact[j] - counts[j], -j))
         counts[i] += 1
-    while sum(counts) > num_voices:
+    while sum(counts) > num_variants:
         i = max(
             (j for j in range(len(ratios)) if counts[j] > 1), key=lambda j: counts[j] - exact[j]
         )
@@ -176,21 +180,33 @@ def split_counts(num_voices: int, ratios: list[float]) -> list[int]:
     return counts
 
 
-def assign_splits(voices: list[Voice], ratios: list[float], seed: int) -> dict[str, list[Voice]]:
-    """Seeded, gender-balanced speaker split: shuffle within gender, then deal the voices
-    (females first, then males) to the split furthest below its quota."""
+def assign_splits(
+    num_variants: int, accents_per_variant: int, ratios: list[float], seed: int
+) -> dict[str, list[Voice]]:
+    """Speakers of each split. The split is by voice variant (every accent of a variant goes
+    to the same split), so valid and test timbres are never heard in train. Seeded and
+    gender-balanced: variants are shuffled within gender, then dealt (females first) to the
+    split furthest below its quota."""
     rng = np.random.default_rng(seed)
-    ordered = []
+    ordered: list[int] = []
     for gender in ("f", "m"):
-        group = sorted((v for v in voices if v.gender == gender), key=lambda v: v.name)
-        ordered += [group[i] for i in rng.permutation(len(group))]
-    counts = split_counts(len(voices), ratios)
-    out: dict[str, list[Voice]] = {s: [] for s in SPLITS}
-    for n, voice in enumerate(ordered, 1):
-        open_splits = [i for i, s in enumerate(SPLITS) if len(out[s]) < counts[i]]
-        i = max(open_splits, key=lambda j: (n * counts[j] / len(voices) - len(out[SPLITS[j]]), -j))
-        out[SPLITS[i]].append(voice)
-    return out
+        group = [i for i in range(num_variants) if VARIANTS[i][1] == gender]
+        ordered += [group[k] for k in rng.permutation(len(group))]
+    counts = split_counts(num_variants, ratios)
+    chosen: dict[str, list[int]] = {s: [] for s in SPLITS}
+    for n, index in enumerate(ordered, 1):
+        open_splits = [j for j, s in enumerate(SPLITS) if len(chosen[s]) < counts[j]]
+        j = max(
+            open_splits, key=lambda j: (n * counts[j] / num_variants - len(chosen[SPLITS[j]]), -j)
+        )
+        chosen[SPLITS[j]].append(index)
+    return {
+        split: sorted(
+            (v for i in indices for v in speakers_of(i, accents_per_variant)),
+            key=lambda v: v.name,
+        )
+        for split, indices in chosen.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -275,9 +291,10 @@ def check_espeak(voices: list[Voice]) -> None:
     variants = subprocess.run(
         ["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True
     ).stdout
-    known_variants = {
-        line.split()[-1].split("/")[-1].lower() for line in variants.splitlines()[1:] if line
-    }
+    known_variants = {  # the File column: !v/<name>
+        token[3:].lower() for line in variants.splitlines() for token in line.split()
+        if token.startswith("!v/")
+    }  # fmt: skip
     for voice in voices:
         if voice.accent.lower() not in known:
             raise SystemExit(f"espeak-ng has no voice {voice.accent!r} (espeak-ng --voices=en)")
@@ -295,15 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus-dir", default="downloads/mini_speechcommands", help="wav files")
     p.add_argument("--data-dir", default="data", help="where train/ valid/ test/ are written")
     p.add_argument("--num-keywords", type=int, default=len(KEYWORDS), help="first N keywords")
-    p.add_argument("--num-voices", type=int, default=len(VARIANTS), help="first N voices")
+    p.add_argument("--num-voices", type=int, default=len(VARIANTS), help="first N voice variants")
     p.add_argument(
-        "--speeds", type=int, nargs="+", default=[140, 175, 210], help="espeak-ng -s (wpm)"
+        "--accents-per-voice", type=int, default=2, help="accents each variant is spoken with"
     )
-    p.add_argument("--pitches", type=int, nargs="+", default=[35, 50, 65], help="espeak-ng -p")
+    p.add_argument("--speeds", type=int, nargs="+", default=[140, 200], help="espeak-ng -s (wpm)")
+    p.add_argument("--pitches", type=int, nargs="+", default=[35, 65], help="espeak-ng -p")
     p.add_argument("--snr", type=float, nargs=2, default=[10.0, 30.0], help="SNR range, dB")
-    p.add_argument("--max-pad", type=float, default=0.15, help="max silence added per side, s")
+    p.add_argument("--max-pad", type=float, default=0.05, help="max silence added per side, s")
     p.add_argument(
-        "--split", type=float, nargs=3, default=[18, 6, 6], help="train/valid/test voice ratio"
+        "--split",
+        type=float,
+        nargs=3,
+        default=[58, 6, 6],
+        help="train/valid/test ratio of voice variants",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nj", type=int, default=os.cpu_count() or 1, help="parallel processes")
@@ -411,8 +433,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--num-voices must be in 1..{len(VARIANTS)}")
     if args.snr[0] > args.snr[1]:
         raise SystemExit("--snr LOW HIGH: LOW must not exceed HIGH")
-    voices = all_voices()[: args.num_voices]
-    splits = assign_splits(voices, args.split, args.seed)
+    if not 1 <= args.accents_per_voice <= len(ACCENTS):
+        raise SystemExit(f"--accents-per-voice must be in 1..{len(ACCENTS)}")
+    splits = assign_splits(args.num_voices, args.accents_per_voice, args.split, args.seed)
+    voices = [v for vs in splits.values() for v in vs]
     if args.list_voices:
         for split, vs in splits.items():
             print(split, " ".join(v.name for v in vs))
