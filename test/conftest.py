@@ -32,3 +32,11 @@ def tiny_decoder(vocab_size: int = 20, **overrides) -> TransformerDecoder:
         **overrides,
     )
     return TransformerDecoder(config).eval()
+
+
+@pytest.fixture(scope="session")
+def unit_task_data(tmp_path_factory):
+    """The tiny unit LM + units/label files of ``test.task_data`` (made once per session)."""
+    from test.task_data import make_task_data
+
+    return make_task_data(tmp_path_factory.mktemp("task"))

@@ -15,11 +15,9 @@ import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
-from espnet2_speechprompt import toy  # noqa: E402
 from espnet2_speechprompt.bin import speechprompt_score  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
 from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError  # noqa: E402
-from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm  # noqa: E402
 from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     LabelEncoder,
@@ -28,24 +26,12 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     UnitEncoder,
 )
 
-LABELS = ["yes", "no", "up", "down"]
+from test.task_data import TASK_LABELS as LABELS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A tiny fairseq-format unit LM and Kaldi-style units/label files (train, valid)."""
-    root = tmp_path_factory.mktemp("task")
-    corpus = toy.make_toy_corpus(num_train=400, num_test=48, seed=1)
-    save_unit_lm(toy.pretrain_unit_lm(corpus, epochs=4, seed=1), corpus.vocab, root / "lm")
-    for split, rows in (("train", corpus.train), ("valid", corpus.test)):
-        (root / split).mkdir()
-        with open(root / split / "units", "w") as units, open(root / split / "label", "w") as lab:
-            for i, (tokens, label) in enumerate(rows):
-                symbols = " ".join(corpus.vocab.symbol(t) for t in tokens)
-                units.write(f"{split}{i:03d} {symbols}\n")
-                lab.write(f"{split}{i:03d} {LABELS[label]}\n")
-    (root / "label_list").write_text("\n".join(LABELS) + "\n")
-    return root
+def data(unit_task_data: Path) -> Path:
+    return unit_task_data
 
 
 def common_args(data: Path, out: Path, shapes: Path | None = None) -> list[str]:
