@@ -25,6 +25,8 @@ def load_command(conf: str | os.PathLike | None) -> list[str]:
     """The TTS argument list of a yaml conf (``command: [...]``), or the espeak-ng default."""
     if conf is None:
         return list(DEFAULT_COMMAND)
+    if not os.path.isfile(conf):
+        raise DataPrepError(f"{conf}: no such TTS conf (yaml with 'command: [...]')")
     with open(conf, encoding="utf-8") as f:
         data = yaml.safe_load(f) or {}
     command = data.get("command") if isinstance(data, dict) else None
