@@ -18,9 +18,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def sample_n_shot(
-    items: Sequence[T], n: int, seed: int, class_of: Callable[[T], str]
-) -> list[T]:
+def sample_n_shot(items: Sequence[T], n: int, seed: int, class_of: Callable[[T], str]) -> list[T]:
     """``n`` items of every class (``class_of(item)``), seeded; input order kept."""
     if not isinstance(n, int) or n < 1:
         raise DataPrepError(f"--n_shot must be a positive integer (got {n!r})")

@@ -69,7 +69,9 @@ def references(translations: Path, name: str) -> list[list[str]]:
         return [read_lines(single)]
     multi = [ldc / f"fisher_{name}.en.{k}" for k in range(4)]
     if not multi[0].is_file():
-        raise DataPrepError(f"{single}: no such file (nor {multi[0].name}); check FISHER_TRANSLATIONS")
+        raise DataPrepError(
+            f"{single}: no such file (nor {multi[0].name}); check FISHER_TRANSLATIONS"
+        )
     return [read_lines(p) for p in multi if p.is_file()]
 
 
@@ -144,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
         command = load_command(args.tts_conf)
         for name, utts in sets.items():
             out = Path(args.data_dir) / "local" / "tgt_wav" / name
-            logger.info("synthesizing %d target utterances of %s with %s", len(utts), name, command[0])
+            logger.info(
+                "synthesizing %d target utterances of %s with %s", len(utts), name, command[0]
+            )
             synthesize_targets(utts, out, command, nj=args.nj)
     write_sets(sets, args, f"fisher_{args.sets[0]}", class_of=lambda u: "all")
 

@@ -16,7 +16,14 @@ import csv
 from pathlib import Path
 
 from .cli import base_parser, run, write_sets
-from .kaldi import DataPrepError, Utterance, require_dir, require_file, safe_id, warn_speaker_overlap
+from .kaldi import (
+    DataPrepError,
+    Utterance,
+    require_dir,
+    require_file,
+    safe_id,
+    warn_speaker_overlap,
+)
 
 SPLITS = {"train": "train_data.csv", "valid": "valid_data.csv", "test": "test_data.csv"}
 SLOTS = ("action", "object", "location")

@@ -74,7 +74,9 @@ def tag_words(words: list[str], tags: list[str]) -> list[str]:
     """Words with ``B-<slot>`` / ``E-<slot>`` around each slot value (a run of one slot)."""
     out: list[str] = []
     open_slot: str | None = None
-    kept = [(normalize_word(w), t) for w, t in zip(words, tags, strict=True) if w not in PUNCTUATION]
+    kept = [
+        (normalize_word(w), t) for w, t in zip(words, tags, strict=True) if w not in PUNCTUATION
+    ]
     kept = [(w, t) for w, t in kept if w]
     for i, (word, tag) in enumerate(kept):
         begins = tag.startswith("B-")

@@ -33,7 +33,9 @@ def wav(path: Path, seconds: float = 0.1, rate: int = 16000, fmt: str | None = N
     return path
 
 
-def data_sh(recipe: str, out: Path, *args: str, **corpora: str | Path) -> subprocess.CompletedProcess:
+def data_sh(
+    recipe: str, out: Path, *args: str, **corpora: str | Path
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in CORPUS_VARS}
     env.update({k: str(v) for k, v in corpora.items()})
     return subprocess.run(
@@ -86,7 +88,9 @@ def speechcommands(tmp_path_factory) -> tuple[Path, Path]:
     for word in words:
         for s in spk:
             wav(root / word / f"{s}_nohash_0.wav")
-    (root / "validation_list.txt").write_text("".join(f"{w}/{spk[2]}_nohash_0.wav\n" for w in words))
+    (root / "validation_list.txt").write_text(
+        "".join(f"{w}/{spk[2]}_nohash_0.wav\n" for w in words)
+    )
     (root / "testing_list.txt").write_text("".join(f"{w}/{spk[3]}_nohash_0.wav\n" for w in words))
     wav(root / "_background_noise_" / "white_noise.wav", seconds=3.2)
     (root / "_background_noise_" / "README.md").write_text("noise\n")
@@ -144,7 +148,9 @@ def fsc(tmp_path_factory) -> Path:
     for split, spks in (("train", "AB"), ("valid", "C"), ("test", "D")):
         with open(root / "data" / f"{split}_data.csv", "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["", "path", "speakerId", "transcription", "action", "object", "location"])
+            writer.writerow(
+                ["", "path", "speakerId", "transcription", "action", "object", "location"]
+            )
             for spk in spks:
                 speaker = f"{spk}xVo8kVB2Skwgyb"
                 for text, action, obj, loc in FSC_ROWS:
@@ -300,7 +306,11 @@ def test_covost2(covost, tmp_path):
     check_dir(tmp_path / "dev", 1, files)
     check_dir(tmp_path / "test", 1, files)
     assert "1 CoVoST 2 clips have no CVSS target" in out.stderr
-    assert sorted(train["tgt_text"].values()) == ["hello number 1", "hello number 2", "hello number 3"]
+    assert sorted(train["tgt_text"].values()) == [
+        "hello number 1",
+        "hello number 2",
+        "hello number 3",
+    ]
     assert "hola número 3" in train["text"].values()
     for utt, entry in train["wav.scp"].items():
         assert entry.endswith(".mp3") and soundfile.read(entry)[0].size > 0
@@ -363,8 +373,12 @@ def test_fisher(fisher, tmp_path):
     out = data_sh("fisher_callhome_spanish", data, "--sets", "train dev", "--tts_conf", str(conf),
                   **fisher)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    train = check_dir(data / "fisher_train", 2, ("wav.scp", "tgt_wav.scp", "text", "tgt_text", "utt2spk"))
-    dev = check_dir(data / "fisher_dev", 2, ("wav.scp", "utt2spk", *[f"tgt_text.{k}" for k in (1, 2, 3)]))
+    train = check_dir(
+        data / "fisher_train", 2, ("wav.scp", "tgt_wav.scp", "text", "tgt_text", "utt2spk")
+    )
+    dev = check_dir(
+        data / "fisher_dev", 2, ("wav.scp", "utt2spk", *[f"tgt_text.{k}" for k in (1, 2, 3)])
+    )
     conv = "20051009_182032_217_fsp"
     utt = f"{conv}-A-000150-000390"  # tdf lines 1-2 joined, channel 0 = side A
     assert train["text"][utt] == "hola qué tal" and train["tgt_text"][utt] == "hi how are you"
@@ -372,7 +386,10 @@ def test_fisher(fisher, tmp_path):
     assert train["wav.scp"][utt] == f"sph2pipe -f wav -p -c 1 -t 1.50:3.90 {sph} |"
     assert f"{conv}-B-000400-000525" in train["wav.scp"]  # channel 1 -> -c 2
     assert "-c 2 -t 4.00:5.25" in train["wav.scp"][f"{conv}-B-000400-000525"]
-    assert sorted(table(data / "fisher_dev" / "tgt_text.3").values()) == ["good 3", "hello how are you 3"]
+    assert sorted(table(data / "fisher_dev" / "tgt_text.3").values()) == [
+        "good 3",
+        "hello how are you 3",
+    ]
     assert all(soundfile.info(p).frames == 800 for p in train["tgt_wav.scp"].values())
     assert set(table(data / "fisher_train" / "utt2spk").values()).isdisjoint(
         table(data / "fisher_dev" / "utt2spk").values()
@@ -404,7 +421,9 @@ def test_missing_corpus_names_the_db_sh_variable(recipe, variable, tmp_path):
     assert "db.sh" in out.stderr and "Traceback" not in out.stderr
     out = data_sh(recipe, tmp_path / "data", **{variable: tmp_path / "nowhere",
                                                  "SPEECHCOMMANDS_TEST": tmp_path})  # fmt: skip
-    assert out.returncode == 1 and f"error: {variable}={tmp_path / 'nowhere'}: no such" in out.stderr
+    assert (
+        out.returncode == 1 and f"error: {variable}={tmp_path / 'nowhere'}: no such" in out.stderr
+    )
 
 
 def test_bad_corpus_file_is_one_line(fsc, tmp_path):

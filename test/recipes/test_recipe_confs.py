@@ -27,7 +27,14 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = ("speechcommands", "fsc", "librispeech_100", "snips", "covost2", "fisher_callhome_spanish")
+RECIPES = (
+    "speechcommands",
+    "fsc",
+    "librispeech_100",
+    "snips",
+    "covost2",
+    "fisher_callhome_spanish",
+)
 KS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_",
       "_silence_"]  # fmt: skip
 SAMPLE_LABELS = {
@@ -94,7 +101,9 @@ def test_recipe_confs_pass_dry_run(recipe, backbone, tmp_path):
 
 @pytest.mark.parametrize("recipe", ["covost2", "fisher_callhome_spanish"])
 def test_pending_unit_mbart_confs_are_still_rejected(recipe):
-    pending = ROOT / "egs2" / recipe / "speechprompt1" / "conf" / "pending" / "train_unit_mbart.yaml"
+    pending = (
+        ROOT / "egs2" / recipe / "speechprompt1" / "conf" / "pending" / "train_unit_mbart.yaml"
+    )
     assert yaml.safe_load(pending.read_text())["backbone"] == "unit_mbart"
     # when the task accepts it, move the conf to conf/ (the dry-run test then covers it)
     assert "unit_mbart" not in backbone_choices.choices()
