@@ -1,10 +1,20 @@
-"""Score decoded labels against references: accuracy (classification), WER/CER (sequences).
+"""Score decoded labels against references: accuracy (classification), WER/CER (sequences),
+SUPERB slot filling, BLEU.
 
     python -m espnet2_speechprompt.bin.speechprompt_score --ref data/test/label \
         --hyp exp/decode/text --metrics acc --output exp/decode/result.json
 
-Both files are ``utt label tokens...``. Accuracy counts an utterance correct only when the whole
-label sequence matches (e.g. all of action, object, location of an intent).
+Both files are ``utt label tokens...``. Metrics:
+
+- ``acc``: an utterance is correct only when the whole label sequence matches (e.g. all of
+  action, object, location of an intent);
+- ``wer``, ``cer``: on the label tokens as words (jiwer);
+- ``char_wer``, ``char_cer``: on the text of character labels (``H I | Y O U`` -> ``HI YOU``,
+  ``|`` the word boundary), slot tags removed;
+- ``slot_f1``, ``slot_cer``, ``slot_wer``: SUPERB slot-type F1 and slot-value CER/WER on the text
+  of slot-tagged character labels;
+- ``bleu``: corpus BLEU (sacrebleu, 13a) of the hypotheses as text against ``--ref`` and any
+  ``--extra_ref`` files (several references, e.g. Fisher's four).
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ from pathlib import Path
 from ..errors import SpeechPromptError
 from .cli_errors import exit_on_user_error
 
-METRICS = ("acc", "wer", "cer")
+METRICS = ("acc", "wer", "cer", "char_wer", "char_cer", "slot_f1", "slot_cer", "slot_wer", "bleu")
+DEFAULT_METRICS = ("acc", "wer", "cer")
 
 
 def read_table(path: str | os.PathLike) -> dict[str, str]:
@@ -33,7 +44,12 @@ def read_table(path: str | os.PathLike) -> dict[str, str]:
     return table
 
 
-def score(ref: dict[str, str], hyp: dict[str, str], metrics=METRICS) -> dict[str, float]:
+def score(
+    ref: dict[str, str],
+    hyp: dict[str, str],
+    metrics=DEFAULT_METRICS,
+    extra_refs: list[dict[str, str]] | None = None,
+) -> dict[str, float]:
     missing = [utt for utt in ref if utt not in hyp]
     if missing:
         raise SpeechPromptError(
@@ -53,6 +69,43 @@ def score(ref: dict[str, str], hyp: dict[str, str], metrics=METRICS) -> dict[str
             result["wer"] = jiwer.wer(refs, hyps)
         if "cer" in metrics:
             result["cer"] = jiwer.cer(refs, hyps)
+    result.update(text_scores(ref, hyp, keys, metrics, extra_refs or []))
+    return result
+
+
+def text_scores(ref, hyp, keys, metrics, extra_refs) -> dict:
+    """The metrics computed on the text of character labels, and BLEU."""
+    from ..data.kaldi import label_to_text
+    from ..scoring import cer, corpus_bleu, slot_type_f1, slot_value_cer, slot_value_wer, wer
+    from ..scoring.slots import strip_slot_tags
+
+    result: dict = {}
+    ref_text = [label_to_text(ref[k]) for k in keys]
+    hyp_text = [label_to_text(hyp[k]) for k in keys]
+    plain_ref = [strip_slot_tags(t) for t in ref_text]
+    plain_hyp = [strip_slot_tags(t) for t in hyp_text]
+    functions = {
+        "char_wer": lambda: wer(plain_hyp, plain_ref),
+        "char_cer": lambda: cer(plain_hyp, plain_ref),
+        "slot_f1": lambda: slot_type_f1(hyp_text, ref_text),
+        "slot_cer": lambda: slot_value_cer(hyp_text, ref_text),
+        "slot_wer": lambda: slot_value_wer(hyp_text, ref_text),
+    }
+    for name, function in functions.items():
+        if name in metrics:
+            result[name] = function()
+    if "bleu" in metrics:
+        streams = [[ref[k] for k in keys]]
+        for number, extra in enumerate(extra_refs, 1):
+            missing = [k for k in keys if k not in extra]
+            if missing:
+                raise SpeechPromptError(
+                    f"utterance {missing[0]} is missing from extra reference {number}"
+                )
+            streams.append([extra[k] for k in keys])
+        bleu = corpus_bleu([hyp[k] for k in keys], streams)
+        result["bleu"] = bleu["score"]
+        result["bleu_signature"] = bleu["signature"]
     return result
 
 
@@ -61,10 +114,14 @@ def main(cmd: list[str] | None = None) -> None:
     parser.add_argument("--ref", required=True)
     parser.add_argument("--hyp", required=True)
     parser.add_argument("--metrics", nargs="+", choices=METRICS, default=["acc"])
+    parser.add_argument(
+        "--extra_ref", action="append", default=[], help="another reference file (bleu)"
+    )
     parser.add_argument("--output", default=None, help="write the result as JSON here")
     args = parser.parse_args(cmd)
     with exit_on_user_error():
-        result = score(read_table(args.ref), read_table(args.hyp), args.metrics)
+        extra = [read_table(path) for path in args.extra_ref]
+        result = score(read_table(args.ref), read_table(args.hyp), args.metrics, extra)
     text = json.dumps(result, indent=2)
     if args.output:
         out = Path(args.output)
