@@ -15,7 +15,7 @@ TINY = {
     "resblock": "1",
     "upsample_rates": [2, 3],
     "upsample_kernel_sizes": [4, 5],
-    "upsample_initial_channel": 8,
+    "upsample_initial_channel": 16,
     "resblock_kernel_sizes": [3, 5],
     "resblock_dilation_sizes": [[1, 3, 5], [1, 2, 3]],
     "num_embeddings": 7,
@@ -55,17 +55,27 @@ def is_weight_normed(key: str) -> bool:
 def randomize_(module: torch.nn.Module, seed: int = 0) -> None:
     """Weights large enough that every layer matters (fairseq's init is std 0.01).
 
-    A ``proj`` bias of ~log(3) makes predicted durations mostly 1..4 frames.
+    Matrices ~ N(0, 1/fan_in), weight-norm gains in [0.5, 1.5], a wide ``proj``
+    bias so that predicted durations vary (about 1..10 frames).
     """
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
-            scale = 0.3 if not name.endswith("weight_g") else 1.0
-            p.copy_(torch.randn(p.shape, generator=gen) * scale)
+            noise = torch.randn(p.shape, generator=gen)
             if name.endswith("weight_g"):
-                p.abs_().add_(0.2)
+                p.copy_(torch.rand(p.shape, generator=gen) + 0.5)
+            elif name == "dict.weight":
+                p.copy_(noise)
+            elif p.dim() >= 2:
+                p.copy_(noise / (p.numel() / p.shape[0]) ** 0.5)
+            elif name.startswith("dur_predictor.ln"):
+                p.copy_(noise * 0.1 + (1.0 if name.endswith("weight") else 0.0))
+            else:
+                p.copy_(noise * 0.1)
+            if name == "dur_predictor.proj.weight":
+                p.mul_(3.0)  # spread the durations
             if name == "dur_predictor.proj.bias":
-                p.fill_(1.1)
+                p.fill_(2.5)
 
 
 def native_state(cfg: dict, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -78,7 +88,7 @@ def native_state(cfg: dict, seed: int = 0) -> dict[str, torch.Tensor]:
         if is_weight_normed(key):
             shape = (value.shape[0],) + (1,) * (value.dim() - 1)
             state[key + "_g"] = torch.rand(shape, generator=gen) + 0.5
-            state[key + "_v"] = value.clone()
+            state[key + "_v"] = value.clone() * 3.0  # ||v|| != g: folding must divide
         else:
             state[key] = value.clone()
     return state
