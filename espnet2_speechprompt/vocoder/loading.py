@@ -115,8 +115,8 @@ def load_vocoder(
     if config is None:
         config = default_config_path(checkpoint)
     config_path = "the given config" if isinstance(config, VocoderConfig) else os.fspath(config)
+    blob = safe_torch_load(checkpoint)  # first: a missing checkpoint is named before its config
     cfg = config if isinstance(config, VocoderConfig) else read_config(config_path)
-    blob = safe_torch_load(checkpoint)
     raw = blob.get("generator") if isinstance(blob, dict) else None
     if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise VocoderCheckpointError(

@@ -184,3 +184,16 @@ def test_missing_and_unreadable_files(native_ckpt, tmp_path):
     torch.save({"model": {}}, tmp_path / "lm.pt")
     with pytest.raises(VocoderCheckpointError, match=r"lm\.pt: not a unit HiFi-GAN checkpoint"):
         load_vocoder(tmp_path / "lm.pt", config)
+
+
+def test_vocoder_imports_neither_espnet2_nor_fairseq():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, espnet2_speechprompt.vocoder\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('espnet2', 'espnet', 'fairseq', 'torchaudio')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
