@@ -102,6 +102,8 @@ class VocoderConfig:
                     f"upsample kernel {k} with rate {u}: need kernel >= rate and an even "
                     "difference (else the output is not frames x hop samples)"
                 )
+        if not all(self.resblock_dilation_sizes) or min(map(min, self.resblock_dilation_sizes)) < 1:
+            raise bad("every resblock needs at least one dilation, each >= 1")
         if any(k % 2 == 0 for k in self.resblock_kernel_sizes):
             raise bad(f"resblock_kernel_sizes must be odd (got {self.resblock_kernel_sizes})")
         if self.upsample_initial_channel % 2 ** len(self.upsample_rates):

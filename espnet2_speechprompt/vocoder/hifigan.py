@@ -129,8 +129,8 @@ class UnitHifiGan(nn.Module):
             blocks = self.resblocks[i * n_kernels : (i + 1) * n_kernels]
             total = blocks[0](x, lengths)
             for block in blocks[1:]:
-                total = total + block(x, lengths)
-            x = total / n_kernels
+                total += block(x, lengths)  # fresh tensors: in place is safe
+            x = total.div_(n_kernels)
         # fairseq's last activation uses leaky_relu's default slope (0.01), not 0.1
         return torch.tanh(self.conv_post(F.leaky_relu(x))).squeeze(1)
 
