@@ -76,8 +76,8 @@ def get_parser() -> argparse.ArgumentParser:
         "--batch_size",
         "--batch-size",
         type=int,
-        default=8,
-        help="utterances per forward pass (default: %(default)s)",
+        help="utterances per forward pass (default: 1 on CPU, where batching does not pay, "
+        "8 on GPU; batched audio equals one-at-a-time audio)",
     )
     parser.add_argument(
         "--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: %(default)s)"
@@ -173,6 +173,8 @@ def write_wav(path: str, wav: torch.Tensor, rate: int, subtype: str) -> None:
 def synthesize(args: argparse.Namespace) -> str:
     if not args.units or not args.checkpoint:
         raise VocoderError("--units and --checkpoint are required (or --merge)")
+    if args.batch_size is None:
+        args.batch_size = 1 if str(args.device).startswith("cpu") else 8
     if args.batch_size < 1:
         raise VocoderError(f"--batch_size must be positive (got {args.batch_size})")
     vocoder = load_vocoder(args.checkpoint, args.config, device=args.device)
