@@ -11,6 +11,8 @@ CORE = [
     "espnet2_speechprompt.prompt.prompted_lm",
     "espnet2_speechprompt.verbalizer.fixed",
     "espnet2_speechprompt.verbalizer.learnable",
+    "espnet2_speechprompt.units.extractor",
+    "espnet2_speechprompt.vocoder.loading",
 ]
 
 
