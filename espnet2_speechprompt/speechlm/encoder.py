@@ -21,7 +21,7 @@ from torch import nn
 
 from ..units.hubert import HubertModel
 from .layers import TransformerLayer, make_positions
-from .transformer_lm import DecoderConfig, DecoderCache, TransformerDecoder, build_positions
+from .transformer_lm import DecoderCache, DecoderConfig, TransformerDecoder, build_positions
 
 
 def _prompted_layers(
