@@ -20,6 +20,7 @@ from .safe_pickle import CheckpointError, read_fairseq_checkpoint
 
 # decoder_attention_heads of the registered transformer_lm architectures
 _ARCH_HEADS = {"transformer_lm": 8, "transformer_lm_big": 16, "transformer_lm_wiki103": 8}
+_ARCH_HEADS |= {"bart_large": 16, "mbart_large": 16, "bart_base": 12, "mbart_base": 12}
 _IGNORED = ("version", "embed_positions._float_tensor", "embed_positions.weights")
 
 
@@ -46,44 +47,56 @@ def check_state_dict(
 
 
 def decoder_config_from_state(
-    path: str, state: dict[str, torch.Tensor], config: dict[str, Any], arch: str
+    path: str,
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    arch: str,
+    side: str = "decoder",
+    normalize_before: bool = True,
+    activation: str = "relu",
 ) -> DecoderConfig:
-    """Architecture of a fairseq decoder from its (prefix-stripped) state and its config."""
+    """Architecture of a fairseq decoder (or encoder: ``side="encoder"``) from its
+    prefix-stripped state and its config; ``normalize_before`` and ``activation`` are the
+    architecture's defaults, used when neither the keys nor the config tell."""
     if "embed_tokens.weight" not in state:
-        raise CheckpointError(f"{path}: missing key 'decoder.embed_tokens.weight'")
+        raise CheckpointError(f"{path}: missing key '{side}.embed_tokens.weight'")
     vocab, dim = state["embed_tokens.weight"].shape
     num_layers = len({k.split(".")[1] for k in state if k.startswith("layers.")})
     if num_layers == 0:
-        raise CheckpointError(f"{path}: no 'decoder.layers.*' keys")
+        raise CheckpointError(f"{path}: no '{side}.layers.*' keys")
     if "layers.0.fc1.weight" not in state:
-        raise CheckpointError(f"{path}: missing key 'decoder.layers.0.fc1.weight'")
-    heads = config.get("decoder_attention_heads") or _ARCH_HEADS.get(arch)
+        raise CheckpointError(f"{path}: missing key '{side}.layers.0.fc1.weight'")
+    heads = config.get(f"{side}_attention_heads") or _ARCH_HEADS.get(arch)
     if not heads or dim % int(heads):
         raise CheckpointError(f"{path}: cannot tell the number of attention heads (dim {dim})")
     learned = "embed_positions.weight" in state
     padding_idx = 1
+    cross = "layers.0.encoder_attn.k_proj.weight" in state
+    max_positions = config.get(f"max_{'source' if side == 'encoder' else 'target'}_positions")
     return DecoderConfig(
         vocab_size=vocab,
         embed_dim=dim,
         ffn_dim=state["layers.0.fc1.weight"].shape[0],
         num_layers=num_layers,
         num_heads=int(heads),
-        # fairseq makes decoder.layer_norm only for pre-LN; else trust the saved config
+        # fairseq makes the final layer_norm only for pre-LN; else trust the saved config
         normalize_before="layer_norm.weight" in state
-        or bool(config.get("decoder_normalize_before", True)),
+        or bool(config.get(f"{side}_normalize_before", normalize_before)),
         final_layer_norm="layer_norm.weight" in state,
-        activation=str(config.get("activation_fn") or "relu"),
+        activation=str(config.get("activation_fn") or activation),
         learned_positions=learned,
         no_positions=bool(config.get("no_token_positional_embeddings", False)),
         max_positions=(
             state["embed_positions.weight"].shape[0] - padding_idx - 1
             if learned
-            else int(config.get("tokens_per_sample") or 3072)
+            else int(config.get("tokens_per_sample") or max_positions or 3072)
         ),
         scale_embedding=not config.get("no_scale_embedding", False),
         layernorm_embedding="layernorm_embedding.weight" in state,
         share_input_output_embed="output_projection.weight" not in state
         or bool(config.get("share_decoder_input_output_embed", False)),
+        cross_attention=cross,
+        encoder_dim=int(state["layers.0.encoder_attn.k_proj.weight"].shape[1]) if cross else None,
         padding_idx=padding_idx,
     )
 

@@ -25,9 +25,15 @@ class PromptConfig:
     separator: bool = True
     dropout: float = 0.1
     init_std: float = 1.0  # the official code's nn.Embedding default N(0, 1)
+    # encoder-decoder backbones: deep prompt length in the decoder (None: deep_length);
+    # deep_length then applies to the encoder, input_length to the encoder input
+    decoder_deep_length: int | None = None
 
     def __post_init__(self):
-        for name in ("input_length", "deep_length"):
+        names = ("input_length", "deep_length")
+        if self.decoder_deep_length is not None:
+            names += ("decoder_deep_length",)
+        for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise SpeechPromptError(

@@ -1,14 +1,19 @@
-"""Backbones selectable by name (``--backbone gslm``): their files and how to load them."""
+"""Backbones selectable by name (``--backbone gslm|unit_mbart|wav2seq``): their files and how
+to load them. ``load()`` gives ``(model, Dictionary)``; ``prompt.builders.build_prompted``
+wraps either kind of model (decoder-only or encoder-decoder) with prompts and a verbalizer."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ..checkpoints.dictionary import Dictionary
+from ..checkpoints.encdec import load_unit_mbart, load_wav2seq
 from ..checkpoints.safe_pickle import CheckpointError
 from ..checkpoints.unit_lm import load_unit_lm
+from .encoder import EncoderDecoderModel
 from .transformer_lm import TransformerDecoder
 
 GSLM_DOWNLOAD = (
@@ -26,8 +31,23 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+UNIT_MBART_DOWNLOAD = (
+    "https://dl.fbaipublicfiles.com/fairseq/speech_to_speech/s2st_finetuning/unit_mBART/"
+    "checkpoint.pt and .../s2st_finetuning/dict.txt (mHuBERT L11 km1000 units); pass "
+    "--backbone_conf checkpoint=<checkpoint.pt> dictionary=<dict.txt>"
+)
+WAV2SEQ_DOWNLOAD = (
+    "https://public-dataset-model-store.awsdev.asapp.com/fwu/wav2seq/public/pt/"
+    "wav2seq-hubert-base-25k.pt and the pseudo-language dict (dict.<labels>.txt of its data "
+    "dir); pass checkpoint=<.pt> dictionary=<dict>"
+)
+
+
 class GSLMBackbone:
     """A GSLM unit LM release: ``checkpoint_best.pt`` + ``dict.txt`` (beside it by default)."""
+
+    download = GSLM_DOWNLOAD
+    loader: Callable = staticmethod(load_unit_lm)
 
     def __init__(self, checkpoint: str | None = None, dictionary: str | None = None):
         self.checkpoint = checkpoint
@@ -40,17 +60,34 @@ class GSLMBackbone:
 
     def check_files(self) -> None:
         if not self.checkpoint:
-            raise CheckpointError(f"no backbone checkpoint given: download {GSLM_DOWNLOAD}")
+            raise CheckpointError(f"no backbone checkpoint given: download {self.download}")
         for name, path in self.files().items():
             if not os.path.isfile(path):
                 raise CheckpointError(
-                    f"backbone {name} not found: {path}. Download {GSLM_DOWNLOAD}"
+                    f"backbone {name} not found: {path}. Download {self.download}"
                 )
 
-    def load(self) -> tuple[TransformerDecoder, Dictionary]:
+    def load(self) -> tuple[TransformerDecoder | EncoderDecoderModel, Dictionary]:
         self.check_files()
-        return load_unit_lm(self.checkpoint, self.dictionary)
+        return self.loader(self.checkpoint, self.dictionary)
 
     def load_dictionary(self) -> Dictionary:
         self.check_files()
         return Dictionary.load(self.dictionary)
+
+
+class UnitMBARTBackbone(GSLMBackbone):
+    """Unit mBART (encoder-decoder over mHuBERT units): ``checkpoint.pt`` + ``dict.txt``."""
+
+    download = UNIT_MBART_DOWNLOAD
+    loader = staticmethod(load_unit_mbart)
+
+
+class Wav2SeqBackbone(GSLMBackbone):
+    """Wav2Seq (HuBERT encoder on 16 kHz audio + decoder over pseudo-language BPE tokens)."""
+
+    download = WAV2SEQ_DOWNLOAD
+    loader = staticmethod(load_wav2seq)
+
+
+BACKBONES = {"gslm": GSLMBackbone, "unit_mbart": UnitMBARTBackbone, "wav2seq": Wav2SeqBackbone}

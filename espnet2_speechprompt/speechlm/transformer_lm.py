@@ -17,7 +17,11 @@ from .layers import LearnedPositions, SinusoidalPositions, TransformerLayer, mak
 
 @dataclass
 class DecoderConfig:
-    """Architecture of a fairseq ``transformer_lm`` (defaults: ``transformer_lm_big``, GSLM)."""
+    """Architecture of a fairseq ``transformer_lm`` (defaults: ``transformer_lm_big``, GSLM).
+
+    Also describes a fairseq ``TransformerEncoder`` (``encoder.TransformerEncoder``), which
+    ignores the output-projection and cross-attention fields.
+    """
 
     vocab_size: int
     embed_dim: int = 1024
@@ -50,10 +54,16 @@ class DecoderCache:
     def empty(self) -> bool:
         return self.key_allowed is None
 
-    def reorder(self, index: torch.Tensor) -> None:
-        """Select/repeat batch rows (beam search, scoring several candidates per source)."""
+    def reorder(self, index: torch.Tensor, cross: bool = True) -> None:
+        """Select/repeat batch rows (beam search, scoring several candidates per source).
+
+        ``cross=False`` leaves the cross-attention keys/values alone: right when every new row
+        comes from a row of the same source (beams of one source share them).
+        """
         for layer in self.layers:
-            for attn in layer.values():
+            for kind, attn in layer.items():
+                if kind == "cross" and not cross:
+                    continue
                 for name, value in attn.items():
                     attn[name] = value.index_select(0, index)
         self.key_allowed = self.key_allowed.index_select(0, index)
@@ -78,6 +88,15 @@ def attention_mask(
     return (visible | (key_pos == query_pos))[:, None]
 
 
+def build_positions(c: DecoderConfig) -> nn.Module | None:
+    """The positional embedding a config asks for (fairseq offsets, pad row zero)."""
+    if c.no_positions:
+        return None
+    if c.learned_positions:
+        return LearnedPositions(c.max_positions, c.embed_dim, c.padding_idx)
+    return SinusoidalPositions(c.embed_dim, c.padding_idx)
+
+
 class TransformerDecoder(nn.Module):
     """fairseq ``TransformerDecoder`` numerics with input-prompt, deep-prompt and cache hooks."""
 
@@ -87,12 +106,7 @@ class TransformerDecoder(nn.Module):
         self.padding_idx = c.padding_idx
         self.embed_scale = math.sqrt(c.embed_dim) if c.scale_embedding else 1.0
         self.embed_tokens = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.padding_idx)
-        if c.no_positions:
-            self.embed_positions = None
-        elif c.learned_positions:
-            self.embed_positions = LearnedPositions(c.max_positions, c.embed_dim, c.padding_idx)
-        else:
-            self.embed_positions = SinusoidalPositions(c.embed_dim, c.padding_idx)
+        self.embed_positions = build_positions(c)
         self.layernorm_embedding = nn.LayerNorm(c.embed_dim) if c.layernorm_embedding else None
         self.layers = nn.ModuleList(
             TransformerLayer(

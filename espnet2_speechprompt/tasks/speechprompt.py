@@ -24,9 +24,9 @@ from espnet2.utils.types import str_or_none
 
 from ..checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
 from ..errors import SpeechPromptError
-from ..prompt.prompted_lm import PromptedUnitLM
+from ..prompt.builders import build_prompted
 from ..prompt.prompts import PromptConfig
-from ..speechlm.backbones import GSLMBackbone
+from ..speechlm.backbones import GSLMBackbone, UnitMBARTBackbone
 from ..verbalizer.builders import (
     FixedVerbalizerConfig,
     LearnableVerbalizerConfig,
@@ -34,7 +34,10 @@ from ..verbalizer.builders import (
 )
 from .espnet_model import ESPnetSpeechPromptModel
 
-backbone_choices = ClassChoices("backbone", classes=dict(gslm=GSLMBackbone), default="gslm")
+# units in, labels out; Wav2Seq (audio in) needs a speech data path first, see backbones.py
+backbone_choices = ClassChoices(
+    "backbone", classes=dict(gslm=GSLMBackbone, unit_mbart=UnitMBARTBackbone), default="gslm"
+)
 verbalizer_choices = ClassChoices(
     "verbalizer",
     classes=dict(fixed=FixedVerbalizerConfig, learnable=LearnableVerbalizerConfig),
@@ -172,7 +175,8 @@ class SpeechPromptTask(AbsTask):
             "--prompt_conf",
             action=NestedDictAction,
             default=asdict(PromptConfig()),
-            help="Prompt settings: input_length, deep_length, separator, dropout, init_std",
+            help="Prompt settings: input_length, deep_length, separator, dropout, init_std "
+            "(encoder-decoder backbones: decoder_deep_length; no separator)",
         )
         for choices in cls.class_choices_list:
             choices.add_arguments(group)
@@ -223,7 +227,7 @@ class SpeechPromptTask(AbsTask):
         args.verbalizer_conf = spec.conf()  # the resolved mapping, for config.yaml
         prompt_config = PromptConfig(**args.prompt_conf)
         args.prompt_conf = asdict(prompt_config)  # every field, for config.yaml
-        prompted = PromptedUnitLM(lm, verbalizer, prompt_config)
+        prompted = build_prompted(lm, verbalizer, prompt_config)
         trainable, total = prompted.parameter_counts()
         logging.info(
             f"SpeechPrompt: {trainable:,} trainable parameters of {total:,} "

@@ -225,18 +225,10 @@ class HubertModel(nn.Module):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.feature_extractor.output_lengths(lengths)
 
-    def forward(
-        self,
-        wav: torch.Tensor,
-        lengths: torch.Tensor | None = None,
-        output_layer: int | None = None,
+    def embed_frames(
+        self, wav: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``wav`` [B, N] (right-padded), ``lengths`` [B] samples → ([B, T, D], frame lengths).
-
-        ``output_layer`` is 1-based as in fairseq; None runs all layers (plus the final
-        LayerNorm of pre-LN models).
-        """
-        self.check_layer(output_layer)
+        """The input of the first transformer layer ``[B, T, D]`` and the frame lengths."""
         if lengths is None:
             lengths = torch.full((wav.shape[0],), wav.shape[1], dtype=torch.long)
         lengths = lengths.to(device=wav.device, dtype=torch.long)
@@ -250,10 +242,26 @@ class HubertModel(nn.Module):
             x = self.post_extract_proj(x)
         pad = torch.arange(x.shape[1], device=x.device)[None, :] >= frames[:, None]
         x = x.masked_fill(pad[..., None], 0.0)
+        x = x + self.encoder.pos_conv(x)
+        if not self.encoder.layer_norm_first:
+            x = self.encoder.layer_norm(x)
+        return x, frames
+
+    def forward(
+        self,
+        wav: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        output_layer: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``wav`` [B, N] (right-padded), ``lengths`` [B] samples → ([B, T, D], frame lengths).
+
+        ``output_layer`` is 1-based as in fairseq; None runs all layers (plus the final
+        LayerNorm of pre-LN models).
+        """
+        self.check_layer(output_layer)
+        x, frames = self.embed_frames(wav, lengths)
         encoder = self.encoder
-        x = x + encoder.pos_conv(x)
-        if not encoder.layer_norm_first:
-            x = encoder.layer_norm(x)
+        pad = torch.arange(x.shape[1], device=x.device)[None, :] >= frames[:, None]
         mask = (~pad)[:, None, None, :] if bool(pad.any()) else None
         for layer in encoder.layers[: output_layer or len(encoder.layers)]:
             x = layer(x, mask)
@@ -348,6 +356,31 @@ def _config_from_checkpoint(
     )
 
 
+def hubert_from_state(
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    path: str,
+    normalize: bool | None = None,
+) -> HubertModel:
+    """A :class:`HubertModel` holding fairseq HuBERT weights (keys without any prefix)."""
+    cfg = _config_from_checkpoint(state, config, path)
+    if normalize is not None:
+        cfg.normalize = normalize
+    model = HubertModel(cfg)
+    mapped_state = {}
+    for key, value in state.items():
+        mapped = _map_key(key)
+        if mapped is not None:
+            mapped_state[mapped] = value
+    missing, unexpected = model.load_state_dict(mapped_state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not fit a HuBERT encoder (missing: {missing[:4]}, "
+            f"unexpected: {unexpected[:4]})"
+        )
+    return model
+
+
 def load_hubert(path: str | os.PathLike, normalize: bool | None = None) -> HubertModel:
     """Build a :class:`HubertModel` from a fairseq HuBERT checkpoint (``args`` or ``cfg``).
 
@@ -355,21 +388,8 @@ def load_hubert(path: str | os.PathLike, normalize: bool | None = None) -> Huber
     it is read from the config, or taken as True exactly for 'layer_norm' extractors.
     """
     ckpt = read_fairseq_checkpoint(path)
-    cfg = _config_from_checkpoint(ckpt.model_state, ckpt.model_config, ckpt.path)
-    if normalize is not None:
-        cfg.normalize = normalize
-    model = HubertModel(cfg)
-    state = {}
-    for key, value in ckpt.model_state.items():
-        mapped = _map_key(key)
-        if mapped is not None:
-            state[mapped] = value
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{ckpt.path}: weights do not fit a HuBERT encoder (missing: {missing[:4]}, "
-            f"unexpected: {unexpected[:4]})"
-        )
+    model = hubert_from_state(ckpt.model_state, ckpt.model_config, ckpt.path, normalize)
+    cfg = model.cfg
     logger.info(
         "HuBERT %s: %d layers, dim %d, extractor %s, normalize=%s",
         ckpt.path,

@@ -1,0 +1,162 @@
+"""Benchmark a prompted Unit-mBART-shaped encoder-decoder (random weights, CPU by default).
+
+Model: ``tiny_encdec``'s architecture at ``--layers`` encoder + ``--layers`` decoder layers,
+d=``--dim``, ``--heads`` heads, FFN ``--ffn``, vocabulary ``--vocab`` (defaults: the Unit mBART
+shape, 12+12, d=1024, 16 heads, FFN 4096, 1007 tokens), fp32, ``torch.manual_seed(0)``.
+
+(a) Beam search (``--beam``, default 5) of exactly ``--gen-len`` tokens per source for
+    ``--batch`` sources of ``--src-len`` units, with the self-attention cache (prompt prefix
+    included, cross-attention K/V computed once per source) vs recomputing the decoder prefix
+    every step. The verbalizer maps every unit to a label and pins ``</s>`` to -1e4, so no beam
+    ends early (``</s>`` is forced at the last step). One warm-up, then ``--steps`` timed runs
+    (median); tokens/s counts beam rows x generated tokens / wall time (encoder included).
+(b) Training step (zero_grad + forward + backward + Adam step) at ``--batch`` x ``--src-len``
+    source units and ``--label-len`` label tokens: prompt tuning (``PromptConfig(5, 5)``:
+    encoder input prompt, deep prompts in every encoder and decoder self-attention) vs full
+    fine-tuning of the same model on the same loss (all parameters, Adam). Median of ``--steps``
+    after one warm-up step.
+(c) Trainable parameters of a ~10M prompt budget (input prompt + encoder and decoder deep
+    prompts of length ``--budget-len``) against the whole model.
+
+CPU timings are only meaningful on an idle machine; the CPU share each measurement got is printed
+(CPU time / (wall time x threads)). ``--quick``: a 2+2-layer d=256 smoke run (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from espnet2_speechprompt.checkpoints.dictionary import EOS
+from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
+from espnet2_speechprompt.prompt.prompts import PromptConfig
+from espnet2_speechprompt.toy_seq2seq import tiny_encdec
+from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
+
+
+class NoEOSVerbalizer(FixedVerbalizer):
+    def forward(self, lm_logits: torch.Tensor) -> torch.Tensor:
+        out = super().forward(lm_logits).clone()
+        out[..., EOS] = -1e4
+        return out
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall seconds over ``repeats`` (after one warm-up) and the CPU share it got."""
+    fn()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    share = sum(cpus) / (sum(walls) * torch.get_num_threads())
+    return statistics.median(walls), share
+
+
+def build(args: argparse.Namespace, prompt: PromptConfig) -> PromptedEncoderDecoder:
+    torch.manual_seed(0)
+    backbone = tiny_encdec(args.vocab, dim=args.dim, layers=args.layers, heads=args.heads)
+    for module in (backbone.encoder, backbone.decoder):  # FFN width of the real model
+        for layer in module.layers:
+            layer.fc1 = torch.nn.Linear(args.dim, args.ffn)
+            layer.fc2 = torch.nn.Linear(args.ffn, args.dim)
+    verbalizer = NoEOSVerbalizer(list(range(4, args.vocab)))
+    return PromptedEncoderDecoder(backbone.eval(), verbalizer, prompt)
+
+
+def data(args: argparse.Namespace) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(1)
+    units = torch.randint(4, args.vocab, (args.batch, args.src_len), generator=gen)
+    labels = torch.randint(4, args.vocab, (args.batch, args.label_len), generator=gen)
+    lengths = torch.full((args.batch,), args.src_len)
+    return units, lengths, labels, torch.full((args.batch,), args.label_len)
+
+
+def bench_beam(args: argparse.Namespace, model: PromptedEncoderDecoder) -> None:
+    units, lengths, _, _ = data(args)
+    rows = {}
+    for use_cache in (True, False):
+
+        def run(use_cache: bool = use_cache) -> None:
+            out = model.search(
+                units, lengths, beam_size=args.beam, max_len_b=args.gen_len, use_cache=use_cache
+            )
+            assert all(len(h.tokens) == args.gen_len for row in out for h in row)
+
+        seconds, share = timed(run, args.steps)
+        rows[use_cache] = args.batch * args.beam * args.gen_len / seconds
+        print(f"(a) beam {args.beam}, cache={use_cache}: {seconds:.2f} s, "
+              f"{rows[use_cache]:.1f} beam tokens/s (CPU share {share:.2f})")  # fmt: skip
+    print(f"(a) cache speed-up: {rows[True] / rows[False]:.2f}x")
+
+
+def bench_training(args: argparse.Namespace, model: PromptedEncoderDecoder) -> None:
+    batch = data(args)
+    times = {}
+    for kind in ("prompt", "full"):
+        for p in model.backbone.parameters():
+            p.requires_grad_(kind == "full")
+        params = [p for p in model.parameters() if p.requires_grad]
+        optim = torch.optim.Adam(params, lr=1e-5)
+
+        def step(optim: torch.optim.Optimizer = optim) -> None:
+            optim.zero_grad()
+            model(*batch)["loss"].backward()
+            optim.step()
+
+        model.train()
+        times[kind], share = timed(step, args.steps)
+        count = sum(p.numel() for p in params)
+        print(f"(b) {kind}: {times[kind]:.2f} s/step, {count:,} trainable (CPU share {share:.2f})")
+        del optim
+    for p in model.backbone.parameters():
+        p.requires_grad_(False)
+    print(f"(b) prompt / full step time: {times['prompt'] / times['full']:.2f} (goal <= 0.6)")
+
+
+def bench_budget(args: argparse.Namespace) -> None:
+    n = args.budget_len
+    model = build(args, PromptConfig(n, n, separator=False, dropout=0.0))
+    trainable, total = model.parameter_counts()
+    print(f"(c) prompts of length {n} (input + encoder/decoder deep): {trainable:,} trainable "
+          f"of {total:,} ({100 * trainable / total:.2f}%; backbone {total - trainable:,})")  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layers", type=int, default=12)
+    p.add_argument("--dim", type=int, default=1024)
+    p.add_argument("--heads", type=int, default=16)
+    p.add_argument("--ffn", type=int, default=4096)
+    p.add_argument("--vocab", type=int, default=1007)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--src-len", type=int, default=40)
+    p.add_argument("--label-len", type=int, default=10)
+    p.add_argument("--gen-len", type=int, default=20)
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--budget-len", type=int, default=200)
+    p.add_argument("--only", choices=["a", "b", "c"])
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    if args.quick:
+        args.layers, args.dim, args.heads, args.ffn, args.steps = 2, 256, 4, 1024, 1
+    print(f"model: {args.layers}+{args.layers} layers, d={args.dim}, {args.heads} heads, "
+          f"FFN {args.ffn}, vocab {args.vocab}; {torch.get_num_threads()} threads")  # fmt: skip
+    model = build(args, PromptConfig(5, 5, separator=False, dropout=0.0))
+    with torch.no_grad():
+        if args.only in (None, "a"):
+            bench_beam(args, model.eval())
+    if args.only in (None, "b"):
+        bench_training(args, model)
+    if args.only in (None, "c"):
+        bench_budget(args)
+
+
+if __name__ == "__main__":
+    main()

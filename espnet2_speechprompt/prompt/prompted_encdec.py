@@ -1,0 +1,263 @@
+"""A frozen encoder-decoder (Unit mBART, Wav2Seq) + trainable prompts + a verbalizer.
+
+Encoder: ``[input prompt] u_1..u_T </s>`` (units; or raw audio for Wav2Seq), a deep prompt
+(key/value prefix) in every self-attention layer. Decoder: ``<start> y_1..y_M`` predicting
+``y_1..y_M </s>``, a deep prompt in every self-attention layer; it cross-attends to the encoder
+states including the input-prompt positions. ``<start>`` is a backbone token (``</s>`` as in
+fairseq's generation; a language tag for multilingual models); labels are fed back through the
+verbalizer's embedding table, as in ``PromptedUnitLM``. No separator: source and labels are on
+different sides, so ``PromptConfig.separator`` is not used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoints.dictionary import EOS, PAD, UNK
+from ..speechlm.beam_search import Hypothesis, beam_search, greedy_search
+from ..speechlm.encoder import EncoderDecoderModel, EncoderOutput
+from ..speechlm.transformer_lm import DecoderCache
+from ..verbalizer.base import Verbalizer
+from .prompted_lm import NOT_PREDICTED, label_targets
+from .prompts import PromptConfig, Prompts
+
+logger = logging.getLogger(__name__)
+
+
+def append_eos(units: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Right-padded units ``[B, T]`` -> ``[B, T + 1]`` rows ``u_1..u_T </s>``."""
+    block = F.pad(units, (0, 1), value=PAD)
+    block[torch.arange(units.shape[0], device=units.device), lengths] = EOS
+    return block
+
+
+class PromptedEncoderDecoder(nn.Module):
+    def __init__(
+        self,
+        backbone: EncoderDecoderModel,
+        verbalizer: Verbalizer,
+        prompt_config: PromptConfig | None = None,
+        decoder_start: int = EOS,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        backbone.eval()
+        c = prompt_config or PromptConfig()
+        if c.separator:
+            logger.info("encoder-decoder backbone: no separator prompt (prompt_conf.separator)")
+        encoder, decoder = backbone.encoder, backbone.decoder.config
+        self.encoder_prompts = Prompts(
+            replace(c, separator=False, decoder_deep_length=None),
+            encoder.num_layers,
+            encoder.embed_dim,
+        )
+        dec_deep = c.deep_length if c.decoder_deep_length is None else c.decoder_deep_length
+        self.decoder_prompts = Prompts(
+            replace(c, input_length=0, deep_length=dec_deep, separator=False,
+                    decoder_deep_length=None),
+            decoder.num_layers,
+            decoder.embed_dim,
+        )  # fmt: skip
+        self.verbalizer = verbalizer
+        self.decoder_start = decoder_start
+
+    def train(self, mode: bool = True) -> PromptedEncoderDecoder:
+        super().train(mode)
+        self.backbone.eval()  # frozen: never in training mode (no dropout)
+        return self
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) number of parameters."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return trainable, sum(p.numel() for p in self.parameters())
+
+    # ----------------------------------------------------------------- pieces
+    def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        """Units ``[B, T]`` (right-padded backbone ids) or audio ``[B, N]`` -> encoder states."""
+        if not self.backbone.audio_input:
+            source = append_eos(source, lengths)
+            lengths = lengths + 1
+        out = self.backbone.encode(
+            source,
+            lengths,
+            input_prompt=self.encoder_prompts.input(),
+            deep_prompt=self.encoder_prompts.deep(),
+        )
+        if not self.backbone.audio_input:
+            out.source_lengths = out.source_lengths - 1  # units, not counting </s>
+        return out
+
+    def _label_inputs(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Placeholder tokens (positions/padding) and embeddings of label-space ids."""
+        decoder = self.backbone.decoder
+        table = self.verbalizer.embedding_table(decoder.embed_tokens.weight)
+        return torch.where(labels.eq(PAD), PAD, UNK), decoder.embed_scale * F.embedding(
+            labels, table
+        )
+
+    def _start_inputs(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = torch.full((batch, 1), self.decoder_start, dtype=torch.long, device=device)
+        return tokens, self.backbone.decoder.embed(tokens)
+
+    def _decoder_inputs(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        start_tokens, start_embeds = self._start_inputs(labels.shape[0], labels.device)
+        tokens, embeds = self._label_inputs(labels)
+        return torch.cat([start_tokens, tokens], 1), torch.cat([start_embeds, embeds], 1)
+
+    def _run(
+        self, tokens, embeds, encoder_out: EncoderOutput, cache: DecoderCache | None = None
+    ) -> torch.Tensor:
+        """Label-space logits for every decoder position."""
+        lm_logits = self.backbone.decode(
+            tokens, encoder_out, embeds=embeds, deep_prompt=self.decoder_prompts.deep(), cache=cache
+        )
+        return self.verbalizer(lm_logits)
+
+    # ----------------------------------------------------------------- training
+    def forward(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        labels: torch.Tensor,
+        label_lengths: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Loss on ``y_1..y_M </s>``, token accuracy and whole-sequence accuracy."""
+        encoder_out = self.encode(source, source_lengths)
+        logits = self._run(*self._decoder_inputs(labels), encoder_out)
+        targets = label_targets(labels, label_lengths)
+        valid = targets.ne(PAD)
+        loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD, reduction="sum")
+        num_tokens = valid.sum()
+        correct = (logits.argmax(-1) == targets) & valid
+        return {
+            "loss": loss / num_tokens,
+            "acc": correct.sum() / num_tokens,
+            "acc_utt": (correct | ~valid).all(dim=1).float().mean(),
+            "num_tokens": num_tokens,
+        }
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def score_candidates(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        candidates: torch.Tensor,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Log-likelihood ``[B, K]`` of each candidate label sequence (``[K, M]``, + ``</s>``).
+
+        The encoder runs once per source; with the cache, the first decoder step and the
+        cross-attention keys/values are computed once per source and shared by the K rows.
+        """
+        batch, num = source.shape[0], candidates.shape[0]
+        encoder_out = self.encode(source, source_lengths)
+        cand = candidates.repeat(batch, 1)
+        expand = torch.arange(batch, device=source.device).repeat_interleave(num)
+        if use_cache:
+            cache = DecoderCache()
+            first = self._run(*self._start_inputs(batch, source.device), encoder_out, cache)
+            cache.reorder(expand)
+            rest = self._run(*self._label_inputs(cand), encoder_out.index_select(expand), cache)
+            logits = torch.cat([first.index_select(0, expand), rest], dim=1)
+        else:
+            logits = self._run(*self._decoder_inputs(cand), encoder_out.index_select(expand))
+        targets = label_targets(cand, cand.ne(PAD).sum(dim=1))
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        picked = logprobs.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+        return (picked * targets.ne(PAD)).sum(dim=1).view(batch, num)
+
+    @torch.no_grad()
+    def classify(
+        self, source: torch.Tensor, source_lengths: torch.Tensor, candidates: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Index of the best candidate per source, and all scores ``[B, K]``."""
+        scores = self.score_candidates(source, source_lengths, candidates)
+        return scores.argmax(dim=1), scores
+
+    @torch.no_grad()
+    def search(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        beam_size: int = 5,
+        max_len_a: float = 0.0,
+        max_len_b: int = 200,
+        length_penalty: float = 1.0,
+        use_cache: bool = True,
+    ) -> list[list[Hypothesis]]:
+        """n-best label sequences per source (beam search; ``beam_size=1``: greedy).
+
+        At most ``max_len_a * source_length + max_len_b`` labels (source length in units, or
+        in encoder frames for audio), then ``</s>`` is forced.
+        """
+        batch, device = source.shape[0], source.device
+        encoder_out = self.encode(source, source_lengths)
+        max_lengths = (max_len_a * encoder_out.source_lengths.float() + max_len_b).long()
+        start = self._start_inputs(batch, device)
+        cache = DecoderCache() if use_cache else None
+        first = self._run(*start, encoder_out, cache)[:, -1]
+        identity = torch.arange(batch, device=device)
+        rows = {"source": identity, "identity": identity, "enc": encoder_out}
+
+        def advance(index: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            source_of = rows["source"].index_select(0, index)
+            same_layout = source_of.shape == rows["source"].shape and bool(
+                torch.equal(source_of, rows["source"])
+            )
+            if not same_layout:
+                rows["enc"] = encoder_out.index_select(source_of)
+            rows["source"] = source_of
+            if len(rows["identity"]) != len(index):
+                rows["identity"] = torch.arange(len(index), device=device)
+            if cache is not None:
+                identity = same_layout and bool(torch.equal(index, rows["identity"]))
+                if not identity:
+                    cache.reorder(index, cross=not same_layout)
+                inputs = self._label_inputs(history[:, -1:])
+            else:
+                start_n = self._start_inputs(len(index), device)
+                labels = self._label_inputs(history)
+                inputs = tuple(torch.cat([a, b], 1) for a, b in zip(start_n, labels, strict=True))
+            logits = self._run(*inputs, rows["enc"], cache)[:, -1]
+            return torch.log_softmax(logits.float(), dim=-1)
+
+        first = torch.log_softmax(first.float(), dim=-1)
+        if beam_size == 1:
+            hyps = greedy_search(first, advance, max_lengths, EOS, NOT_PREDICTED)
+            return [[h] for h in hyps]
+        return beam_search(
+            first, advance, max_lengths, EOS, beam_size, length_penalty, NOT_PREDICTED
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        max_length: int = 200,
+        use_cache: bool = True,
+        beam_size: int = 1,
+        **search_options,
+    ) -> tuple[list[list[int]], torch.Tensor]:
+        """Best label sequence per source (label-space ids, no ``</s>``) and its log-prob."""
+        nbest = self.search(
+            source,
+            source_lengths,
+            beam_size=beam_size,
+            max_len_b=max_length,
+            use_cache=use_cache,
+            **search_options,
+        )
+        best = [hyps[0] for hyps in nbest]
+        return [h.tokens for h in best], torch.tensor([h.logprob for h in best])

@@ -1,0 +1,212 @@
+"""Encoders of the encoder-decoder backbones, and the model that pairs one with a decoder.
+
+- ``TransformerEncoder``: fairseq's token encoder (Unit mBART):
+  ``x = LN_emb(scale * E[tokens] + P[positions])``, pads zeroed, layers, final LN if pre-LN.
+- ``HubertSeqEncoder`` (Wav2Seq): a native HuBERT on 16 kHz audio, all layers, then an optional
+  projection to the decoder width.
+
+Both take the same prompt hooks: an input prompt put before the layer inputs (no positions) and
+a deep prompt (a key/value prefix in every self-attention), and return
+``(states [B, S, E], padding_mask [B, S])`` with the input-prompt positions included (unmasked),
+so the decoder cross-attends to them as well.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..units.hubert import HubertModel
+from .layers import TransformerLayer, make_positions
+from .transformer_lm import DecoderCache, DecoderConfig, TransformerDecoder, build_positions
+
+
+def _prompted_layers(
+    layers: nn.ModuleList,
+    x: torch.Tensor,
+    padding_mask: torch.Tensor,
+    input_prompt: torch.Tensor | None,
+    deep_prompt: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run bidirectional layers over ``[input prompt; x]`` with a deep-prompt prefix."""
+    batch = x.shape[0]
+    if input_prompt is not None:
+        x = torch.cat([input_prompt.expand(batch, -1, -1).to(x.dtype), x], dim=1)
+        prompt_pad = padding_mask.new_zeros(batch, input_prompt.shape[-2])
+        padding_mask = torch.cat([prompt_pad, padding_mask], dim=1)
+    prefix_len = 0 if deep_prompt is None else deep_prompt.shape[-2]
+    allowed = torch.cat([padding_mask.new_ones(batch, prefix_len), ~padding_mask], dim=1)
+    mask = allowed[:, None, None, :]
+    for i, layer in enumerate(layers):
+        prefix = None
+        if deep_prompt is not None:
+            prefix = (deep_prompt[i, 0].to(x.dtype), deep_prompt[i, 1].to(x.dtype))
+        x = layer(x, mask, prefix=prefix)
+    return x, padding_mask
+
+
+class TransformerEncoder(nn.Module):
+    """fairseq ``TransformerEncoder`` numerics (BART / mBART); parameter names match."""
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        self.config = c = config
+        self.padding_idx = c.padding_idx
+        self.embed_scale = math.sqrt(c.embed_dim) if c.scale_embedding else 1.0
+        self.embed_tokens = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.padding_idx)
+        self.embed_positions = build_positions(c)
+        self.layernorm_embedding = nn.LayerNorm(c.embed_dim) if c.layernorm_embedding else None
+        self.layers = nn.ModuleList(
+            TransformerLayer(
+                c.embed_dim,
+                c.ffn_dim,
+                c.num_heads,
+                normalize_before=c.normalize_before,
+                activation=c.activation,
+            )
+            for _ in range(c.num_layers)
+        )
+        has_final_norm = c.normalize_before and c.final_layer_norm
+        self.layer_norm = nn.LayerNorm(c.embed_dim) if has_final_norm else None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        input_prompt: torch.Tensor | None = None,
+        deep_prompt: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens`` ``[B, S]`` padded with ``<pad>`` (either side; lengths are implied)."""
+        pad = tokens.eq(self.padding_idx)
+        x = self.embed_scale * self.embed_tokens(tokens)
+        if self.embed_positions is not None:
+            x = x + self.embed_positions(make_positions(tokens, self.padding_idx))
+        if self.layernorm_embedding is not None:
+            x = self.layernorm_embedding(x)
+        x = x.masked_fill(pad[..., None], 0.0)
+        x, pad = _prompted_layers(self.layers, x, pad, input_prompt, deep_prompt)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        return x, pad
+
+    def source_lengths(self, tokens: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """Real source positions per row (for ``max_len_a * length + max_len_b``)."""
+        return tokens.ne(self.padding_idx).sum(dim=1)
+
+
+class HubertSeqEncoder(nn.Module):
+    """Wav2Seq's ``encoder``: ``w2v_model`` (HuBERT, every layer) + optional ``proj``."""
+
+    def __init__(self, hubert: HubertModel, output_dim: int | None = None):
+        super().__init__()
+        self.w2v_model = hubert
+        dim = hubert.cfg.embed_dim
+        self.proj = nn.Linear(dim, output_dim) if output_dim and output_dim != dim else None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.w2v_model.encoder.layers)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.w2v_model.cfg.embed_dim
+
+    def forward(
+        self,
+        wav: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        input_prompt: torch.Tensor | None = None,
+        deep_prompt: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``wav`` ``[B, N]`` right-padded 16 kHz samples, ``lengths`` ``[B]`` samples."""
+        hubert = self.w2v_model
+        x, frames = hubert.embed_frames(wav, lengths)
+        pad = torch.arange(x.shape[1], device=x.device)[None, :] >= frames[:, None]
+        x, pad = _prompted_layers(hubert.encoder.layers, x, pad, input_prompt, deep_prompt)
+        if hubert.encoder.layer_norm_first:
+            x = hubert.encoder.layer_norm(x)
+        if self.proj is not None:
+            x = self.proj(x)
+        return x, pad
+
+    def source_lengths(self, wav: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        if lengths is None:
+            lengths = torch.full((wav.shape[0],), wav.shape[1], device=wav.device)
+        return self.w2v_model.output_lengths(lengths.long())
+
+
+@dataclass
+class EncoderOutput:
+    states: torch.Tensor  # [B, S, E], input-prompt positions first
+    padding_mask: torch.Tensor  # [B, S], True at pads
+    source_lengths: torch.Tensor  # [B] real source positions (no prompt)
+
+    def index_select(self, index: torch.Tensor) -> EncoderOutput:
+        return EncoderOutput(
+            self.states.index_select(0, index),
+            self.padding_mask.index_select(0, index),
+            self.source_lengths.index_select(0, index),
+        )
+
+
+class EncoderDecoderModel(nn.Module):
+    """A frozen-ready encoder-decoder backbone: ``encoder`` + ``decoder`` (fairseq names)."""
+
+    def __init__(self, encoder: TransformerEncoder | HubertSeqEncoder, decoder: TransformerDecoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    @property
+    def audio_input(self) -> bool:
+        return isinstance(self.encoder, HubertSeqEncoder)
+
+    def encode(
+        self,
+        source: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        *,
+        input_prompt: torch.Tensor | None = None,
+        deep_prompt: torch.Tensor | None = None,
+    ) -> EncoderOutput:
+        states, pad = self.encoder(
+            source, lengths, input_prompt=input_prompt, deep_prompt=deep_prompt
+        )
+        return EncoderOutput(states, pad, self.encoder.source_lengths(source, lengths))
+
+    def decode(
+        self,
+        tokens: torch.Tensor,
+        encoder_out: EncoderOutput,
+        *,
+        embeds: torch.Tensor | None = None,
+        deep_prompt: torch.Tensor | None = None,
+        cache: DecoderCache | None = None,
+    ) -> torch.Tensor:
+        """Decoder logits ``[B, T, V]``; with a cache, cross-attention K/V are computed once."""
+        return self.decoder(
+            tokens,
+            embeds=embeds,
+            deep_prompt=deep_prompt,
+            cache=cache,
+            encoder_out=encoder_out.states,
+            encoder_padding_mask=encoder_out.padding_mask,
+        )
+
+    def forward(
+        self, source: torch.Tensor, lengths: torch.Tensor | None, prev_tokens: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher-forced logits (no prompts), as fairseq's ``model(src, lengths, prev)``."""
+        return self.decode(prev_tokens, self.encode(source, lengths))

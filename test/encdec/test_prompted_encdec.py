@@ -1,0 +1,183 @@
+"""Prompts on encoder-decoder backbones (Unit-mBART- and Wav2Seq-shaped, random weights):
+gradient flow, frozen backbone, parameter count, cached == recomputed, greedy and beam search."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
+from espnet2_speechprompt.prompt.prompts import PromptConfig
+from espnet2_speechprompt.speechlm.beam_search import beam_search, greedy_search
+from espnet2_speechprompt.speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder
+from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+from espnet2_speechprompt.toy_seq2seq import tiny_encdec
+from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
+from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
+from test.units.conftest import tiny_hubert
+
+V = 20
+CONFIG = PromptConfig(input_length=3, deep_length=2, decoder_deep_length=4, dropout=0.0)
+
+
+def _wav2seq() -> EncoderDecoderModel:
+    decoder = TransformerDecoder(
+        DecoderConfig(V, 16, 24, 2, 4, normalize_before=False, cross_attention=True)
+    )
+    return EncoderDecoderModel(HubertSeqEncoder(tiny_hubert()), decoder).eval()
+
+
+def _source(kind: str):
+    if kind == "wav2seq":
+        return torch.randn(3, 3000), torch.tensor([3000, 2200, 1600])
+    units, lengths = torch.randint(4, V, (3, 7)), torch.tensor([7, 4, 2])
+    for i, n in enumerate(lengths):
+        units[i, n:] = 1
+    return units, lengths
+
+
+def _model(kind: str, verbalizer: str = "learnable") -> PromptedEncoderDecoder:
+    torch.manual_seed(0)
+    backbone = _wav2seq() if kind == "wav2seq" else tiny_encdec(V, dim=16, heads=2).eval()
+    verb = (
+        LearnableVerbalizer(V, 5, init_tokens=[5, 9, 12, 13, 17])
+        if verbalizer == "learnable"
+        else FixedVerbalizer([5, 9, 12, 13, 17])
+    )
+    return PromptedEncoderDecoder(backbone, verb, CONFIG)
+
+
+LABELS = torch.tensor([[4, 5, 6], [6, 1, 1], [5, 4, 1]])
+BATCH = (LABELS, LABELS.ne(1).sum(1))
+KINDS = ["unit_mbart", "wav2seq"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("verbalizer", ["fixed", "learnable"])
+def test_every_trainable_parameter_gets_gradient(kind, verbalizer):
+    model = _model(kind, verbalizer).train()
+    model(*_source(kind), *BATCH)["loss"].backward()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    expected = {
+        "encoder_prompts.input_prompt",
+        "encoder_prompts.deep_prompt",
+        "decoder_prompts.deep_prompt",
+    }
+    assert expected <= set(trainable) and not any(n.startswith("backbone.") for n in trainable)
+    for name, p in trainable.items():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_backbone_frozen_and_unchanged_after_steps(kind):
+    model = _model(kind)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    assert not model.backbone.training and not any(m.training for m in model.backbone.modules())
+    for _ in range(3):
+        optim.zero_grad()
+        model(*_source(kind), *BATCH)["loss"].backward()
+        optim.step()
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_trainable_parameter_count(kind):
+    model = _model(kind, "fixed")
+    enc, dec = model.backbone.encoder, model.backbone.decoder.config
+    expected = (
+        CONFIG.input_length * enc.embed_dim
+        + 2 * enc.num_layers * CONFIG.deep_length * enc.embed_dim
+        + 2 * dec.num_layers * CONFIG.decoder_deep_length * dec.embed_dim
+    )
+    assert model.parameter_counts()[0] == expected
+    states = model.encode(*_source(kind)).states
+    assert states.shape[1] == CONFIG.input_length + (9 if kind == "wav2seq" else 8)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scores_cached_equal_recomputed_and_match_the_loss(kind):
+    model = _model(kind).eval()
+    source = _source(kind)
+    cands = torch.tensor([[4, 1, 1], [5, 6, 1], [6, 7, 8]])
+    cached = model.score_candidates(*source, cands)
+    full = model.score_candidates(*source, cands, use_cache=False)
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
+    # the score of candidate 1 for source 0 is minus the summed teacher-forced loss
+    one = model(source[0][:1], source[1][:1], cands[1:2, :2], torch.tensor([2]))
+    torch.testing.assert_close(cached[0, 1], -3 * one["loss"], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("beam", [1, 4])
+def test_search_cached_equals_recomputed(kind, beam):
+    model, source = _model(kind).eval(), _source(kind)
+    cached = model.search(*source, beam_size=beam, max_len_b=5)
+    full = model.search(*source, beam_size=beam, max_len_b=5, use_cache=False)
+    assert [[h.tokens for h in row] for row in cached] == [[h.tokens for h in row] for row in full]
+    for row_c, row_f in zip(cached, full, strict=True):
+        for a, b in zip(row_c, row_f, strict=True):
+            assert math.isclose(a.score, b.score, abs_tol=1e-5)
+
+
+def test_beam_search_is_deterministic_sorted_and_scored():
+    model = _model("unit_mbart").eval()
+    source = _source("unit_mbart")
+    first = model.search(*source, beam_size=4, max_len_a=0.5, max_len_b=2, length_penalty=0.5)
+    again = model.search(*source, beam_size=4, max_len_a=0.5, max_len_b=2, length_penalty=0.5)
+    assert [[(h.tokens, h.score) for h in r] for r in first] == [
+        [(h.tokens, h.score) for h in r] for r in again
+    ]
+    for row, length in zip(first, source[1].tolist(), strict=True):
+        assert len(row) == 4
+        assert all(a.score >= b.score for a, b in zip(row, row[1:], strict=False))
+        limit = int(0.5 * length + 2)
+        for h in row:
+            assert len(h.tokens) <= limit and all(t >= 4 for t in h.tokens)
+            assert math.isclose(h.score, h.logprob / (len(h.tokens) + 1) ** 0.5, rel_tol=1e-6)
+    # a hypothesis' log-prob is the model's score of that label sequence
+    best = first[0][0]
+    cand = torch.tensor([best.tokens + [1] * (3 - len(best.tokens))])
+    score = model.score_candidates(source[0][:1], source[1][:1], cand)
+    assert math.isclose(float(score), best.logprob, abs_tol=1e-4)
+
+
+def _markov(vocab: int = 4, seed: int = 0):
+    """A fixed next-token table: log p(next | last) (token 0 = start)."""
+    table = torch.log_softmax(
+        torch.randn(vocab, vocab, generator=torch.Generator().manual_seed(seed)), -1
+    )
+    return table, lambda index, history: table[history[:, -1]]
+
+
+def test_beam_search_finds_the_exhaustive_nbest():
+    table, advance = _markov()
+    eos, max_len, penalty = 2, 3, 0.7
+    first = table[torch.tensor([0, 0])]
+    got = beam_search(first, advance, torch.tensor([max_len, 1]), eos, 200, penalty)
+    for row, limit in zip(got, [max_len, 1], strict=True):
+        brute = []
+        for n in range(limit + 1):
+            for seq in itertools.product([t for t in range(4) if t != eos], repeat=n):
+                path = [0, *seq, eos]
+                lp = sum(float(table[a, b]) for a, b in zip(path, path[1:], strict=False))
+                brute.append((lp / (n + 1) ** penalty, list(seq)))
+        brute.sort(key=lambda x: (-round(x[0], 5), x[1]))  # ties: equal transition multisets
+        got_row = sorted(((round(h.score, 5), h.tokens) for h in row), key=lambda x: (-x[0], x[1]))
+        assert got_row == [(round(s, 5), seq) for s, seq in brute]
+        assert all(a.score >= b.score for a, b in zip(row, row[1:], strict=False))
+
+
+def test_beam_one_is_greedy():
+    table, advance = _markov(vocab=6, seed=3)
+    first = table[torch.tensor([0, 1, 4])]
+    lengths = torch.tensor([6, 2, 9])
+    greedy = greedy_search(first, advance, lengths, eos=2)
+    beam = beam_search(first, advance, lengths, eos=2, beam_size=1)
+    assert [g.tokens for g in greedy] == [b[0].tokens for b in beam]
+    assert [round(g.logprob, 5) for g in greedy] == [round(b[0].logprob, 5) for b in beam]
