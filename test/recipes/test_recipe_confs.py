@@ -1,6 +1,7 @@
 """Every dataset recipe's training confs pass ``speechprompt_train --dry_run`` with that recipe's
-label format (tiny GSLM-format backbone with a hubert100-style dict.txt); the pending Unit mBART
-confs are still rejected; run.sh, READMEs and tools/download_pretrained.sh are in place."""
+label format (tiny GSLM-format backbone with a hubert100-style dict.txt); the Unit mBART confs
+with a tiny Unit-mBART-layout backbone; run.sh, READMEs and tools/download_pretrained.sh are in place.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +16,15 @@ import yaml
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
 from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
+from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart  # noqa: E402
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm  # noqa: E402
 from espnet2_speechprompt.data.kaldi import to_char_label  # noqa: E402
 from espnet2_speechprompt.speechlm.transformer_lm import (  # noqa: E402
     DecoderConfig,
     TransformerDecoder,
 )
-from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
-    SpeechPromptTask,
-    backbone_choices,
-)
+from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
+from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = (
@@ -66,6 +66,14 @@ def backbone(tmp_path_factory) -> Path:
     return save_unit_lm(TransformerDecoder(config).eval(), vocab, root / "hubert100_lm")
 
 
+@pytest.fixture(scope="module")
+def mbart_backbone(tmp_path_factory) -> Path:
+    """A tiny encoder-decoder in the Unit mBART release layout; dict.txt = units 0..99."""
+    vocab = Dictionary([str(u) for u in range(100)])
+    model = tiny_encdec(len(vocab), dim=16, heads=2)
+    return save_unit_mbart(model, vocab, tmp_path_factory.mktemp("unit_mBART"))
+
+
 def write_data(root: Path, labels: list[str]) -> Path:
     rng = random.Random(0)
     for split in ("train", "valid"):
@@ -81,13 +89,15 @@ def write_data(root: Path, labels: list[str]) -> Path:
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_recipe_confs_pass_dry_run(recipe, backbone, tmp_path):
+def test_recipe_confs_pass_dry_run(recipe, backbone, mbart_backbone, tmp_path):
     data = write_data(tmp_path / "data", SAMPLE_LABELS[recipe])
     assert confs(recipe), f"{recipe} has no conf/train*.yaml"
     for conf in confs(recipe):
         out = tmp_path / conf.stem
+        wanted = yaml.safe_load(conf.read_text())
+        checkpoint = mbart_backbone if wanted.get("backbone") == "unit_mbart" else backbone
         cmd = ["--config", str(conf), "--dry_run", "true", "--output_dir", str(out),
-               "--backbone_conf", f"checkpoint={backbone}", "--label_list",
+               "--backbone_conf", f"{{checkpoint: {checkpoint}, dictionary: {checkpoint.parent / 'dict.txt'}}}", "--label_list",
                str(data / "label_list"), "--num_workers", "0", "--use_tensorboard", "false"]  # fmt: skip
         for split in ("train", "valid"):
             cmd += [f"--{split}_data_path_and_name_and_type", f"{data / split / 'units'},units,text_int",
@@ -95,22 +105,11 @@ def test_recipe_confs_pass_dry_run(recipe, backbone, tmp_path):
                     f"--{split}_shape_file", str(data / split / "units")]  # fmt: skip
         SpeechPromptTask.main(cmd=cmd)
         config = yaml.safe_load((out / "config.yaml").read_text())
-        wanted = yaml.safe_load(conf.read_text())
         assert config["prompt_conf"]["deep_length"] == wanted["prompt_conf"]["deep_length"]
-        for key in ("decoding", "verbalizer", "max_epoch"):
+        for key in ("backbone", "decoding", "verbalizer", "max_epoch"):
             if key in wanted:
                 assert config[key] == wanted[key], key
         assert config["label_list"] == (data / "label_list").read_text().split()
-
-
-@pytest.mark.parametrize("recipe", ["covost2", "fisher_callhome_spanish"])
-def test_pending_unit_mbart_confs_are_still_rejected(recipe):
-    pending = (
-        ROOT / "egs2" / recipe / "speechprompt1" / "conf" / "pending" / "train_unit_mbart.yaml"
-    )
-    assert yaml.safe_load(pending.read_text())["backbone"] == "unit_mbart"
-    # when the task accepts it, move the conf to conf/ (the dry-run test then covers it)
-    assert "unit_mbart" not in backbone_choices.choices()
 
 
 @pytest.mark.parametrize("recipe", RECIPES[1:])
