@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile
 import torch
@@ -83,7 +84,8 @@ def test_predicted_and_given_durations(vocoder_files, tmp_path):
     dur_file = _units_file(tmp_path / "durs", {u: d.tolist() for u, d in durations.items()})
     assert _tool(units, ckpt, given, "--durations", dur_file) == 0
     for utt, path in _scp(given):
-        assert (soundfile.read(path, dtype="int16")[0] == pcm[utt]).all()
+        given_pcm = soundfile.read(path, dtype="int16")[0].astype(np.int32)
+        assert np.abs(given_pcm - pcm[utt]).max() <= 1  # batched vs single: float rounding
 
 
 def test_job_split_and_merge(vocoder_files, tmp_path):
