@@ -4,7 +4,7 @@ PY := tools/venv/bin/python
 LINT_PATHS := $(wildcard espnet2_speechprompt test bench)
 RECIPE := egs2/mini_speechcommands/speechprompt1
 
-.PHONY: venv venv-test demo demo-recipe demo-debug test lint bench
+.PHONY: venv venv-test demo demo-debug demo-synthetic test lint bench
 
 venv:
 	tools/setup_venv.sh
@@ -12,22 +12,22 @@ venv:
 venv-test:
 	tools/setup_venv.sh --test
 
-# The main job for now: end-to-end prompt tuning on synthetic units (seconds; no audio).
+# The main job: the mini Speech Commands recipe (corpus synthesized with espeak-ng, no
+# downloads), every stage; prints where RESULTS.md is.
 demo: venv
-	$(PY) -m espnet2_speechprompt.bin.demo
-
-# The mini Speech Commands recipe (synthesized corpus, no downloads), every stage.
-demo-recipe: venv
 	tools/install_system_deps.sh
 	cd $(RECIPE) && ./run.sh
 	@echo "results: $(RECIPE)/exp/RESULTS.md"
 
-# Every stage of the same recipe on a small corpus with a short training (CI).
+# The same stages on a small corpus with short training (what the tests run, in a copy).
 demo-debug: venv
 	tools/install_system_deps.sh
-	cd $(RECIPE) && ./run.sh --expdir exp/debug --dumpdir dump/debug \
-		--local_data_opts "--debug" --speechprompt_config conf/train_debug.yaml
+	cd $(RECIPE) && local/run_debug.sh
 	@echo "results: $(RECIPE)/exp/debug/RESULTS.md"
+
+# End-to-end prompt tuning on synthetic units (seconds; no audio, no espeak-ng).
+demo-synthetic: venv
+	$(PY) -m espnet2_speechprompt.bin.demo
 
 test: venv-test
 	tools/install_system_deps.sh --test || echo "warning: system packages missing; the tests that need them skip"
@@ -40,3 +40,5 @@ lint: venv-test
 bench: venv
 	$(PY) bench/bench_prompt_lm.py
 	$(PY) bench/bench_units.py
+	$(PY) bench/bench_encdec.py
+	OMP_NUM_THREADS=1 $(PY) bench/bench_vocoder.py

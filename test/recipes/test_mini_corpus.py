@@ -19,7 +19,7 @@ TINY = ["--num-keywords", "2", "--num-voices", "3", "--speeds", "175", "--pitche
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None,
-    reason="espeak-ng is not installed (apt-get install espeak-ng, or tools/install_espeak.sh)",
+    reason="espeak-ng is not installed (apt-get install espeak-ng, or tools/install_system_deps.sh)",
 )
 
 

@@ -32,6 +32,7 @@ ngpu=0                  # GPUs for training (0: CPU); inference uses cuda when >
 nj=4                    # parallel jobs for formatting, unit dumping and inference
 python=python3          # the Python that runs the entry points (may be several words)
 expdir=exp              # experiment outputs
+datadir=data            # Kaldi-style data dirs written by local/data.sh (stage 1)
 dumpdir=dump            # formatted audio, units, label list
 tag=                    # a name: stages 6-11 (and the logs) go to ${expdir}/${tag}
 local_data_opts=        # options for local/data.sh
@@ -41,7 +42,7 @@ skip_eval=false         # skip stages 8-9
 skip_packing=false      # skip stage 10
 skip_upload=false       # skip stage 11
 # data
-train_set=              # training set name (data/<set>)
+train_set=              # training set name (<datadir>/<set>)
 valid_set=              # validation set name
 test_sets=              # sets to decode and score (default: the validation set)
 # units
@@ -65,7 +66,7 @@ metrics=acc             # scoring metrics (acc, wer, cer)
 hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
 
 option_names=(
-  stage stop_stage ngpu nj python expdir dumpdir tag local_data_opts
+  stage stop_stage ngpu nj python expdir datadir dumpdir tag local_data_opts
   skip_data_prep skip_train skip_eval skip_packing skip_upload
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
@@ -257,19 +258,19 @@ stage1() {
 
 stage2() {
   local dset out n jobs
-  for dset in "${all_sets[@]}"; do need "data/${dset}/wav.scp" 1; done
+  for dset in "${all_sets[@]}"; do need "${datadir}/${dset}/wav.scp" 1; done
   begin "format audio"
   for dset in "${all_sets[@]}"; do
     out=${dumpdir}/raw/${dset}
-    n=$(count_lines "data/${dset}/wav.scp")
-    [ "${n}" -gt 0 ] || die "data/${dset}/wav.scp is empty"
+    n=$(count_lines "${datadir}/${dset}/wav.scp")
+    [ "${n}" -gt 0 ] || die "${datadir}/${dset}/wav.scp is empty"
     jobs=$(min "${nj}" "${n}")
     run rm -f "${out}/wav.scp" "${out}/utt2num_samples"
     run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/format_audio.JOB.log" \
-      "${py[@]}" -m "${bin}.format_audio" --data-dir "data/${dset}" --out-dir "${out}" \
+      "${py[@]}" -m "${bin}.format_audio" --data-dir "${datadir}/${dset}" --out-dir "${out}" \
       --nj "${jobs}" --job JOB
     if [ "${jobs}" -gt 1 ]; then
-      run "${py[@]}" -m "${bin}.format_audio" --data-dir "data/${dset}" --out-dir "${out}" \
+      run "${py[@]}" -m "${bin}.format_audio" --data-dir "${datadir}/${dset}" --out-dir "${out}" \
         --nj "${jobs}" --merge
     fi
   done

@@ -14,7 +14,7 @@ usage() {
     cat <<EOF
 Usage: $0 [options] [-- extra options of local/synthesize.py]
   --nj N            parallel synthesis processes (default: ${nj})
-  --debug           a small corpus (4 keywords x 6 voices x 1 speed x 1 pitch) for CI
+  --debug           a small corpus for CI: 4 keywords x 16 voices (12/2/2) x 2 speeds, 1 accent
   --corpus-dir DIR  where the wav files go (default: ${corpus_dir})
   --data-dir DIR    where train/ valid/ test/ go (default: ${data_dir})
   --seed N          corpus seed (default: ${seed})
@@ -50,7 +50,7 @@ if ! command -v espeak-ng >/dev/null 2>&1; then
     cat >&2 <<EOF
 $0: espeak-ng is not installed; the mini corpus is synthesized with it. Install it with
     sudo apt-get install -y espeak-ng        (Debian/Ubuntu)
-or  tools/install_espeak.sh
+or  tools/install_system_deps.sh
 EOF
     exit 1
 fi
@@ -58,7 +58,8 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 args=(--corpus-dir "${corpus_dir}" --data-dir "${data_dir}" --seed "${seed}" --nj "${nj}")
 if "${debug}"; then
-    args+=(--num-keywords 4 --num-voices 6 --speeds 175 --pitches 50)
+    args+=(--num-keywords 4 --num-voices 16 --accents-per-voice 1 --speeds 150 200 --pitches 50
+        --split 12 2 2)
 fi
 args+=("${extra[@]}")
 

@@ -281,7 +281,7 @@ def check_espeak(voices: list[Voice]) -> None:
     if shutil.which("espeak-ng") is None:
         raise SystemExit(
             "espeak-ng is not installed: `apt-get install espeak-ng` (Debian/Ubuntu) or "
-            "tools/install_espeak.sh"
+            "tools/install_system_deps.sh"
         )
     listing = subprocess.run(
         ["espeak-ng", "--voices=en"], capture_output=True, text=True, check=True

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Every stage of the recipe for real, on a small corpus with short training (the CI check):
+# 4 keywords x 16 voices, k-means 50, a 2-layer unit LM, a few epochs of prompt tuning. Writes
+# data/debug, dump/debug and exp/debug (the full run's directories are left alone).
+#   local/run_debug.sh [run.sh options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./run.sh --datadir data/debug --dumpdir dump/debug --expdir exp/debug \
+  --local_data_opts "--debug --data-dir data/debug --corpus-dir downloads/mini_speechcommands_debug" \
+  --n_clusters 50 --unit_lm_config conf/unit_lm_debug.yaml \
+  --speechprompt_config conf/train_debug.yaml "$@"
