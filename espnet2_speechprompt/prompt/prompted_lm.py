@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints.dictionary import BOS, EOS, PAD, UNK
+from ..checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD, UNK
 from ..speechlm.transformer_lm import DecoderCache, TransformerDecoder
 from ..verbalizer.base import Verbalizer
 from .prompts import PromptConfig, Prompts
@@ -57,6 +57,14 @@ class PromptedUnitLM(nn.Module):
         self.prompts = Prompts(prompt_config or PromptConfig(), c.num_layers, c.embed_dim)
         self.verbalizer = verbalizer
         self.sep_index = sep_index
+        self.register_buffer("label_weights", None, persistent=False)
+
+    def set_label_weights(self, weights) -> None:
+        """Per-label loss weights (class balancing); the specials (``</s>``) weigh 1. Not
+        saved with the trainable state: the task keeps them in its config."""
+        table = torch.ones(self.verbalizer.label_space_size)
+        table[NUM_SPECIALS:] = torch.as_tensor(weights, dtype=torch.float32)
+        self.label_weights = table.to(self.backbone.embed_tokens.weight.device)
 
     def train(self, mode: bool = True) -> PromptedUnitLM:
         super().train(mode)
@@ -125,11 +133,15 @@ class PromptedUnitLM(nn.Module):
         logits = self._full_sequence_logits(block, labels)
         targets = label_targets(labels, label_lengths)
         valid = targets.ne(PAD)
-        loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD, reduction="sum")
+        weights = self.label_weights
+        loss = F.cross_entropy(
+            logits.transpose(1, 2), targets, weight=weights, ignore_index=PAD, reduction="sum"
+        )
         num_tokens = valid.sum()
+        total_weight = num_tokens if weights is None else (weights[targets] * valid).sum()
         correct = (logits.argmax(-1) == targets) & valid
         return {
-            "loss": loss / num_tokens,
+            "loss": loss / total_weight,
             "acc": correct.sum() / num_tokens,
             "acc_utt": (correct | ~valid).all(dim=1).float().mean(),
             "num_tokens": num_tokens,
