@@ -24,3 +24,51 @@ def make_task_data(root: Path) -> Path:
                 lab.write(f"{split}{i:03d} {TASK_LABELS[label]}\n")
     (root / "label_list").write_text("\n".join(TASK_LABELS) + "\n")
     return root
+
+
+SEQ_WORDS = ["YES", "NO", "UP", "DOWN"]
+
+
+def make_sequence_data(root: Path, num_train: int = 400, num_valid: int = 48, seed: int = 0):
+    """A toy sequence task: two keyword-like unit segments -> their words as characters
+    (``U P | N O``); a tiny unit LM pre-trained on the units; ``root/label_list`` from train
+    and valid; units 0..23 (k-means ids, shuffled ``dict.txt`` order)."""
+    import random
+
+    from espnet2_speechprompt.checkpoints.dictionary import Dictionary
+    from espnet2_speechprompt.data.kaldi import to_char_label
+
+    rng = random.Random(seed)
+    symbols = [str(u) for u in range(24)]
+    rng.shuffle(symbols)
+    vocab = Dictionary(symbols)
+    order = list(range(24))
+    rng.shuffle(order)
+    homes = [order[c * 5 : (c + 1) * 5] for c in range(len(SEQ_WORDS))]
+
+    def segment(c: int) -> list[int]:
+        n = rng.randint(5, 8)
+        return [rng.choice(homes[c]) if rng.random() < 0.8 else rng.randrange(24) for _ in range(n)]
+
+    def split(n: int) -> list[tuple[list[int], str]]:
+        rows = []
+        for _ in range(n):
+            a, b = rng.randrange(len(SEQ_WORDS)), rng.randrange(len(SEQ_WORDS))
+            rows.append((segment(a) + segment(b), to_char_label(f"{SEQ_WORDS[a]} {SEQ_WORDS[b]}")))
+        return rows
+
+    train, valid = split(num_train), split(num_valid)
+    corpus = toy.ToyCorpus(vocab, [(vocab.encode(u), 0) for u, _ in train], [], 1)
+    save_unit_lm(toy.pretrain_unit_lm(corpus, epochs=4, seed=seed), vocab, root / "lm")
+    for split_name, rows in (("train", train), ("valid", valid)):
+        (root / split_name).mkdir(parents=True, exist_ok=True)
+        with (
+            open(root / split_name / "units", "w") as units,
+            open(root / split_name / "label", "w") as lab,
+        ):
+            for i, (seq, label) in enumerate(rows):
+                units.write(f"{split_name}{i:03d} {' '.join(map(str, seq))}\n")
+                lab.write(f"{split_name}{i:03d} {label}\n")
+    tokens = sorted({t for _, label in train + valid for t in label.split()})
+    (root / "label_list").write_text("".join(f"{t}\n" for t in tokens))
+    return root

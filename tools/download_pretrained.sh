@@ -4,8 +4,9 @@
 #   tools/download_pretrained.sh [--dest DIR] [--list] [ITEM|GROUP ...]   (default: gslm)
 #
 # Groups: gslm (HuBERT-base + GSLM hubert100 k-means + unit LM: the classification, ASR and SF
-# recipes), s2st (mHuBERT + its k-means 1000 + Unit mBART + the mHuBERT unit HiFi-GAN: covost2,
-# fisher_callhome_spanish), all. --dest defaults to <repo>/downloads/pretrained, which is
+# recipes), s2st_gslm (gslm + the HuBERT-100 unit HiFi-GAN: the covost2 and
+# fisher_callhome_spanish runs with GSLM), s2st (mHuBERT + its k-means 1000 + Unit mBART + the
+# mHuBERT unit HiFi-GAN: their Unit mBART setting, pending), all. --dest defaults to <repo>/downloads/pretrained, which is
 # PRETRAINED in egs2/TEMPLATE/speechprompt1/db.sh.
 #
 # Checks. The publishers give no sha256 for any of these files, so none is hard-coded here
@@ -40,6 +41,7 @@ ORDER=(hubert_base gslm_km100 gslm_hubert100_lm mhubert mhubert_km1000 unit_mbar
   vocoder_mhubert_km1000_lj vocoder_mhubert_km1000_lj_config vocoder_hubert100_lj
   vocoder_hubert100_lj_config)
 GROUP_gslm=(hubert_base gslm_km100 gslm_hubert100_lm)
+GROUP_s2st_gslm=("${GROUP_gslm[@]}" vocoder_hubert100_lj vocoder_hubert100_lj_config)
 GROUP_s2st=(mhubert mhubert_km1000 unit_mbart unit_mbart_dict vocoder_mhubert_km1000_lj
   vocoder_mhubert_km1000_lj_config)
 
@@ -47,7 +49,7 @@ die() { echo "error: $*" >&2; exit 1; }
 field() { local IFS='|'; read -ra parts <<<"${ITEMS[$1]}"; echo "${parts[$2]}"; }
 
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   echo "Items (--list shows their URLs): ${ORDER[*]}"
 }
 
@@ -155,6 +157,7 @@ for name in "${items[@]}"; do
   case ${name} in
     gslm) selected+=("${GROUP_gslm[@]}") ;;
     s2st) selected+=("${GROUP_s2st[@]}") ;;
+    s2st_gslm) selected+=("${GROUP_s2st_gslm[@]}") ;;
     all) selected+=("${ORDER[@]}") ;;
     *)
       [ -n "${ITEMS[${name}]+x}" ] || { echo "error: unknown item '${name}' (--list)" >&2; exit 2; }

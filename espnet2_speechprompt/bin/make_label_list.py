@@ -1,8 +1,15 @@
 """Label list (one label token per line) and candidate list (each distinct label sequence)
-from a training ``label`` file (``utt token [token ...]``).
+from ``label`` files (``utt token [token ...]``).
 
     python -m espnet2_speechprompt.bin.make_label_list --label dump/units/train/label \
-        --output dump/label_list --candidates dump/candidate_list
+        --label dump/units/valid/label --output dump/label_list --candidates dump/candidate_list
+
+The lists are the union over every ``--label`` file (the recipes give train and valid, so a
+character or slot tag seen only in valid does not stop training). With ``--fixed LIST`` the
+label list is that file instead (e.g. a character set shared across experiments); every token
+of the ``--label`` files must then be in it, else one error names the file, utterance and
+token. Tokens of a test set that are not in the list cannot be generated: the scorer counts them
+as errors (``speechprompt_score --label_list`` reports how many there are).
 """
 
 from __future__ import annotations
@@ -21,27 +28,63 @@ def write_lines(path: str, lines: list[str]) -> None:
     os.replace(f"{path}.tmp", path)
 
 
+def read_labels(path: str) -> list[tuple[int, str, list[str]]]:
+    """``(line number, utterance, tokens)`` of a label file; an empty label is an error."""
+    if not os.path.isfile(path):
+        raise SpeechPromptError(f"{path}: no such label file")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            utt, _, text = line.strip().partition(" ")
+            if not text.strip():
+                raise SpeechPromptError(f"{path}:{number}: utterance {utt} has no label")
+            rows.append((number, utt, text.split()))
+    return rows
+
+
+def read_fixed_list(path: str) -> list[str]:
+    if not os.path.isfile(path):
+        raise SpeechPromptError(f"--fixed {path}: no such label list")
+    with open(path, encoding="utf-8") as f:
+        labels = [line.strip() for line in f if line.strip()]
+    if not labels:
+        raise SpeechPromptError(f"--fixed {path}: the label list is empty")
+    bad = [label for label in labels if len(label.split()) != 1]
+    if bad:
+        raise SpeechPromptError(f"--fixed {path}: {bad[0]!r} is not one token (one per line)")
+    return labels
+
+
 def main(cmd: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label", required=True, help="training label file")
+    parser.add_argument(
+        "--label", action="append", required=True, help="a label file (repeat: union)"
+    )
     parser.add_argument("--output", required=True, help="label list to write")
     parser.add_argument("--candidates", help="candidate list to write (classification)")
+    parser.add_argument("--fixed", help="use this label list (checked against the labels)")
     args = parser.parse_args(cmd)
     with exit_on_user_error():
-        if not os.path.isfile(args.label):
-            raise SpeechPromptError(f"{args.label}: no such label file")
         tokens, sequences = Counter(), Counter()
-        with open(args.label, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                utt, _, text = line.strip().partition(" ")
-                if not text.strip():
-                    raise SpeechPromptError(f"{args.label}:{number}: utterance {utt} has no label")
-                tokens.update(text.split())
-                sequences[" ".join(text.split())] += 1
-        write_lines(args.output, sorted(tokens))
+        fixed = set(read_fixed_list(args.fixed)) if args.fixed else None
+        for path in args.label:
+            for number, utt, row in read_labels(path):
+                if fixed is not None:
+                    unknown = [t for t in row if t not in fixed]
+                    if unknown:
+                        raise SpeechPromptError(
+                            f"{path}:{number}: utterance {utt}: label token {unknown[0]!r} is "
+                            f"not in --fixed {args.fixed}; add it there or drop --fixed"
+                        )
+                tokens.update(row)
+                sequences[" ".join(row)] += 1
+        labels = read_fixed_list(args.fixed) if args.fixed else sorted(tokens)
+        write_lines(args.output, labels)
         if args.candidates:
             write_lines(args.candidates, sorted(sequences))
-        print(f"{len(tokens)} labels, {len(sequences)} distinct label sequences")
+        print(f"{len(labels)} labels, {len(sequences)} distinct label sequences")
 
 
 if __name__ == "__main__":

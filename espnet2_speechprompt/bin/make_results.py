@@ -4,8 +4,11 @@
         --test_sets valid test --output exp/RESULTS.md
 
 Reads ``{expdir}/speechprompt`` (config, model file, ESPnet's training curves in ``images/``),
-``{expdir}/decode/<set>/text`` and ``{dumpdir}/units/<set>/{label,utt2spk}``; adds a confusion
-matrix and the verbalizer's label->unit map under ``{expdir}/speechprompt/images/``.
+the scores of stage 9 (``{expdir}/decode/<set>/result.json`` and, for speech output,
+``asr_bleu/result.json``) for the ``--metrics`` columns, ``{expdir}/decode/<set>/text`` and
+``{dumpdir}/units/<set>/{label,utt2spk}``; for classification adds per-speaker accuracy and a
+confusion matrix, and for every task the verbalizer's label->unit map, under
+``{expdir}/speechprompt/images/``.
 """
 
 from __future__ import annotations
@@ -122,6 +125,53 @@ def environment() -> list[str]:
     ]
 
 
+def set_results(decode: Path, ref_path: Path, metrics: list[str]) -> dict:
+    """The scores of one decoded set: ``result.json`` (stage 9's text metrics) merged with
+    ``asr_bleu/result.json``; accuracy is computed here when no result file has it."""
+    result: dict = {}
+    for path in (decode / "result.json", decode / "asr_bleu" / "result.json"):
+        if path.exists():
+            found = json.loads(path.read_text())
+            if path.parent.name == "asr_bleu":
+                found = {"asr_bleu" if k == "bleu" else k: v for k, v in found.items()}
+            result.update(found)
+    if "acc" in metrics and "acc" not in result:
+        ref, hyp = read_table(ref_path), read_table(decode / "text")
+        result["acc"] = sum(hyp.get(u, "").split() == t.split() for u, t in ref.items()) / len(ref)
+        result["num_utterances"] = len(ref)
+    return result
+
+
+def metric_table(exp: Path, dump: Path, sets: list[str], metrics: list[str], config) -> list[str]:
+    """One row per set, one column per metric (ESPnet style: rates in %, BLEU as is)."""
+    lines = [f"|dataset|Snt|{'|'.join(metrics)}|", "|---" * (len(metrics) + 2) + "|"]
+    notes = []
+    for name in sets:
+        result = set_results(exp / "decode" / name, dump / "units" / name / "label", metrics)
+        cells = []
+        for metric in metrics:
+            value = result.get(metric)
+            if value is None:
+                cells.append("-")
+            elif "bleu" in metric:
+                cells.append(f"{value:.2f}")
+            else:
+                cells.append(f"{100 * value:.2f}")
+        lines.append(f"|{name}|{result.get('num_utterances', '-')}|{'|'.join(cells)}|")
+        for key in ("bleu_signature", "asr_model"):
+            if key in result and f"- {key}: `{result[key]}`" not in notes:
+                notes.append(f"- {key}: `{result[key]}`")
+        if result.get("ref_oov_tokens"):
+            notes.append(
+                f"- {name}: {result['ref_oov_tokens']} reference tokens "
+                f"({100 * result['ref_oov_rate']:.2f}%) are not in the label list"
+            )
+    rates = [m for m in metrics if "bleu" not in m]
+    if rates:
+        notes.insert(0, f"- in %: {', '.join(rates)}; decoding `{config.get('decoding', 'score')}`")
+    return lines + ([""] + notes if notes else [])
+
+
 def main(cmd: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--expdir", required=True)
@@ -131,6 +181,9 @@ def main(cmd: list[str] | None = None) -> None:
     parser.add_argument("--baseline", help="result.json of train_baseline")
     parser.add_argument("--timings", help="a file of 'stage seconds' lines")
     parser.add_argument("--output", required=True)
+    parser.add_argument(
+        "--metrics", nargs="+", default=["acc"], help="the columns, as scored by stage 9"
+    )
     args = parser.parse_args(cmd)
     with exit_on_user_error():
         write_results(args)
@@ -162,15 +215,13 @@ def write_results(args: argparse.Namespace) -> None:
         f"({os.path.getsize(model_file) / backbone.stat().st_size:.5f} of the backbone file)",
         f"- verbalizer map (top unit per label): {plot_verbalizer(state, config, vocab, images / 'verbalizer.png')}",
         "",
-        "|dataset|Snt|acc|",
-        "|---|---|---|",
     ]
+    classification = config.get("decoding", "score") == "score"
+    lines += metric_table(exp, dump, args.test_sets, args.metrics, config)
     per_speaker = {}
-    for name in args.test_sets:
+    for name in args.test_sets if classification else ():
         ref = read_table(dump / "units" / name / "label")
         hyp = read_table(exp / "decode" / name / "text")
-        acc = sum(hyp.get(u, "").split() == t.split() for u, t in ref.items()) / len(ref)
-        lines.append(f"|{name}|{len(ref)}|{100 * acc:.2f}|")
         utt2spk = dump / "units" / name / "utt2spk"
         if utt2spk.exists():
             per_speaker[name] = per_group_accuracy(ref, hyp, read_table(utt2spk))

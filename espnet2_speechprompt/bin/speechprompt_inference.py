@@ -5,7 +5,10 @@
         --speechprompt_model_file exp/sp/valid.acc.best.pth \
         --data_path_and_name_and_type dump/test/units,units,text_int --batch_size 16
 
-writes ``text`` (labels), ``score`` (log-likelihood) and ``token`` (label-space ids).
+writes ``text`` (labels), ``score`` (log-likelihood) and ``token`` (label-space ids). With
+``decoding: greedy`` in the training config the label sequence is generated (at most
+``--max_length`` tokens, then ``</s>`` is forced): characters for ASR and slot filling, target
+units for speech generation (``text`` is then a units file for ``units_to_wav``).
 """
 
 from __future__ import annotations
@@ -66,13 +69,16 @@ class SpeechPrompt:
         self.labels = LabelEncoder(args.label_list)
         self.preprocess = SpeechPromptTask.build_preprocess_fn(args, False)
         self.backbone_files = backbone.files()
-        candidates = args.candidate_list or args.label_list
-        rows = [self.labels.encode(c, "candidate_list") for c in candidates]
-        width = max(len(r) for r in rows)
-        self.candidates = torch.full((len(rows), width), PAD, dtype=torch.long)
-        for i, r in enumerate(rows):
-            self.candidates[i, : len(r)] = torch.from_numpy(r)
-        self.candidates = self.candidates.to(device)
+        self.decoding = getattr(args, "decoding", "score")
+        self.candidates = None
+        if self.decoding == "score":
+            candidates = args.candidate_list or args.label_list
+            rows = [self.labels.encode(c, "candidate_list") for c in candidates]
+            width = max(len(r) for r in rows)
+            self.candidates = torch.full((len(rows), width), PAD, dtype=torch.long)
+            for i, r in enumerate(rows):
+                self.candidates[i, : len(r)] = torch.from_numpy(r)
+            self.candidates = self.candidates.to(device)
 
     @torch.no_grad()
     def predict(
@@ -80,7 +86,7 @@ class SpeechPrompt:
     ) -> list[tuple[str, float, list[int]]]:
         """Batched: (label text, log-likelihood, label-space ids) per row of mapped units."""
         units, lengths = units.to(self.device), lengths.to(self.device)
-        if getattr(self.train_args, "decoding", "score") == "score":
+        if self.decoding == "score":
             best, scores = self.prompted.classify(units, lengths, self.candidates)
             out = []
             for b, row in zip(best.tolist(), scores, strict=True):

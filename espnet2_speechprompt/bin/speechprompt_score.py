@@ -15,6 +15,10 @@ Both files are ``utt label tokens...``. Metrics:
   of slot-tagged character labels;
 - ``bleu``: corpus BLEU (sacrebleu, 13a) of the hypotheses as text against ``--ref`` and any
   ``--extra_ref`` files (several references, e.g. Fisher's four).
+
+With ``--label_list``, reference tokens that are not in the task's label list (which the model
+therefore cannot generate) are counted: ``ref_oov_tokens`` / ``ref_oov_rate`` in the result
+and one warning line naming the first utterance and token.
 """
 
 from __future__ import annotations
@@ -109,6 +113,27 @@ def text_scores(ref, hyp, keys, metrics, extra_refs) -> dict:
     return result
 
 
+def label_oov(ref: dict[str, str], labels: list[str]) -> tuple[dict[str, float], str | None]:
+    """Reference tokens outside the label list: counts, and a warning naming the first one."""
+    known = set(labels)
+    total = oov = 0
+    first = None
+    for utt in sorted(ref):
+        for token in ref[utt].split():
+            total += 1
+            if token not in known:
+                oov += 1
+                first = first or (utt, token)
+    if not oov:
+        return {"ref_oov_tokens": 0, "ref_oov_rate": 0.0}, None
+    warning = (
+        f"warning: {oov} reference tokens ({100 * oov / max(total, 1):.2f}%) are not in the label "
+        f"list and cannot be generated, e.g. utterance {first[0]}: {first[1]!r} (they count as "
+        "errors; build the label list from more sets or give a fixed list)"
+    )
+    return {"ref_oov_tokens": oov, "ref_oov_rate": oov / max(total, 1)}, warning
+
+
 def main(cmd: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", required=True)
@@ -118,10 +143,18 @@ def main(cmd: list[str] | None = None) -> None:
         "--extra_ref", action="append", default=[], help="another reference file (bleu)"
     )
     parser.add_argument("--output", default=None, help="write the result as JSON here")
+    parser.add_argument("--label_list", help="count reference tokens not in this label list")
     args = parser.parse_args(cmd)
     with exit_on_user_error():
         extra = [read_table(path) for path in args.extra_ref]
-        result = score(read_table(args.ref), read_table(args.hyp), args.metrics, extra)
+        ref = read_table(args.ref)
+        result = score(ref, read_table(args.hyp), args.metrics, extra)
+        if args.label_list:
+            labels = list(read_table(args.label_list))  # one token per line
+            counts, warning = label_oov(ref, labels)
+            result.update(counts)
+            if warning:
+                sys.stderr.write(warning + "\n")
     text = json.dumps(result, indent=2)
     if args.output:
         out = Path(args.output)

@@ -88,6 +88,13 @@ def get_parser() -> argparse.ArgumentParser:
         choices=["PCM_16", "PCM_24", "FLOAT"],
         help="wav sample type (default: %(default)s)",
     )
+    parser.add_argument(
+        "--skip_empty",
+        "--skip-empty",
+        action="store_true",
+        help="leave out utterances with no units (e.g. nothing was generated) instead of "
+        "failing; they are counted in the log and missing from wav.scp",
+    )
     parser.add_argument("--nj", type=int, default=1, help="number of parallel jobs (default: 1)")
     parser.add_argument("--job", type=int, help="this job's number, 1..nj (JOB=1:N)")
     parser.add_argument("--merge", action="store_true", help="join wav.scp.1..N into wav.scp")
@@ -142,6 +149,11 @@ def load_inputs(
     """This job's units (and durations), all checked against the vocoder."""
     rows = read_int_table(args.units, "units")
     rows = rows[job_slice(len(rows), args.nj, args.job or 1)]
+    if getattr(args, "skip_empty", False):
+        empty = [utt for utt, units in rows if not units]
+        if empty:
+            logger.warning("%d utterances have no units (e.g. %s): no wav", len(empty), empty[0])
+        rows = [(utt, units) for utt, units in rows if units]
     for utt, units in rows:
         if "/" in utt or utt in {".", ".."} or "\0" in utt:
             raise UnitInputError(f"utterance id {utt!r} cannot be used as a wav file name")

@@ -23,7 +23,7 @@ from ..speechlm.beam_search import Hypothesis, beam_search, greedy_search
 from ..speechlm.encoder import EncoderDecoderModel, EncoderOutput
 from ..speechlm.transformer_lm import DecoderCache
 from ..verbalizer.base import Verbalizer
-from .prompted_lm import NOT_PREDICTED, label_targets
+from .prompted_lm import NOT_PREDICTED, LabelWeights, label_loss, label_targets
 from .prompts import PromptConfig, Prompts
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def append_eos(units: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return block
 
 
-class PromptedEncoderDecoder(nn.Module):
+class PromptedEncoderDecoder(LabelWeights, nn.Module):
     def __init__(
         self,
         backbone: EncoderDecoderModel,
@@ -46,6 +46,7 @@ class PromptedEncoderDecoder(nn.Module):
     ):
         super().__init__()
         self.backbone = backbone
+        self.register_buffer("label_weights", None, persistent=False)
         for p in backbone.parameters():
             p.requires_grad_(False)
         backbone.eval()
@@ -134,17 +135,7 @@ class PromptedEncoderDecoder(nn.Module):
         """Loss on ``y_1..y_M </s>``, token accuracy and whole-sequence accuracy."""
         encoder_out = self.encode(source, source_lengths)
         logits = self._run(*self._decoder_inputs(labels), encoder_out)
-        targets = label_targets(labels, label_lengths)
-        valid = targets.ne(PAD)
-        loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD, reduction="sum")
-        num_tokens = valid.sum()
-        correct = (logits.argmax(-1) == targets) & valid
-        return {
-            "loss": loss / num_tokens,
-            "acc": correct.sum() / num_tokens,
-            "acc_utt": (correct | ~valid).all(dim=1).float().mean(),
-            "num_tokens": num_tokens,
-        }
+        return label_loss(logits, label_targets(labels, label_lengths), self.label_weights)
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()

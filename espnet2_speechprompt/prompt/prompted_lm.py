@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints.dictionary import BOS, EOS, PAD, UNK
+from ..checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD, UNK
 from ..speechlm.transformer_lm import DecoderCache, TransformerDecoder
 from ..verbalizer.base import Verbalizer
 from .prompts import PromptConfig, Prompts
@@ -40,7 +40,40 @@ def label_targets(labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return targets
 
 
-class PromptedUnitLM(nn.Module):
+def label_loss(
+    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy over label-space ``logits [B, M+1, S]`` (mean per target token, or per
+    unit of weight with per-label ``weights [S]``), token accuracy and whole-sequence accuracy."""
+    valid = targets.ne(PAD)
+    loss = F.cross_entropy(
+        logits.transpose(1, 2), targets, weight=weights, ignore_index=PAD, reduction="sum"
+    )
+    num_tokens = valid.sum()
+    total_weight = num_tokens if weights is None else (weights[targets] * valid).sum()
+    correct = (logits.argmax(-1) == targets) & valid
+    return {
+        "loss": loss / total_weight,
+        "acc": correct.sum() / num_tokens,
+        "acc_utt": (correct | ~valid).all(dim=1).float().mean(),
+        "num_tokens": num_tokens,
+    }
+
+
+class LabelWeights:
+    """Mixin: optional per-label loss weights (class balancing); the specials (``</s>``) weigh
+    1. Not saved with the trainable state: the task keeps them in its config."""
+
+    label_weights: torch.Tensor | None
+
+    def set_label_weights(self, weights) -> None:
+        table = torch.ones(self.verbalizer.label_space_size)
+        table[NUM_SPECIALS:] = torch.as_tensor(weights, dtype=torch.float32)
+        device = next(self.backbone.parameters()).device
+        self.label_weights = table.to(device)
+
+
+class PromptedUnitLM(LabelWeights, nn.Module):
     def __init__(
         self,
         backbone: TransformerDecoder,
@@ -57,6 +90,7 @@ class PromptedUnitLM(nn.Module):
         self.prompts = Prompts(prompt_config or PromptConfig(), c.num_layers, c.embed_dim)
         self.verbalizer = verbalizer
         self.sep_index = sep_index
+        self.register_buffer("label_weights", None, persistent=False)
 
     def train(self, mode: bool = True) -> PromptedUnitLM:
         super().train(mode)
@@ -123,17 +157,7 @@ class PromptedUnitLM(nn.Module):
         """
         block = source_block(units, unit_lengths, self.sep_index)
         logits = self._full_sequence_logits(block, labels)
-        targets = label_targets(labels, label_lengths)
-        valid = targets.ne(PAD)
-        loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD, reduction="sum")
-        num_tokens = valid.sum()
-        correct = (logits.argmax(-1) == targets) & valid
-        return {
-            "loss": loss / num_tokens,
-            "acc": correct.sum() / num_tokens,
-            "acc_utt": (correct | ~valid).all(dim=1).float().mean(),
-            "num_tokens": num_tokens,
-        }
+        return label_loss(logits, label_targets(labels, label_lengths), self.label_weights)
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()

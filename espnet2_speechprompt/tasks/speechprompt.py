@@ -70,7 +70,8 @@ class LabelEncoder:
             if token not in self.index:
                 raise SpeechPromptDataError(
                     f"utterance {utt}: label {token!r} is not in the label list "
-                    f"({len(self.labels)} labels); rebuild the list from the training labels"
+                    f"({len(self.labels)} labels); rebuild the list from every set you train "
+                    "and validate on (stage 4) or add the token to your fixed list"
                 )
             ids.append(self.index[token])
         return np.asarray(ids, dtype=np.int64)
@@ -134,6 +135,14 @@ def _train_statistics(args, labels: LabelEncoder, units: UnitEncoder) -> TrainSt
     return TrainStatistics.from_sequences(label_rows, unit_rows, len(labels.labels))
 
 
+def balanced_weights(label_counts: list[int]) -> list[float]:
+    """``N / (C * count_c)`` over the labels seen in training (1.0 for unseen ones), so the
+    expected weight of a training token is 1 (sklearn's "balanced")."""
+    seen = [count for count in label_counts if count > 0]
+    total = sum(seen)
+    return [round(total / (len(seen) * count), 6) if count > 0 else 1.0 for count in label_counts]
+
+
 class SpeechPromptTask(AbsTask):
     num_optimizers: int = 1
     class_choices_list = [backbone_choices, verbalizer_choices]
@@ -163,6 +172,22 @@ class SpeechPromptTask(AbsTask):
             choices=["score", "greedy"],
             help="Inference: 'score' ranks the candidate label sequences (classification), "
             "'greedy' generates a label sequence (ASR, slot filling, units)",
+        )
+        group.add_argument(
+            "--label_weighting",
+            type=str,
+            default="none",
+            choices=["none", "balanced"],
+            help="Loss weights per label: 'balanced' weighs label c by N / (C * count_c) from "
+            "the training labels (class balancing, e.g. Speech Commands' _silence_); "
+            "the resolved weights are written to config.yaml as label_weights",
+        )
+        group.add_argument(
+            "--label_weights",
+            type=float,
+            nargs="*",
+            default=None,
+            help="Resolved loss weight per label (set by --label_weighting balanced)",
         )
         group.add_argument(
             "--unit_extractor_conf",
@@ -214,20 +239,39 @@ class SpeechPromptTask(AbsTask):
         if not labels:
             raise SpeechPromptDataError(f"the label list {args.label_list} is empty")
         args.label_list = labels  # embedded in config.yaml
-        args.candidate_list = read_list(args.candidate_list)
+        if getattr(args, "decoding", "score") == "greedy":
+            args.candidate_list = None  # generation: no candidates (ASR's would be huge)
+        else:
+            args.candidate_list = read_list(args.candidate_list)
         backbone = backbone_choices.get_class(args.backbone)(**args.backbone_conf)
         lm, vocab = backbone.load()
         spec = verbalizer_choices.get_class(args.verbalizer)(**args.verbalizer_conf)
+        weighting = getattr(args, "label_weighting", "none")
+        weights = getattr(args, "label_weights", None)
         stats = None
-        if spec.label_units is None and spec.mode == "frequency":
+        need_stats = spec.label_units is None and spec.mode == "frequency"
+        if need_stats or (weighting == "balanced" and weights is None):
             stats = _train_statistics(
                 args, LabelEncoder(labels), UnitEncoder(vocab, backbone.dictionary)
             )
+        if weighting == "balanced" and weights is None:
+            if stats is None:
+                raise SpeechPromptDataError(
+                    "--label_weighting balanced needs the training units and label files"
+                )
+            weights = balanced_weights(stats.label_counts)
+            args.label_weights = weights  # resolved, for config.yaml
         verbalizer = spec.build(labels, vocab, stats)
         args.verbalizer_conf = spec.conf()  # the resolved mapping, for config.yaml
         prompt_config = PromptConfig(**args.prompt_conf)
         args.prompt_conf = asdict(prompt_config)  # every field, for config.yaml
         prompted = build_prompted(lm, verbalizer, prompt_config)
+        if weighting == "balanced":
+            if len(weights) != len(labels):
+                raise SpeechPromptDataError(
+                    f"label_weights has {len(weights)} entries for {len(labels)} labels"
+                )
+            prompted.set_label_weights(weights)
         trainable, total = prompted.parameter_counts()
         logging.info(
             f"SpeechPrompt: {trainable:,} trainable parameters of {total:,} "

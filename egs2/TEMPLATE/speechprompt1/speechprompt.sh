@@ -12,13 +12,17 @@ help_message="Usage: $0 --train_set <set> --valid_set <set> [options]
 Stages (--stage N --stop_stage M runs N..M):
    1  data preparation: local/data.sh → data/<set>/{wav.scp,label,utt2spk,spk2utt}
    2  format audio (16 kHz mono wav) → \${dumpdir}/raw/<set>
-   3  units: learn k-means (--learn_kmeans true), dump units → \${dumpdir}/units/<set>/units
-   4  label list (+ candidate list) from the training labels → \${dumpdir}/label_list
+   3  units: learn k-means (--learn_kmeans true), dump units → \${dumpdir}/units/<set>/units;
+      with --tgt_units true also the target speech's units (tgt_wav.scp) → <set>/label
+   4  label list (+ candidate list): union of the train and valid labels, or
+      --fixed_label_list (checked) → \${dumpdir}/label_list
    5  pre-train a small unit LM (only without --backbone_checkpoint) → \${expdir}/unit_lm
    6  collect stats → \${expdir}/stats
    7  prompt tuning (resumes) → \${expdir}/speechprompt
-   8  inference on --test_sets → \${expdir}/decode/<set>/{text,score,token}
-   9  scoring → \${expdir}/decode/<set>/result.json, \${expdir}/RESULTS.md (+ plots)
+   8  inference on --test_sets → \${expdir}/decode/<set>/{text,score,token}; with
+      --vocoder_checkpoint the generated units are vocoded → <set>/wav/{wav.scp,wav/}
+   9  scoring (--metrics) → \${expdir}/decode/<set>/result.json; asr_bleu transcribes the
+      vocoded speech (--asr_bleu_config) → <set>/asr_bleu/; then \${expdir}/RESULTS.md
   10  pack → \${expdir}/packed/speechprompt.zip
   11  upload the pack to the Hugging Face Hub (only with --hf_repo)
 --skip_data_prep skips 1-4, --skip_train 5-7, --skip_eval 8-9, --skip_packing 10,
@@ -53,6 +57,8 @@ kmeans=                 # an existing k-means file (.npy centres or joblib km.bi
 learn_kmeans=false      # learn k-means on the training set instead (stage 3)
 n_clusters=100          # k-means size when learning it
 dedup=true              # collapse repeated units (GSLM and Unit mBART expect it)
+tgt_units=false         # stage 3: also the units of tgt_wav.scp, written as label (S2ST)
+fixed_label_list=       # stage 4: use this label list instead of the train+valid union
 # backbone
 backbone_checkpoint=    # frozen unit LM checkpoint (dict.txt beside it); empty: stage 5 makes one
 unit_lm_config=         # stage 5 config (yaml)
@@ -62,7 +68,12 @@ train_args=             # extra training options, e.g. "--max_epoch 1"
 inference_config=       # flat yaml of inference options, e.g. "batch_size: 16"
 inference_args=         # extra inference options
 inference_model=valid.acc.best.pth  # checkpoint in ${expdir}/speechprompt to decode/pack
-metrics=acc             # scoring metrics (acc, wer, cer)
+metrics=acc             # scoring metrics: acc wer cer char_wer char_cer slot_f1 slot_cer
+                        # slot_wer bleu (label text) asr_bleu (vocoded speech)
+vocoder_checkpoint=     # unit HiFi-GAN for stage 8 (speech output), e.g. .../g_00500000
+vocoder_config=         # its config.json (default: beside the checkpoint)
+asr_bleu_config=        # flat yaml of bin/asr_bleu options (asr_model_tag: ..., or
+                        # asr_train_config + asr_model_file, or asr_factory)
 hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
 
 option_names=(
@@ -70,9 +81,9 @@ option_names=(
   skip_data_prep skip_train skip_eval skip_packing skip_upload
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
-  backbone_checkpoint unit_lm_config
+  tgt_units fixed_label_list backbone_checkpoint unit_lm_config
   speechprompt_config train_args inference_config inference_args inference_model metrics
-  hf_repo
+  vocoder_checkpoint vocoder_config asr_bleu_config hf_repo
 )
 orig_args=("$@")
 . utils/parse_options.sh
@@ -109,6 +120,18 @@ read -ra train_args_words <<<"${train_args}"
 read -ra inference_args_words <<<"${inference_args}"
 read -ra local_data_words <<<"${local_data_opts}"
 read -ra test_set_list <<<"${test_sets}"
+read -ra metric_list <<<"${metrics}"
+text_metrics=()  # the metrics of speechprompt_score (all but asr_bleu)
+asr_bleu=false
+for name in "${metric_list[@]}"; do
+  case "${name}" in
+    asr_bleu) asr_bleu=true ;;
+    acc | wer | cer | char_wer | char_cer | slot_f1 | slot_cer | slot_wer | bleu)
+      text_metrics+=("${name}") ;;
+    *) die "--metrics: unknown metric '${name}' (acc wer cer char_wer char_cer slot_f1 slot_cer slot_wer bleu asr_bleu)" ;;
+  esac
+done
+[ "${#metric_list[@]}" -gt 0 ] || die "--metrics needs at least one metric"
 all_sets=()
 for dset in "${train_set}" "${valid_set}" "${test_set_list[@]}"; do
   [[ " ${all_sets[*]} " == *" ${dset} "* ]] || all_sets+=("${dset}")
@@ -281,7 +304,10 @@ stage3() {
   local -a dedup_opt=()
   set_feature_opts
   if [ "${dedup}" = true ]; then dedup_opt=(--dedup); fi
-  for dset in "${all_sets[@]}"; do need "${dumpdir}/raw/${dset}/wav.scp" 2; done
+  for dset in "${all_sets[@]}"; do
+    need "${dumpdir}/raw/${dset}/wav.scp" 2
+    if [ "${tgt_units}" = true ]; then need "${dumpdir}/raw/${dset}/tgt_wav.scp" 2; fi
+  done
   if [ "${learn_kmeans}" = false ]; then
     [ -n "${kmeans}" ] || die "stage 3 needs --kmeans <file> or --learn_kmeans true"
     [ -f "${kmeans}" ] || die "--kmeans ${kmeans}: no such file"
@@ -308,13 +334,30 @@ stage3() {
     for file in label text utt2spk spk2utt; do
       if [ -f "${raw}/${file}" ]; then run cp "${raw}/${file}" "${out}/${file}"; fi
     done
+    if [ "${tgt_units}" = true ]; then  # the target speech's units are the label
+      run rm -f "${out}/tgt/units"
+      run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/dump_tgt_units.JOB.log" \
+        "${py[@]}" -m "${bin}.dump_units" --wav-scp "${raw}/tgt_wav.scp" "${feature_opts[@]}" \
+        --km "${km}" "${dedup_opt[@]}" --out-dir "${out}/tgt" --nj "${jobs}" --job JOB
+      if [ "${jobs}" -gt 1 ]; then
+        run "${py[@]}" -m "${bin}.dump_units" --out-dir "${out}/tgt" --nj "${jobs}" --merge
+      fi
+      run cp "${out}/tgt/units" "${out}/label"
+    fi
   done
 }
 
 stage4() {
+  local -a fixed=()
   need "${dumpdir}/units/${train_set}/label" 3
+  need "${dumpdir}/units/${valid_set}/label" 3
+  if [ -n "${fixed_label_list}" ]; then
+    [ -f "${fixed_label_list}" ] || die "--fixed_label_list ${fixed_label_list}: no such file"
+    fixed=(--fixed "${fixed_label_list}")
+  fi
   begin "label list"
   run "${py[@]}" -m "${bin}.make_label_list" --label "${dumpdir}/units/${train_set}/label" \
+    --label "${dumpdir}/units/${valid_set}/label" "${fixed[@]}" \
     --output "${dumpdir}/label_list" --candidates "${dumpdir}/candidate_list"
 }
 
@@ -359,7 +402,7 @@ stage7() {
 
 stage8() {
   local dset units dir logdir n jobs job name
-  local -a parts device=()
+  local -a parts device=() vocoder_opts=()
   need "${train_dir}/config.yaml" 7
   need "${train_dir}/${inference_model}" 7
   for dset in "${test_set_list[@]}"; do need "${dumpdir}/units/${dset}/units" 3; done
@@ -369,6 +412,11 @@ stage8() {
     set_config_opts "${inference_config}"
   fi
   if [ "${ngpu}" -gt 0 ]; then device=(--device cuda); fi
+  if [ -n "${vocoder_checkpoint}" ]; then
+    [ -f "${vocoder_checkpoint}" ] || die "--vocoder_checkpoint ${vocoder_checkpoint}: no such file"
+    vocoder_opts=(--checkpoint "${vocoder_checkpoint}")
+    if [ -n "${vocoder_config}" ]; then vocoder_opts+=(--config "${vocoder_config}"); fi
+  fi
   begin "inference"
   for dset in "${test_set_list[@]}"; do
     units=${dumpdir}/units/${dset}/units
@@ -392,26 +440,61 @@ stage8() {
       for ((job = 1; job <= jobs; job++)); do parts+=("${logdir}/output.${job}/${name}"); done
       run_to "${dir}/${name}" cat "${parts[@]}"
     done
+    if [ -n "${vocoder_checkpoint}" ]; then vocode "${dir}" "${jobs}"; fi
   done
 }
 
+vocode() {  # vocode <decode dir> <jobs>: its generated units (text) → <dir>/wav/wav.scp
+  run rm -f "$1/wav/wav.scp"
+  run "${decode_job[@]}" "JOB=1:$2" "$1/log/units_to_wav.JOB.log" \
+    "${py[@]}" -m "${bin}.units_to_wav" --units "$1/text" "${vocoder_opts[@]}" \
+    --out-dir "$1/wav" --skip_empty --nj "$2" --job JOB "${device[@]}"
+  if [ "$2" -gt 1 ]; then
+    run "${py[@]}" -m "${bin}.units_to_wav" --out-dir "$1/wav" --nj "$2" --merge
+  fi
+}
+
 stage9() {
-  local dset dir
+  local dset dir ref
+  local -a extra device=()
   for dset in "${test_set_list[@]}"; do
     need "${decode_dir}/${dset}/text" 8
-    need "${dumpdir}/units/${dset}/label" 3
+    if [ "${#text_metrics[@]}" -gt 0 ]; then need "${dumpdir}/units/${dset}/label" 3; fi
+    if [ "${asr_bleu}" = true ]; then
+      [ -f "${decode_dir}/${dset}/wav/wav.scp" ] \
+        || die "stage 9 (asr_bleu) needs ${decode_dir}/${dset}/wav/wav.scp: run --stage 8 with --vocoder_checkpoint"
+      need "${dumpdir}/raw/${dset}/tgt_text" 2
+    fi
   done
+  config_opts=()
+  if [ "${asr_bleu}" = true ]; then
+    [ -f "${asr_bleu_config}" ] || die "--metrics asr_bleu needs --asr_bleu_config <yaml>"
+    set_config_opts "${asr_bleu_config}"
+  fi
+  if [ "${ngpu}" -gt 0 ]; then device=(--device cuda); fi
   begin "scoring"
   for dset in "${test_set_list[@]}"; do
     dir=${decode_dir}/${dset}
-    # shellcheck disable=SC2086  # --metrics takes several words ("acc wer")
-    run "${py[@]}" -m "${bin}.speechprompt_score" --ref "${dumpdir}/units/${dset}/label" \
-      --hyp "${dir}/text" --metrics ${metrics} --output "${dir}/result.json"
-    log "  ${dset}: $(tr -s ' \n' ' ' <"${dir}/result.json")"
+    if [ "${#text_metrics[@]}" -gt 0 ]; then
+      run "${py[@]}" -m "${bin}.speechprompt_score" --ref "${dumpdir}/units/${dset}/label" \
+        --hyp "${dir}/text" --metrics "${text_metrics[@]}" --label_list "${dumpdir}/label_list" \
+        --output "${dir}/result.json"
+      log "  ${dset}: $(tr -s ' \n' ' ' <"${dir}/result.json")"
+    fi
+    if [ "${asr_bleu}" = true ]; then
+      extra=()
+      for ref in "${dumpdir}/raw/${dset}"/tgt_text.[1-9]; do
+        if [ -f "${ref}" ]; then extra+=(--extra_ref "${ref}"); fi
+      done
+      run "${py[@]}" -m "${bin}.asr_bleu" --wav_scp "${dir}/wav/wav.scp" \
+        --ref "${dumpdir}/raw/${dset}/tgt_text" "${extra[@]}" --output_dir "${dir}/asr_bleu" \
+        "${device[@]}" "${config_opts[@]}"
+      log "  ${dset} (ASR-BLEU): $(tr -s ' \n' ' ' <"${dir}/asr_bleu/result.json")"
+    fi
   done
   run "${py[@]}" -m "${bin}.make_results" --expdir "${expdir}" --dumpdir "${dumpdir}" \
     --test_sets "${test_set_list[@]}" --model_file "${inference_model}" \
-    --timings "${logs}/timings" --output "${expdir}/RESULTS.md"
+    --metrics "${metric_list[@]}" --timings "${logs}/timings" --output "${expdir}/RESULTS.md"
 }
 
 stage10() {

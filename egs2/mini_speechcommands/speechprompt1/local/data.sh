@@ -14,7 +14,7 @@ usage() {
     cat <<EOF
 Usage: $0 [options] [-- extra options of local/synthesize.py]
   --nj N            parallel synthesis processes (default: ${nj})
-  --debug           a small corpus for CI: 4 keywords x 16 voices (12/2/2) x 2 speeds, 1 accent
+  --debug           a small corpus for CI: 4 keywords x 24 voices (18/3/3) x 2 accents x 2 speeds
   --corpus-dir DIR  where the wav files go (default: ${corpus_dir})
   --data-dir DIR    where train/ valid/ test/ go (default: ${data_dir})
   --seed N          corpus seed (default: ${seed})
@@ -58,8 +58,8 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 args=(--corpus-dir "${corpus_dir}" --data-dir "${data_dir}" --seed "${seed}" --nj "${nj}")
 if "${debug}"; then
-    args+=(--num-keywords 4 --num-voices 16 --accents-per-voice 1 --speeds 150 200 --pitches 50
-        --split 12 2 2)
+    args+=(--num-keywords 4 --num-voices 24 --accents-per-voice 2 --speeds 150 200 --pitches 50
+        --split 18 3 3)
 fi
 args+=("${extra[@]}")
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every stage of the recipe for real, on a small corpus with short training (the CI check):
-# 4 keywords x 16 voices, k-means 50, a 2-layer unit LM, a few epochs of prompt tuning. Writes
+# 4 keywords x 24 voices, k-means 50, a 2-layer unit LM, a few epochs of prompt tuning. Writes
 # data/debug, dump/debug and exp/debug (the full run's directories are left alone).
 #   local/run_debug.sh [run.sh options]
 set -euo pipefail

@@ -1,0 +1,187 @@
+"""The stage script with sequence and speech targets: label list union (4), prompt tuning with
+greedy generation (6-7), inference (8), character metrics and RESULTS.md (9); target units from
+tgt_wav.scp (3), vocoding of generated units (8) and ASR-BLEU with a fake ASR (9)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import yaml
+
+pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
+
+
+from test.task_data import make_sequence_data  # noqa: E402
+from test.vocoder.conftest import native_state, save_released, tiny_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "egs2" / "TEMPLATE" / "speechprompt1"
+PYTHON = sys.executable
+
+
+def setup_recipe(root: Path) -> Path:
+    out = subprocess.run(["bash", str(TEMPLATE / "setup.sh"), str(root)], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    return root
+
+
+def stages(recipe: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    cmd = ["bash", "./speechprompt.sh", "--python", PYTHON, *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, cwd=recipe, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def train_conf(**extra) -> dict:
+    return {
+        "verbalizer": "learnable", "verbalizer_conf": {"mode": "random"},
+        "prompt_conf": {"input_length": 4, "deep_length": 4, "dropout": 0.0},
+        "decoding": "greedy", "optim": "adam", "optim_conf": {"lr": 0.05},
+        "batch_type": "unsorted", "batch_size": 16, "max_epoch": 8, "num_workers": 0,
+        "use_tensorboard": False, "num_att_plot": 0, "keep_nbest_models": 1, "seed": 0, **extra,
+    }  # fmt: skip
+
+
+def test_character_sequence_task_through_stages_4_to_9(tmp_path):
+    data = make_sequence_data(tmp_path / "toy")
+    recipe = setup_recipe(tmp_path / "seq" / "speechprompt1")
+    for split in ("train", "valid"):
+        (recipe / "dump" / "units" / split).mkdir(parents=True)
+        for name in ("units", "label"):
+            (recipe / "dump" / "units" / split / name).write_bytes(
+                (data / split / name).read_bytes()
+            )
+    # a character only in valid must not break training (the list is the union)
+    with open(recipe / "dump" / "units" / "valid" / "label", "a") as f:
+        f.write("valid999 Z O O\n")
+    with open(recipe / "dump" / "units" / "valid" / "units", "a") as f:
+        f.write("valid999 1 2 3 4 5\n")
+    np.save(tmp_path / "km.npy", np.zeros((24, 39), dtype=np.float32))
+    write_yaml(recipe / "conf" / "seq.yaml", train_conf())
+    (recipe / "conf" / "decode_seq.yaml").write_text("batch_size: 8\nmax_length: 20\n")
+    out = stages(
+        recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "4",
+        "--stop_stage", "9", "--nj", "2", "--kmeans", str(tmp_path / "km.npy"),
+        "--backbone_checkpoint", str(data / "lm" / "checkpoint_best.pt"),
+        "--speechprompt_config", "conf/seq.yaml", "--inference_config", "conf/decode_seq.yaml",
+        "--metrics", "char_wer char_cer acc",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Z" in (recipe / "dump" / "label_list").read_text().split()
+    result = json.loads((recipe / "exp" / "decode" / "valid" / "result.json").read_text())
+    assert result["num_utterances"] == 49 and result["char_cer"] < 0.5, result
+    assert result["ref_oov_tokens"] == 0
+    results = (recipe / "exp" / "RESULTS.md").read_text()
+    assert "|dataset|Snt|char_wer|char_cer|acc|" in results
+    row = next(line for line in results.splitlines() if line.startswith("|valid|49|"))
+    assert float(row.split("|")[4]) == pytest.approx(100 * result["char_cer"], abs=0.01)
+    assert "## Environments" in results and "confusion_valid.png" not in results
+    config = yaml.safe_load((recipe / "exp" / "speechprompt" / "config.yaml").read_text())
+    assert config["candidate_list"] is None  # greedy: the candidate list is not embedded
+
+
+def tone(freq: float, seconds: float = 0.4) -> np.ndarray:
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_target_units_stage_3(tmp_path):
+    recipe = setup_recipe(tmp_path / "s2st" / "speechprompt1")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "km.npy", rng.normal(size=(24, 39)).astype(np.float32))
+    for split in ("train", "valid"):
+        raw = recipe / "dump" / "raw" / split
+        raw.mkdir(parents=True)
+        src, tgt = [], []
+        for i in range(3):
+            utt = f"{split}{i}"
+            soundfile.write(raw / f"{utt}.wav", tone(200 + 50 * i), 16000)
+            soundfile.write(raw / f"{utt}_en.wav", tone(300 + 70 * i, 0.6), 16000)
+            src.append(f"{utt} {raw / f'{utt}.wav'}\n")
+            tgt.append(f"{utt} {raw / f'{utt}_en.wav'}\n")
+        (raw / "wav.scp").write_text("".join(src))
+        (raw / "tgt_wav.scp").write_text("".join(tgt))
+    common = ["--train_set", "train", "--valid_set", "valid", "--stage", "3", "--stop_stage", "3",
+              "--kmeans", str(tmp_path / "km.npy"), "--nj", "2"]  # fmt: skip
+    out = stages(recipe, *common, "--tgt_units", "true")
+    assert out.returncode == 0, out.stderr[-3000:]
+    from espnet2_speechprompt.bin import dump_units
+
+    dump_units.main(["--wav-scp", str(recipe / "dump/raw/valid/tgt_wav.scp"), "--feature", "mfcc",
+                     "--km", str(tmp_path / "km.npy"), "--dedup", "--out-dir", str(tmp_path / "d")])  # fmt: skip
+    label = (recipe / "dump" / "units" / "valid" / "label").read_text()
+    assert label == (tmp_path / "d" / "units").read_text() and len(label.splitlines()) == 3
+    assert label != (recipe / "dump" / "units" / "valid" / "units").read_text()
+    os.remove(recipe / "dump" / "raw" / "train" / "tgt_wav.scp")
+    out = stages(recipe, *common, "--tgt_units", "true")
+    assert out.returncode == 1
+    assert "stage 3 needs dump/raw/train/tgt_wav.scp: run --stage 2 first" in out.stderr
+
+
+def constant_asr(device: str = "cpu"):
+    """A fake ASR for the stage test: every wav says the same sentence."""
+    return lambda wav, rate: "hello there general kenobi"
+
+
+def test_speech_output_vocoding_and_asr_bleu_stages_8_9(tmp_path, unit_task_data):
+    """Units -> target units (identity verbalizer), vocoded, transcribed by a fake ASR."""
+    data = unit_task_data  # units 0..23 of a tiny LM; target: the source units reversed
+    recipe = setup_recipe(tmp_path / "s2st" / "speechprompt1")
+    units = recipe / "dump" / "units"
+    for split in ("train", "valid"):
+        (units / split).mkdir(parents=True)
+        lines = (data / split / "units").read_text().splitlines()
+        (units / split / "units").write_text("".join(f"{line}\n" for line in lines))
+        with open(units / split / "label", "w") as f:
+            for line in lines:
+                utt, *seq = line.split()
+                f.write(f"{utt} {' '.join(reversed(seq[:6]))}\n")
+        raw = recipe / "dump" / "raw" / split
+        raw.mkdir(parents=True)
+        refs = "".join(f"{line.split()[0]} Hello there, general Kenobi!\n" for line in lines)
+        (raw / "tgt_text").write_text(refs)
+        (raw / "tgt_text.1").write_text(refs.replace("Hello", "Hi"))
+    np.save(tmp_path / "km.npy", np.zeros((24, 39), dtype=np.float32))
+    cfg = tiny_config(dur=True, num_embeddings=24)
+    vocoder, _ = save_released(tmp_path / "voc", native_state(cfg), cfg)
+    conf = train_conf(verbalizer="fixed", verbalizer_conf={"mode": "identity"}, max_epoch=2)
+    write_yaml(recipe / "conf" / "s2st.yaml", conf)
+    (recipe / "conf" / "decode.yaml").write_text("batch_size: 8\nmax_length: 8\n")
+    (recipe / "conf" / "asr_bleu.yaml").write_text(
+        "asr_factory: test.recipes.test_stages_seq:constant_asr\n"
+    )
+    out = stages(
+        recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "4",
+        "--stop_stage", "9", "--nj", "1", "--kmeans", str(tmp_path / "km.npy"),
+        "--backbone_checkpoint", str(data / "lm" / "checkpoint_best.pt"),
+        "--speechprompt_config", "conf/s2st.yaml", "--inference_config", "conf/decode.yaml",
+        "--vocoder_checkpoint", vocoder, "--asr_bleu_config", "conf/asr_bleu.yaml",
+        "--metrics", "asr_bleu",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    decode = recipe / "exp" / "decode" / "valid"
+    generated = [line.split()[1:] for line in (decode / "text").read_text().splitlines()]
+    assert len(generated) == 48 and all(u.isdigit() for row in generated for u in row)
+    wavs = (decode / "wav" / "wav.scp").read_text().splitlines()
+    result = json.loads((decode / "asr_bleu" / "result.json").read_text())
+    assert len(wavs) == sum(bool(row) for row in generated) > 0
+    assert result["missing_wavs"] == 48 - len(wavs)
+    assert result["asr_model"] == "test.recipes.test_stages_seq:constant_asr"
+    assert "nrefs:2" in result["bleu_signature"]
+    if not result["missing_wavs"]:
+        assert result["bleu"] == pytest.approx(100.0)
+    results = (recipe / "exp" / "RESULTS.md").read_text()
+    assert "|dataset|Snt|asr_bleu|" in results and f"|valid|48|{result['bleu']:.2f}|" in results
+    log = (recipe / "exp" / "logs" / "stage9.cmd").read_text()
+    assert "espnet2_speechprompt.bin.asr_bleu" in log and "--extra_ref" in log

@@ -1,0 +1,140 @@
+"""Sequence targets through SpeechPromptTask: greedy generation of multi-token character
+labels (learnable verbalizer, fed-back label tokens, batched), scoring, and class balancing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
+
+from espnet2_speechprompt.bin import speechprompt_score  # noqa: E402
+from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
+from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
+    SpeechPromptTask,
+    balanced_weights,
+)
+from test.task_data import make_sequence_data  # noqa: E402
+
+EPOCHS = 14
+
+
+def task_args(data: Path, out: Path, shapes: Path | None = None, **extra: str) -> list[str]:
+    args = [
+        "--output_dir", str(out),
+        "--backbone_conf", f"checkpoint={data / 'lm' / 'checkpoint_best.pt'}",
+        "--label_list", str(data / "label_list"),
+        "--verbalizer", "learnable", "--verbalizer_conf", "mode=random",
+        "--prompt_conf", "{input_length: 4, deep_length: 4, dropout: 0.0}",
+        "--optim_conf", "lr=0.05", "--decoding", "greedy",
+        "--batch_type", "unsorted", "--batch_size", "16", "--num_workers", "0",
+        "--use_tensorboard", "false", "--num_att_plot", "0", "--seed", "0",
+        "--keep_nbest_models", "1",
+    ]  # fmt: skip
+    for split in ("train", "valid"):
+        shape = shapes / split / "units_shape" if shapes else data / split / "units"
+        args += [
+            f"--{split}_data_path_and_name_and_type", f"{data / split / 'units'},units,text_int",
+            f"--{split}_data_path_and_name_and_type", f"{data / split / 'label'},label,text",
+            f"--{split}_shape_file", str(shape),
+        ]  # fmt: skip
+    for key, value in extra.items():
+        args += [f"--{key}", value]
+    return args
+
+
+@pytest.fixture(scope="module")
+def seq_data(tmp_path_factory) -> Path:
+    return make_sequence_data(tmp_path_factory.mktemp("seq"))
+
+
+@pytest.fixture(scope="module")
+def seq_trained(seq_data, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("seqexp")
+    (root / "candidates").write_text("Y E S | N O\nU P | U P\n")
+    SpeechPromptTask.main(cmd=task_args(seq_data, root / "stats") + ["--collect_stats", "true"])
+    cmd = task_args(seq_data, root / "exp", root / "stats", candidate_list=str(root / "candidates"))
+    SpeechPromptTask.main(cmd=cmd + ["--max_epoch", str(EPOCHS)])
+    return root / "exp"
+
+
+def decode_and_score(data: Path, exp: Path, out: Path, model: str | None) -> dict:
+    inference(
+        output_dir=str(out),
+        data_path_and_name_and_type=[(str(data / "valid" / "units"), "units", "text_int")],
+        speechprompt_train_config=str(exp / "config.yaml"),
+        speechprompt_model_file=str(exp / model) if model else None,
+        batch_size=8,
+        max_length=20,
+    )
+    ref = speechprompt_score.read_table(data / "valid" / "label")
+    hyp = speechprompt_score.read_table(out / "text")
+    return speechprompt_score.score(ref, hyp, ["acc", "char_cer", "char_wer"])
+
+
+def test_greedy_character_task_learns(seq_data, seq_trained, tmp_path):
+    config = yaml.safe_load((seq_trained / "config.yaml").read_text())
+    assert config["decoding"] == "greedy" and config["candidate_list"] is None
+    trained = decode_and_score(seq_data, seq_trained, tmp_path / "t", "valid.acc.best.pth")
+    untrained = decode_and_score(seq_data, seq_trained, tmp_path / "u", None)
+    print(f"toy sequence task: trained {trained}, untrained {untrained}")
+    assert trained["char_cer"] < 0.35 and trained["acc"] > 0.4, trained
+    assert untrained["char_cer"] > 0.8, untrained
+    hyps = (tmp_path / "t" / "text").read_text().splitlines()
+    assert len(hyps) == 48 and sum(len(h.split()) > 3 for h in hyps) > 40  # multi-token
+
+
+def test_greedy_batched_equals_one_at_a_time(seq_data, seq_trained):
+    runner = SpeechPrompt(seq_trained / "config.yaml", seq_trained / "valid.acc.best.pth")
+    rows = [
+        [int(u) for u in line.split()[1:]]
+        for line in (seq_data / "valid" / "units").read_text().splitlines()[:6]
+    ]
+    tokens = [torch.from_numpy(runner.preprocess("u", {"units": r})["units"]) for r in rows]
+    lengths = torch.tensor([len(t) for t in tokens])
+    batch = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True, padding_value=1)
+    batched = runner.predict(batch, lengths)
+    for row, (text, score, ids) in zip(rows, batched, strict=True):
+        single = runner(row)
+        assert single[0] == text and single[2] == ids
+        assert single[1] == pytest.approx(score, abs=1e-4)
+    assert all("|" in text for text, _, _ in batched)
+
+
+def test_unknown_label_is_one_line_naming_utterance_and_token(seq_data, tmp_path):
+    labels = tmp_path / "label_list"
+    labels.write_text("".join(f"{t}\n" for t in "DENOPSUY|"))  # no W: DOWN cannot be encoded
+    cmd = task_args(seq_data, tmp_path / "x", label_list=str(labels))
+    with pytest.raises(Exception, match=r"utterance \w+: label 'W' is not in the label list"):
+        SpeechPromptTask.main(cmd=cmd + ["--collect_stats", "true"])
+
+
+def test_balanced_weights_formula():
+    assert balanced_weights([30, 10, 0]) == [pytest.approx(40 / 60), 2.0, 1.0]
+    weights = balanced_weights([5, 15, 80])
+    assert sum(w * c for w, c in zip(weights, [5, 15, 80], strict=True)) == pytest.approx(100)
+
+
+def test_balanced_label_weighting_resolves_and_weights_the_loss(unit_task_data, tmp_path):
+    data = unit_task_data
+    cmd = task_args(data, tmp_path / "w", label_weighting="balanced", decoding="score")
+    SpeechPromptTask.main(cmd=cmd + ["--dry_run", "true"])
+    config = yaml.safe_load((tmp_path / "w" / "config.yaml").read_text())
+    counts = {}
+    for line in (data / "train" / "label").read_text().splitlines():
+        counts[line.split()[1]] = counts.get(line.split()[1], 0) + 1
+    expected = balanced_weights([counts.get(label, 0) for label in config["label_list"]])
+    assert config["label_weights"] == pytest.approx(expected)
+    # the weighted loss is the weighted mean of the per-token cross-entropies
+    args = SpeechPromptTask.get_parser().parse_args(cmd)
+    model = SpeechPromptTask.build_model(args).prompted.eval()
+    units = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 1]])
+    lengths, labels = torch.tensor([4, 3]), torch.tensor([[4], [6]])
+    weighted = model(units, lengths, labels, torch.tensor([1, 1]))["loss"]
+    model.label_weights = None
+    block_logits = model(units, lengths, labels, torch.tensor([1, 1]))
+    assert not torch.isclose(weighted, block_logits["loss"])
+    assert "label_weights" not in model.state_dict()
