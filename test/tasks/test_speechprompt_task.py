@@ -230,3 +230,13 @@ def test_killed_training_resumes_to_the_same_prompts(data, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0)
+
+
+def test_importing_the_task_downloads_nothing(tmp_path):
+    """ESPnet's import chain asks nltk to download tagger data (g2p_en); the task stops it."""
+    env = dict(os.environ, HOME=str(tmp_path), NLTK_DATA=str(tmp_path / "nltk_data"))
+    code = "import espnet2_speechprompt.tasks.speechprompt, g2p_en"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "nltk_data" not in out.stderr, out.stderr[-2000:]
+    assert not any(tmp_path.iterdir())

@@ -22,7 +22,8 @@ Stages (--stage N --stop_stage M runs N..M):
    8  inference on --test_sets → \${expdir}/decode/<set>/{text,score,token}; with
       --vocoder_checkpoint the generated units are vocoded → <set>/wav/{wav.scp,wav/}
    9  scoring (--metrics) → \${expdir}/decode/<set>/result.json; asr_bleu transcribes the
-      vocoded speech (--asr_bleu_config) → <set>/asr_bleu/; then \${expdir}/RESULTS.md
+      vocoded speech (--asr_bleu_config) → <set>/asr_bleu/; --baseline true trains a
+      supervised GRU on the same units → \${expdir}/baseline/; then \${expdir}/RESULTS.md
   10  pack → \${expdir}/packed/speechprompt.zip
   11  upload the pack to the Hugging Face Hub (only with --hf_repo)
 --skip_data_prep skips 1-4, --skip_train 5-7, --skip_eval 8-9, --skip_packing 10,
@@ -74,6 +75,7 @@ vocoder_checkpoint=     # unit HiFi-GAN for stage 8 (speech output), e.g. .../g_
 vocoder_config=         # its config.json (default: beside the checkpoint)
 asr_bleu_config=        # flat yaml of bin/asr_bleu options (asr_model_tag: ..., or
                         # asr_train_config + asr_model_file, or asr_factory)
+baseline=false          # stage 9 also trains a supervised GRU on the same units (classes)
 hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
 
 option_names=(
@@ -83,7 +85,7 @@ option_names=(
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
   tgt_units fixed_label_list backbone_checkpoint unit_lm_config
   speechprompt_config train_args inference_config inference_args inference_model metrics
-  vocoder_checkpoint vocoder_config asr_bleu_config hf_repo
+  vocoder_checkpoint vocoder_config asr_bleu_config baseline hf_repo
 )
 orig_args=("$@")
 . utils/parse_options.sh
@@ -492,9 +494,18 @@ stage9() {
       log "  ${dset} (ASR-BLEU): $(tr -s ' \n' ' ' <"${dir}/asr_bleu/result.json")"
     fi
   done
+  local -a baseline_opts=() test_dirs=()
+  if [ "${baseline}" = true ]; then
+    for dset in "${test_set_list[@]}"; do test_dirs+=("${dumpdir}/units/${dset}"); done
+    run "${py[@]}" -m "${bin}.train_baseline" --label_list "${dumpdir}/label_list" \
+      --train "${dumpdir}/units/${train_set}" --valid "${dumpdir}/units/${valid_set}" \
+      --test "${test_dirs[@]}" --output "${expdir}/baseline/result.json"
+    baseline_opts=(--baseline "${expdir}/baseline/result.json")
+  fi
   run "${py[@]}" -m "${bin}.make_results" --expdir "${expdir}" --dumpdir "${dumpdir}" \
     --test_sets "${test_set_list[@]}" --model_file "${inference_model}" \
-    --metrics "${metric_list[@]}" --timings "${logs}/timings" --output "${expdir}/RESULTS.md"
+    --metrics "${metric_list[@]}" --timings "${logs}/timings" --output "${expdir}/RESULTS.md" \
+    "${baseline_opts[@]}"
 }
 
 stage10() {

@@ -9,4 +9,4 @@ set -euo pipefail
   --train_set train --valid_set valid --test_sets "valid test" \
   --unit_feature mfcc --learn_kmeans true --n_clusters 100 --dedup true \
   --speechprompt_config conf/train_learnable.yaml --unit_lm_config conf/unit_lm.yaml \
-  --inference_config conf/decode.yaml "$@"
+  --inference_config conf/decode.yaml --baseline true "$@"
