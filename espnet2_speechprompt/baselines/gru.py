@@ -16,7 +16,7 @@ from ..batching import pad_batch
 class GRUConfig:
     embed_dim: int = 64
     hidden: int = 128
-    max_epoch: int = 15
+    max_epoch: int = 8
     lr: float = 2e-3
     batch_size: int = 32
     seed: int = 0

@@ -172,6 +172,26 @@ def metric_table(exp: Path, dump: Path, sets: list[str], metrics: list[str], con
     return lines + ([""] + notes if notes else [])
 
 
+def other_experiments(exp: Path, sets: list[str]) -> list[str]:
+    """A table of the tagged experiments beside this one (``<exp>/<tag>/``, e.g. the same
+    units and backbone with another verbalizer), from their stage 9 ``result.json`` files."""
+    rows = []
+    for config_path in sorted(exp.glob("*/speechprompt/config.yaml")):
+        tag_dir = config_path.parent.parent
+        config = yaml.safe_load(config_path.read_text())
+        cells = []
+        for name in sets:
+            result = tag_dir / "decode" / name / "result.json"
+            acc = json.loads(result.read_text()).get("acc") if result.exists() else None
+            cells.append("-" if acc is None else f"{100 * acc:.2f}")
+        rows.append(f"|`{tag_dir.name}`|{config['verbalizer']}|{'|'.join(cells)}|")
+    if not rows:
+        return []
+    header = [f"|experiment|verbalizer|{'|'.join(f'{s} acc' for s in sets)}|"]
+    header.append("|---" * (len(sets) + 2) + "|")
+    return ["", f"### other experiments in `{exp}` (same units and backbone)", "", *header, *rows]
+
+
 def main(cmd: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--expdir", required=True)
@@ -235,6 +255,7 @@ def write_results(args: argparse.Namespace) -> None:
                   f"- parameters: {base['parameters']:,} (all trained); training {base['train_seconds']} s",
                   "", "|dataset|acc|", "|---|---|"]  # fmt: skip
         lines += [f"|{name}|{100 * acc:.2f}|" for name, acc in base["acc"].items()]
+    lines += other_experiments(exp, args.test_sets)
     if args.timings and Path(args.timings).exists():
         times = defaultdict(float)
         for line in Path(args.timings).read_text().splitlines():

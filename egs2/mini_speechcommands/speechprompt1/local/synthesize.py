@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--speeds", type=int, nargs="+", default=[140, 200], help="espeak-ng -s (wpm)")
     p.add_argument("--pitches", type=int, nargs="+", default=[35, 65], help="espeak-ng -p")
-    p.add_argument("--snr", type=float, nargs=2, default=[10.0, 30.0], help="SNR range, dB")
+    p.add_argument("--snr", type=float, nargs=2, default=[20.0, 40.0], help="SNR range, dB")
     p.add_argument("--max-pad", type=float, default=0.05, help="max silence added per side, s")
     p.add_argument(
         "--split",
