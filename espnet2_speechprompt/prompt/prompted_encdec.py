@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints.dictionary import EOS, PAD, UNK
+from ..checkpoints.dictionary import EOS, PAD
 from ..speechlm.beam_search import Hypothesis, beam_search, greedy_search
 from ..speechlm.encoder import EncoderDecoderModel, EncoderOutput
-from ..speechlm.transformer_lm import DecoderCache
+from ..speechlm.transformer_lm import DecoderCache, TransformerDecoder
 from ..verbalizer.base import Verbalizer
-from .prompted_lm import NOT_PREDICTED, LabelWeights, label_loss, label_targets
+from .base import NOT_PREDICTED, PromptedModel, label_loss, label_targets, sequence_logprobs
 from .prompts import PromptConfig, Prompts
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def append_eos(units: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return block
 
 
-class PromptedEncoderDecoder(LabelWeights, nn.Module):
+class PromptedEncoderDecoder(PromptedModel, nn.Module):
     def __init__(
         self,
         backbone: EncoderDecoderModel,
@@ -45,11 +45,7 @@ class PromptedEncoderDecoder(LabelWeights, nn.Module):
         decoder_start: int = EOS,
     ):
         super().__init__()
-        self.backbone = backbone
-        self.register_buffer("label_weights", None, persistent=False)
-        for p in backbone.parameters():
-            p.requires_grad_(False)
-        backbone.eval()
+        self._set_backbone(backbone)
         c = prompt_config or PromptConfig()
         if c.separator:
             logger.info("encoder-decoder backbone: no separator prompt (prompt_conf.separator)")
@@ -69,18 +65,9 @@ class PromptedEncoderDecoder(LabelWeights, nn.Module):
         self.verbalizer = verbalizer
         self.decoder_start = decoder_start
 
-    def train(self, mode: bool = True) -> PromptedEncoderDecoder:
-        super().train(mode)
-        self.backbone.eval()  # frozen: never in training mode (no dropout)
-        return self
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
-
-    def parameter_counts(self) -> tuple[int, int]:
-        """(trainable, total) number of parameters."""
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        return trainable, sum(p.numel() for p in self.parameters())
+    @property
+    def _label_decoder(self) -> TransformerDecoder:
+        return self.backbone.decoder
 
     # ----------------------------------------------------------------- pieces
     def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
@@ -97,14 +84,6 @@ class PromptedEncoderDecoder(LabelWeights, nn.Module):
         if not self.backbone.audio_input:
             out.source_lengths = out.source_lengths - 1  # units, not counting </s>
         return out
-
-    def _label_inputs(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Placeholder tokens (positions/padding) and embeddings of label-space ids."""
-        decoder = self.backbone.decoder
-        table = self.verbalizer.embedding_table(decoder.embed_tokens.weight)
-        return torch.where(labels.eq(PAD), PAD, UNK), decoder.embed_scale * F.embedding(
-            labels, table
-        )
 
     def _start_inputs(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = torch.full((batch, 1), self.decoder_start, dtype=torch.long, device=device)
@@ -164,17 +143,7 @@ class PromptedEncoderDecoder(LabelWeights, nn.Module):
         else:
             logits = self._run(*self._decoder_inputs(cand), encoder_out.index_select(expand))
         targets = label_targets(cand, cand.ne(PAD).sum(dim=1))
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        picked = logprobs.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
-        return (picked * targets.ne(PAD)).sum(dim=1).view(batch, num)
-
-    @torch.no_grad()
-    def classify(
-        self, source: torch.Tensor, source_lengths: torch.Tensor, candidates: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Index of the best candidate per source, and all scores ``[B, K]``."""
-        scores = self.score_candidates(source, source_lengths, candidates)
-        return scores.argmax(dim=1), scores
+        return sequence_logprobs(logits, targets).view(batch, num)
 
     @torch.no_grad()
     def search(

@@ -8,15 +8,13 @@ column; positions count real tokens only, so padding never changes a row's resul
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD, UNK
+from ..checkpoints.dictionary import BOS, EOS, PAD
 from ..speechlm.transformer_lm import DecoderCache, TransformerDecoder
 from ..verbalizer.base import Verbalizer
+from .base import NOT_PREDICTED, PromptedModel, label_loss, label_targets, sequence_logprobs
 from .prompts import PromptConfig, Prompts
-
-NOT_PREDICTED = (BOS, PAD, UNK)  # label-space ids never emitted while decoding
 
 
 def source_block(units: torch.Tensor, lengths: torch.Tensor, sep: int = BOS) -> torch.Tensor:
@@ -33,47 +31,7 @@ def source_block(units: torch.Tensor, lengths: torch.Tensor, sep: int = BOS) -> 
     return block
 
 
-def label_targets(labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Right-padded labels ``[B, M]`` -> targets ``[B, M + 1]`` with ``</s>`` after each row."""
-    targets = F.pad(labels, (0, 1), value=PAD)
-    targets[torch.arange(labels.shape[0], device=labels.device), lengths] = EOS
-    return targets
-
-
-def label_loss(
-    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
-) -> dict[str, torch.Tensor]:
-    """Cross-entropy over label-space ``logits [B, M+1, S]`` (mean per target token, or per
-    unit of weight with per-label ``weights [S]``), token accuracy and whole-sequence accuracy."""
-    valid = targets.ne(PAD)
-    loss = F.cross_entropy(
-        logits.transpose(1, 2), targets, weight=weights, ignore_index=PAD, reduction="sum"
-    )
-    num_tokens = valid.sum()
-    total_weight = num_tokens if weights is None else (weights[targets] * valid).sum()
-    correct = (logits.argmax(-1) == targets) & valid
-    return {
-        "loss": loss / total_weight,
-        "acc": correct.sum() / num_tokens,
-        "acc_utt": (correct | ~valid).all(dim=1).float().mean(),
-        "num_tokens": num_tokens,
-    }
-
-
-class LabelWeights:
-    """Mixin: optional per-label loss weights (class balancing); the specials (``</s>``) weigh
-    1. Not saved with the trainable state: the task keeps them in its config."""
-
-    label_weights: torch.Tensor | None
-
-    def set_label_weights(self, weights) -> None:
-        table = torch.ones(self.verbalizer.label_space_size)
-        table[NUM_SPECIALS:] = torch.as_tensor(weights, dtype=torch.float32)
-        device = next(self.backbone.parameters()).device
-        self.label_weights = table.to(device)
-
-
-class PromptedUnitLM(LabelWeights, nn.Module):
+class PromptedUnitLM(PromptedModel, nn.Module):
     def __init__(
         self,
         backbone: TransformerDecoder,
@@ -82,29 +40,15 @@ class PromptedUnitLM(LabelWeights, nn.Module):
         sep_index: int = BOS,
     ):
         super().__init__()
-        self.backbone = backbone
-        for p in backbone.parameters():
-            p.requires_grad_(False)
-        backbone.eval()
+        self._set_backbone(backbone)
         c = backbone.config
         self.prompts = Prompts(prompt_config or PromptConfig(), c.num_layers, c.embed_dim)
         self.verbalizer = verbalizer
         self.sep_index = sep_index
-        self.register_buffer("label_weights", None, persistent=False)
 
-    def train(self, mode: bool = True) -> PromptedUnitLM:
-        super().train(mode)
-        self.backbone.eval()  # frozen: never in training mode (no dropout)
-        return self
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """Prompts, separator and verbalizer: everything but the frozen backbone."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
-
-    def parameter_counts(self) -> tuple[int, int]:
-        """(trainable, total) number of parameters."""
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        return trainable, sum(p.numel() for p in self.parameters())
+    @property
+    def _label_decoder(self) -> TransformerDecoder:
+        return self.backbone
 
     # ----------------------------------------------------------------- embeddings
     def _embed_source(self, block: torch.Tensor) -> torch.Tensor:
@@ -114,12 +58,6 @@ class PromptedUnitLM(LabelWeights, nn.Module):
             is_sep = block.eq(self.sep_index)[..., None]
             embeds = torch.where(is_sep, separator.to(embeds.dtype), embeds)
         return embeds
-
-    def _label_inputs(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Placeholder tokens (for positions/padding) and embeddings of label-space ids."""
-        table = self.verbalizer.embedding_table(self.backbone.embed_tokens.weight)
-        embeds = self.backbone.embed_scale * F.embedding(labels, table)
-        return torch.where(labels.eq(PAD), PAD, UNK), embeds
 
     def _run(
         self, tokens, embeds, cache: DecoderCache | None = None, keep_last: int | None = None
@@ -185,18 +123,7 @@ class PromptedUnitLM(LabelWeights, nn.Module):
             logits = torch.cat([first.repeat_interleave(num, dim=0), rest], dim=1)
         else:
             logits = self._full_sequence_logits(block.repeat_interleave(num, dim=0), cand)
-        targets = label_targets(cand, cand_lengths)
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        picked = logprobs.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
-        return (picked * targets.ne(PAD)).sum(dim=1).view(batch, num)
-
-    @torch.no_grad()
-    def classify(
-        self, units: torch.Tensor, unit_lengths: torch.Tensor, candidates: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Index of the best candidate per source, and all scores ``[B, K]``."""
-        scores = self.score_candidates(units, unit_lengths, candidates)
-        return scores.argmax(dim=1), scores
+        return sequence_logprobs(logits, label_targets(cand, cand_lengths)).view(batch, num)
 
     @torch.no_grad()
     def generate(

@@ -13,15 +13,14 @@ so the decoder cross-attends to them as well.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..units.hubert import HubertModel
-from .layers import TransformerLayer, make_positions
-from .transformer_lm import DecoderCache, DecoderConfig, TransformerDecoder, build_positions
+from .layers import layer_prefix, prepend_prompt
+from .transformer_lm import DecoderCache, DecoderConfig, TransformerDecoder, TransformerStack
 
 
 def _prompted_layers(
@@ -34,51 +33,25 @@ def _prompted_layers(
     """Run bidirectional layers over ``[input prompt; x]`` with a deep-prompt prefix."""
     batch = x.shape[0]
     if input_prompt is not None:
-        x = torch.cat([input_prompt.expand(batch, -1, -1).to(x.dtype), x], dim=1)
+        x = prepend_prompt(x, input_prompt)
         prompt_pad = padding_mask.new_zeros(batch, input_prompt.shape[-2])
         padding_mask = torch.cat([prompt_pad, padding_mask], dim=1)
     prefix_len = 0 if deep_prompt is None else deep_prompt.shape[-2]
     allowed = torch.cat([padding_mask.new_ones(batch, prefix_len), ~padding_mask], dim=1)
     mask = allowed[:, None, None, :]
     for i, layer in enumerate(layers):
-        prefix = None
-        if deep_prompt is not None:
-            prefix = (deep_prompt[i, 0].to(x.dtype), deep_prompt[i, 1].to(x.dtype))
-        x = layer(x, mask, prefix=prefix)
+        x = layer(x, mask, prefix=layer_prefix(deep_prompt, i, x.dtype))
     return x, padding_mask
 
 
-class TransformerEncoder(nn.Module):
-    """fairseq ``TransformerEncoder`` numerics (BART / mBART); parameter names match."""
+class TransformerEncoder(TransformerStack):
+    """fairseq ``TransformerEncoder`` numerics (BART / mBART); parameter names match.
+
+    Takes a ``DecoderConfig``; its output-projection and cross-attention fields are ignored.
+    """
 
     def __init__(self, config: DecoderConfig):
-        super().__init__()
-        self.config = c = config
-        self.padding_idx = c.padding_idx
-        self.embed_scale = math.sqrt(c.embed_dim) if c.scale_embedding else 1.0
-        self.embed_tokens = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.padding_idx)
-        self.embed_positions = build_positions(c)
-        self.layernorm_embedding = nn.LayerNorm(c.embed_dim) if c.layernorm_embedding else None
-        self.layers = nn.ModuleList(
-            TransformerLayer(
-                c.embed_dim,
-                c.ffn_dim,
-                c.num_heads,
-                normalize_before=c.normalize_before,
-                activation=c.activation,
-            )
-            for _ in range(c.num_layers)
-        )
-        has_final_norm = c.normalize_before and c.final_layer_norm
-        self.layer_norm = nn.LayerNorm(c.embed_dim) if has_final_norm else None
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-    @property
-    def embed_dim(self) -> int:
-        return self.config.embed_dim
+        super().__init__(config, cross_attention=False)
 
     def forward(
         self,
@@ -90,11 +63,7 @@ class TransformerEncoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``tokens`` ``[B, S]`` padded with ``<pad>`` (either side; lengths are implied)."""
         pad = tokens.eq(self.padding_idx)
-        x = self.embed_scale * self.embed_tokens(tokens)
-        if self.embed_positions is not None:
-            x = x + self.embed_positions(make_positions(tokens, self.padding_idx))
-        if self.layernorm_embedding is not None:
-            x = self.layernorm_embedding(x)
+        x = self.embed_input(tokens)
         x = x.masked_fill(pad[..., None], 0.0)
         x, pad = _prompted_layers(self.layers, x, pad, input_prompt, deep_prompt)
         if self.layer_norm is not None:

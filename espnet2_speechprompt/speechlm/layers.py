@@ -30,6 +30,20 @@ def make_positions(tokens: torch.Tensor, padding_idx: int, offset: torch.Tensor 
     return positions * real + padding_idx
 
 
+def prepend_prompt(x: torch.Tensor, input_prompt: torch.Tensor) -> torch.Tensor:
+    """``[input prompt; x]``: the ``[L, E]`` prompt put before every row of ``x`` ``[B, T, E]``."""
+    return torch.cat([input_prompt.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
+
+
+def layer_prefix(
+    deep_prompt: torch.Tensor | None, layer: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Layer ``layer``'s key/value prefix from a ``[layers, 2, P, E]`` deep prompt (or None)."""
+    if deep_prompt is None:
+        return None
+    return deep_prompt[layer, 0].to(dtype), deep_prompt[layer, 1].to(dtype)
+
+
 class SinusoidalPositions(nn.Module):
     """fairseq's sinusoidal table: ``[sin | cos]`` halves (not interleaved), pad row zero."""
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .layers import LearnedPositions, SinusoidalPositions, TransformerLayer, make_positions
+from .layers import (
+    LearnedPositions,
+    SinusoidalPositions,
+    TransformerLayer,
+    layer_prefix,
+    make_positions,
+    prepend_prompt,
+)
 
 
 @dataclass
@@ -97,10 +104,11 @@ def build_positions(c: DecoderConfig) -> nn.Module | None:
     return SinusoidalPositions(c.embed_dim, c.padding_idx)
 
 
-class TransformerDecoder(nn.Module):
-    """fairseq ``TransformerDecoder`` numerics with input-prompt, deep-prompt and cache hooks."""
+class TransformerStack(nn.Module):
+    """What fairseq's token ``TransformerEncoder`` and ``TransformerDecoder`` share (same
+    parameter names): embeddings, positions, embedding LayerNorm, layers, final LayerNorm."""
 
-    def __init__(self, config: DecoderConfig):
+    def __init__(self, config: DecoderConfig, cross_attention: bool = False):
         super().__init__()
         self.config = c = config
         self.padding_idx = c.padding_idx
@@ -115,13 +123,50 @@ class TransformerDecoder(nn.Module):
                 c.num_heads,
                 normalize_before=c.normalize_before,
                 activation=c.activation,
-                cross_attention=c.cross_attention,
+                cross_attention=cross_attention,
                 encoder_dim=c.encoder_dim,
             )
             for _ in range(c.num_layers)
         )
         has_final_norm = c.normalize_before and c.final_layer_norm
         self.layer_norm = nn.LayerNorm(c.embed_dim) if has_final_norm else None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Scaled token embeddings (the space the separator and label embeddings live in)."""
+        return self.embed_scale * self.embed_tokens(tokens)
+
+    def embed_input(
+        self,
+        tokens: torch.Tensor,
+        embeds: torch.Tensor | None = None,
+        offset: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Layer input: ``self.embed(tokens)`` (or ``embeds``) + positions, embedding LayerNorm.
+
+        ``offset`` ([B]) counts real tokens already seen (incremental decoding).
+        """
+        x = self.embed(tokens) if embeds is None else embeds
+        if self.embed_positions is not None:
+            x = x + self.embed_positions(make_positions(tokens, self.padding_idx, offset))
+        if self.layernorm_embedding is not None:
+            x = self.layernorm_embedding(x)
+        return x
+
+
+class TransformerDecoder(TransformerStack):
+    """fairseq ``TransformerDecoder`` numerics with input-prompt, deep-prompt and cache hooks."""
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__(config, cross_attention=config.cross_attention)
+        c = config
         self.output_projection = nn.Linear(c.embed_dim, c.vocab_size, bias=False)
         if c.share_input_output_embed:
             self.output_projection.weight = self.embed_tokens.weight
@@ -139,10 +184,6 @@ class TransformerDecoder(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
-
-    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Scaled token embeddings (the space the separator and label embeddings live in)."""
-        return self.embed_scale * self.embed_tokens(tokens)
 
     def forward(
         self,
@@ -170,16 +211,12 @@ class TransformerDecoder(nn.Module):
         batch = tokens.shape[0]
         first = cache is None or cache.empty
         offset = None if first else cache.num_tokens
-        x = self.embed(tokens) if embeds is None else embeds
-        if self.embed_positions is not None:
-            x = x + self.embed_positions(make_positions(tokens, self.padding_idx, offset))
-        if self.layernorm_embedding is not None:
-            x = self.layernorm_embedding(x)
+        x = self.embed_input(tokens, embeds, offset)
         allowed = tokens.ne(self.padding_idx)
         num_prompt = 0
         if first and input_prompt is not None:
             num_prompt = input_prompt.shape[-2]
-            x = torch.cat([input_prompt.expand(batch, -1, -1).to(x.dtype), x], dim=1)
+            x = prepend_prompt(x, input_prompt)
         new_allowed = torch.cat([allowed.new_ones(batch, num_prompt), allowed], dim=1)
         if first:
             prefix_len = 0 if deep_prompt is None else deep_prompt.shape[-2]
@@ -194,14 +231,12 @@ class TransformerDecoder(nn.Module):
         if cache is not None and first:
             cache.layers = [{} for _ in self.layers]
         top = len(self.layers) - 1 if keep_last is not None and cache is None else -1
+        deep_prompt = deep_prompt if first else None
         for i, layer in enumerate(self.layers):
-            prefix = None
-            if first and deep_prompt is not None:
-                prefix = (deep_prompt[i, 0].to(x.dtype), deep_prompt[i, 1].to(x.dtype))
             x = layer(
                 x,
                 mask,
-                prefix=prefix,
+                prefix=layer_prefix(deep_prompt, i, x.dtype),
                 cache=None if cache is None else cache.layers[i],
                 encoder_out=encoder_out,
                 encoder_mask=enc_mask,

@@ -13,7 +13,7 @@ import torch
 from espnet2_speechprompt.checkpoints.encdec import load_unit_mbart, load_wav2seq
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderCache
 from test.conftest import needs_fairseq
-from test.units.conftest import TINY_CONV
+from test.units.conftest import fairseq_tiny_hubert
 
 pytestmark = needs_fairseq
 ATOL = 1e-5
@@ -140,27 +140,10 @@ def test_unit_mbart_incremental_matches_fairseq_full(tmp_path):
 
 
 def _fairseq_wav2seq(tmp_path, shared: bool):
-    from fairseq.data import Dictionary
-    from fairseq.models.hubert.hubert import HubertConfig, HubertModel
     from fairseq.models.wav2vec.wav2vec2_asr import TransformerDecoder, Wav2Vec2Seq2SeqConfig
-    from fairseq.tasks.hubert_pretraining import HubertPretrainingConfig
     from omegaconf import OmegaConf, open_dict
 
-    hubert_cfg = HubertConfig(
-        label_rate=50,
-        encoder_layers=2,
-        encoder_embed_dim=16,
-        encoder_ffn_embed_dim=32,
-        encoder_attention_heads=2,
-        conv_pos=4,
-        conv_pos_groups=2,
-        conv_feature_layers=TINY_CONV,
-    )
-    km = Dictionary()
-    for i in range(5):
-        km.add_symbol(str(i))
-    task_cfg = HubertPretrainingConfig(label_rate=50)
-    hubert = HubertModel(hubert_cfg, task_cfg, [km])
+    hubert_cfg, task_cfg, _, hubert = fairseq_tiny_hubert(2)
     hubert.remove_pretraining_modules()  # as Wav2Seq's encoder does (drops final_proj)
     tgt = _fairseq_dictionary(tmp_path, 14, "dict.km.txt")  # pseudo-language BPE ids
     dec_cfg = OmegaConf.structured(

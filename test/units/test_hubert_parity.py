@@ -11,7 +11,7 @@ import torch
 from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError
 from espnet2_speechprompt.units.hubert import load_hubert
 from test.conftest import needs_fairseq
-from test.units.conftest import TINY_CONV
+from test.units.conftest import TINY_CONV, fairseq_tiny_hubert
 
 MODES = {
     "base": dict(extractor_mode="default"),  # GroupNorm extractor, post-LN, conv dim != embed
@@ -25,26 +25,9 @@ MODES = {
 
 
 def _fairseq_hubert(mode: str):
-    from fairseq.data import Dictionary
-    from fairseq.models.hubert.hubert import HubertConfig, HubertModel
-    from fairseq.tasks.hubert_pretraining import HubertPretrainingConfig
-
-    settings = {"conv_feature_layers": TINY_CONV, **MODES[mode]}
-    cfg = HubertConfig(
-        label_rate=50,
-        encoder_layers=3,
-        encoder_embed_dim=16,
-        encoder_ffn_embed_dim=32,
-        encoder_attention_heads=2,
-        conv_pos=4,
-        conv_pos_groups=2,
-        **settings,
+    cfg, task_cfg, dictionary, model = fairseq_tiny_hubert(
+        3, normalize=mode == "large", **MODES[mode]
     )
-    dictionary = Dictionary()
-    for i in range(5):
-        dictionary.add_symbol(str(i))
-    task_cfg = HubertPretrainingConfig(label_rate=50, normalize=mode == "large")
-    model = HubertModel(cfg, task_cfg, [dictionary])
     with torch.no_grad():  # non-trivial norm / weight-norm parameters
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.1)

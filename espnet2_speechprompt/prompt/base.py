@@ -1,0 +1,112 @@
+"""What the prompted models share: label targets, the label loss, candidate scoring, and a mixin
+for a frozen backbone whose (decoder's) embedding table feeds the labels back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Self
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD, UNK
+from ..speechlm.transformer_lm import TransformerDecoder
+
+NOT_PREDICTED = (BOS, PAD, UNK)  # label-space ids never emitted while decoding
+
+
+def label_targets(labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Right-padded labels ``[B, M]`` -> targets ``[B, M + 1]`` with ``</s>`` after each row."""
+    targets = F.pad(labels, (0, 1), value=PAD)
+    targets[torch.arange(labels.shape[0], device=labels.device), lengths] = EOS
+    return targets
+
+
+def label_loss(
+    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy over label-space ``logits [B, M+1, S]`` (mean per target token, or per
+    unit of weight with per-label ``weights [S]``), token accuracy and whole-sequence accuracy."""
+    valid = targets.ne(PAD)
+    loss = F.cross_entropy(
+        logits.transpose(1, 2), targets, weight=weights, ignore_index=PAD, reduction="sum"
+    )
+    num_tokens = valid.sum()
+    total_weight = num_tokens if weights is None else (weights[targets] * valid).sum()
+    correct = (logits.argmax(-1) == targets) & valid
+    return {
+        "loss": loss / total_weight,
+        "acc": correct.sum() / num_tokens,
+        "acc_utt": (correct | ~valid).all(dim=1).float().mean(),
+        "num_tokens": num_tokens,
+    }
+
+
+def sequence_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Log-likelihood ``[B]`` of ``targets [B, M]`` (``<pad>`` skipped) under ``logits [B, M, S]``."""
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    picked = logprobs.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+    return (picked * targets.ne(PAD)).sum(dim=1)
+
+
+class PromptedModel:
+    """Mixin for ``nn.Module`` wrappers of a frozen ``backbone`` with a ``verbalizer``.
+
+    Subclasses call ``_set_backbone`` first in ``__init__``, give the decoder that embeds the
+    labels (``_label_decoder``) and implement ``score_candidates``.
+    """
+
+    backbone: nn.Module
+    verbalizer: nn.Module
+    label_weights: torch.Tensor | None
+    score_candidates: Callable[..., torch.Tensor]  # (source, source_lengths, candidates) -> [B, K]
+
+    def _set_backbone(self, backbone: nn.Module) -> None:
+        """Keep ``backbone`` frozen (no gradients, eval mode); no label weights yet."""
+        self.backbone = backbone
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        backbone.eval()
+        self.register_buffer("label_weights", None, persistent=False)
+
+    @property
+    def _label_decoder(self) -> TransformerDecoder:
+        raise NotImplementedError
+
+    def train(self, mode: bool = True) -> Self:
+        super().train(mode)
+        self.backbone.eval()  # frozen: never in training mode (no dropout)
+        return self
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Prompts, separator and verbalizer: everything but the frozen backbone."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) number of parameters."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return trainable, sum(p.numel() for p in self.parameters())
+
+    def set_label_weights(self, weights) -> None:
+        """Per-label loss weights (class balancing); the specials (``</s>``) weigh 1. Not saved
+        with the trainable state: the task keeps them in its config."""
+        table = torch.ones(self.verbalizer.label_space_size)
+        table[NUM_SPECIALS:] = torch.as_tensor(weights, dtype=torch.float32)
+        device = next(self.backbone.parameters()).device
+        self.label_weights = table.to(device)
+
+    def _label_inputs(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Placeholder tokens (for positions/padding) and embeddings of label-space ids."""
+        decoder = self._label_decoder
+        table = self.verbalizer.embedding_table(decoder.embed_tokens.weight)
+        embeds = decoder.embed_scale * F.embedding(labels, table)
+        return torch.where(labels.eq(PAD), PAD, UNK), embeds
+
+    @torch.no_grad()
+    def classify(
+        self, source: torch.Tensor, source_lengths: torch.Tensor, candidates: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Index of the best candidate per source, and all scores ``[B, K]``."""
+        scores = self.score_candidates(source, source_lengths, candidates)
+        return scores.argmax(dim=1), scores
