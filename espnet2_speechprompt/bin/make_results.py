@@ -172,13 +172,15 @@ def metric_table(exp: Path, dump: Path, sets: list[str], metrics: list[str], con
     return lines + ([""] + notes if notes else [])
 
 
-def other_experiments(exp: Path, sets: list[str]) -> list[str]:
-    """A table of the tagged experiments beside this one (``<exp>/<tag>/``, e.g. the same
-    units and backbone with another verbalizer), from their stage 9 ``result.json`` files."""
+def other_experiments(exp: Path, sets: list[str], backbone: str) -> list[str]:
+    """A table of the tagged experiments beside this one (``<exp>/<tag>/``) on the same
+    backbone (e.g. another verbalizer), from their stage 9 ``result.json`` files."""
     rows = []
     for config_path in sorted(exp.glob("*/speechprompt/config.yaml")):
         tag_dir = config_path.parent.parent
         config = yaml.safe_load(config_path.read_text())
+        if config["backbone_conf"].get("checkpoint") != backbone:
+            continue
         cells = []
         for name in sets:
             result = tag_dir / "decode" / name / "result.json"
@@ -255,7 +257,7 @@ def write_results(args: argparse.Namespace) -> None:
                   f"- parameters: {base['parameters']:,} (all trained); training {base['train_seconds']} s",
                   "", "|dataset|acc|", "|---|---|"]  # fmt: skip
         lines += [f"|{name}|{100 * acc:.2f}|" for name, acc in base["acc"].items()]
-    lines += other_experiments(exp, args.test_sets)
+    lines += other_experiments(exp, args.test_sets, config["backbone_conf"]["checkpoint"])
     if args.timings and Path(args.timings).exists():
         times = defaultdict(float)
         for line in Path(args.timings).read_text().splitlines():
