@@ -39,6 +39,7 @@ RECIPES = (
 KS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_",
       "_silence_"]  # fmt: skip
 SAMPLE_LABELS = {
+    "TEMPLATE": KS[:10],
     "mini_speechcommands": KS[:10],
     "speechcommands": KS,
     "fsc": ["activate lights none", "change_language Chinese none", "increase heat kitchen"],
@@ -88,7 +89,7 @@ def write_data(root: Path, labels: list[str]) -> Path:
     return root
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", ("TEMPLATE", *RECIPES))
 def test_recipe_confs_pass_dry_run(recipe, backbone, mbart_backbone, tmp_path):
     data = write_data(tmp_path / "data", SAMPLE_LABELS[recipe])
     assert confs(recipe), f"{recipe} has no conf/train*.yaml"
