@@ -5,15 +5,20 @@
         --speechprompt_model_file exp/sp/valid.acc.best.pth \
         --data_path_and_name_and_type dump/test/units,units,text_int --batch_size 16
 
-writes ``text`` (labels), ``score`` (log-likelihood) and ``token`` (label-space ids). With
-``decoding: greedy`` in the training config the label sequence is generated (at most
-``--max_length`` tokens, then ``</s>`` is forced): characters for ASR and slot filling, target
-units for speech generation (``text`` is then a units file for ``units_to_wav``).
+writes ``text`` (labels), ``score`` (log-likelihood) and ``token`` (label-space ids) of the best
+hypothesis, and with ``--nbest N`` (N > 1) also ``{1..N}best_recog/{text,score,token}``. With
+``decoding: greedy`` or ``beam`` in the training config the label sequence is generated
+(``--beam_size``: 1 for greedy, 5 for beam unless given; at most
+``max_len_a * source_length + max_len_b`` labels, then ``</s>`` is forced; ``--length_penalty``
+ranks finished beams by ``logprob / length ** length_penalty``): characters for ASR and slot
+filling, target units for speech generation (``text`` is then a units file for
+``units_to_wav``). ``--decoding`` overrides the training config's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 
@@ -24,6 +29,9 @@ import yaml
 from ..checkpoints.dictionary import PAD
 from ..errors import SpeechPromptError
 from .cli_errors import exit_on_user_error
+
+DECODINGS = ("score", "greedy", "beam")
+Result = tuple[str, float, list[int]]  # label text, log-likelihood, label-space ids
 
 
 def load_trainable_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -45,9 +53,14 @@ class SpeechPrompt:
         speechprompt_train_config: str | os.PathLike,
         speechprompt_model_file: str | os.PathLike | None = None,
         device: str = "cpu",
-        max_length: int = 200,
+        max_len_b: int = 200,
         backbone_conf: dict | None = None,
         backbone_meta: str | os.PathLike | None = None,
+        decoding: str | None = None,
+        beam_size: int | None = None,
+        max_len_a: float = 0.0,
+        length_penalty: float = 1.0,
+        nbest: int = 1,
     ):
         from ..tasks.packing import verify_backbone
         from ..tasks.speechprompt import LabelEncoder, SpeechPromptTask, backbone_choices
@@ -64,12 +77,28 @@ class SpeechPrompt:
             model.load_state_dict(load_trainable_state(speechprompt_model_file), strict=True)
         self.model = model.to(device).eval()
         self.prompted = self.model.prompted
-        self.train_args, self.device, self.max_length = args, device, max_length
+        self.train_args, self.device = args, device
         self._unit_extractor = None
         self.labels = LabelEncoder(args.label_list)
         self.preprocess = SpeechPromptTask.build_preprocess_fn(args, False)
         self.backbone_files = backbone.files()
-        self.decoding = getattr(args, "decoding", "score")
+        self.decoding = decoding or getattr(args, "decoding", "score")
+        if self.decoding not in DECODINGS:
+            raise SpeechPromptError(f"decoding {self.decoding!r}: use one of {DECODINGS}")
+        if beam_size is None:
+            beam_size = 5 if self.decoding == "beam" else 1
+        limit = beam_size if self.decoding != "score" else float("inf")
+        if beam_size < 1 or not 1 <= nbest <= limit:
+            raise SpeechPromptError(
+                f"need beam_size >= 1 and 1 <= nbest <= beam_size (got {beam_size}, {nbest})"
+            )
+        self.search_options = dict(
+            beam_size=beam_size,
+            max_len_a=max_len_a,
+            max_len_b=max_len_b,
+            length_penalty=length_penalty,
+        )
+        self.nbest = nbest
         self.candidates = None
         if self.decoding == "score":
             candidates = args.candidate_list or args.label_list
@@ -81,23 +110,27 @@ class SpeechPrompt:
             self.candidates = self.candidates.to(device)
 
     @torch.no_grad()
-    def predict(
-        self, units: torch.Tensor, lengths: torch.Tensor
-    ) -> list[tuple[str, float, list[int]]]:
-        """Batched: (label text, log-likelihood, label-space ids) per row of mapped units."""
+    def predict_nbest(self, units: torch.Tensor, lengths: torch.Tensor) -> list[list[Result]]:
+        """Batched: up to ``nbest`` (label text, log-likelihood, label-space ids), best first,
+        per row of mapped units."""
         units, lengths = units.to(self.device), lengths.to(self.device)
         if self.decoding == "score":
-            best, scores = self.prompted.classify(units, lengths, self.candidates)
+            _, scores = self.prompted.classify(units, lengths, self.candidates)
+            top, order = scores.topk(min(self.nbest, scores.shape[1]), dim=1)
             out = []
-            for b, row in zip(best.tolist(), scores, strict=True):
-                ids = [int(t) for t in self.candidates[b] if t != PAD]
-                out.append((" ".join(self.labels.decode(ids)), float(row[b]), ids))
+            for values, rows in zip(top.tolist(), order.tolist(), strict=True):
+                cands = [[int(t) for t in self.candidates[b] if t != PAD] for b in rows]
+                out.append([self._result(ids, v) for ids, v in zip(cands, values, strict=True)])
             return out
-        hyps, scores = self.prompted.generate(units, lengths, self.max_length)
-        return [
-            (" ".join(self.labels.decode(h)), float(s), h)
-            for h, s in zip(hyps, scores, strict=True)
-        ]
+        nbest = self.prompted.search(units, lengths, **self.search_options)
+        return [[self._result(h.tokens, h.logprob) for h in hyps[: self.nbest]] for hyps in nbest]
+
+    def predict(self, units: torch.Tensor, lengths: torch.Tensor) -> list[Result]:
+        """Batched: (label text, log-likelihood, label-space ids) per row of mapped units."""
+        return [hyps[0] for hyps in self.predict_nbest(units, lengths)]
+
+    def _result(self, ids: list[int], score: float) -> Result:
+        return " ".join(self.labels.decode(ids)), float(score), ids
 
     def __call__(
         self,
@@ -105,7 +138,7 @@ class SpeechPrompt:
         speech: np.ndarray | torch.Tensor | None = None,
         sample_rate: int = 16000,
         utt: str = "input",
-    ) -> tuple[str, float, list[int]]:
+    ) -> Result:
         """One utterance: its k-means units (as in the ``units`` files) or its waveform."""
         if speech is not None:
             units = self.unit_extractor(speech, sample_rate, utt)
@@ -144,15 +177,30 @@ def inference(
     speechprompt_model_file: str | None,
     batch_size: int = 16,
     device: str = "cpu",
-    max_length: int = 200,
+    max_len_b: int = 200,
     key_file: str | None = None,
     num_workers: int = 0,
+    decoding: str | None = None,
+    beam_size: int | None = None,
+    max_len_a: float = 0.0,
+    length_penalty: float = 1.0,
+    nbest: int = 1,
 ) -> None:
     from espnet2.fileio.datadir_writer import DatadirWriter
 
     from ..tasks.speechprompt import SpeechPromptTask
 
-    runner = SpeechPrompt(speechprompt_train_config, speechprompt_model_file, device, max_length)
+    runner = SpeechPrompt(
+        speechprompt_train_config,
+        speechprompt_model_file,
+        device,
+        max_len_b,
+        decoding=decoding,
+        beam_size=beam_size,
+        max_len_a=max_len_a,
+        length_penalty=length_penalty,
+        nbest=nbest,
+    )
     loader = SpeechPromptTask.build_streaming_iterator(
         data_path_and_name_and_type,
         preprocess_fn=runner.preprocess,
@@ -165,15 +213,26 @@ def inference(
         inference=True,
     )
     count = 0
-    with DatadirWriter(output_dir) as writer:
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(DatadirWriter(output_dir))
+        nbest_writers = [  # separate writers: ranks past the first may miss some utterances
+            stack.enter_context(DatadirWriter(os.path.join(output_dir, f"{n}best_recog")))
+            for n in range(1, nbest + 1 if nbest > 1 else 1)
+        ]
         for keys, batch in loader:
-            results = runner.predict(batch["units"], batch["units_lengths"])
-            for key, (text, score, ids) in zip(keys, results, strict=True):
-                writer["text"][key] = text
-                writer["score"][key] = f"{score:.4f}"
-                writer["token"][key] = " ".join(map(str, ids))
+            results = runner.predict_nbest(batch["units"], batch["units_lengths"])
+            for key, hyps in zip(keys, results, strict=True):
+                _write(writer, key, *hyps[0])
+                for rank_writer, hyp in zip(nbest_writers, hyps, strict=False):
+                    _write(rank_writer, key, *hyp)
             count += len(keys)
     logging.info(f"decoded {count} utterances into {output_dir}")
+
+
+def _write(writer, key: str, text: str, score: float, ids: list[int]) -> None:
+    writer["text"][key] = text
+    writer["score"][key] = f"{score:.4f}"
+    writer["token"][key] = " ".join(map(str, ids))
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -189,7 +248,31 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speechprompt_model_file", default=None)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--max_length", type=int, default=200)
+    parser.add_argument(
+        "--decoding",
+        choices=DECODINGS,
+        default=None,
+        help="Override the training config's decoding",
+    )
+    parser.add_argument(
+        "--beam_size",
+        type=int,
+        default=None,
+        help="Generation: 1 = greedy (default for greedy), 5 for beam",
+    )
+    parser.add_argument("--max_len_a", type=float, default=0.0)
+    parser.add_argument(
+        "--max_len_b",
+        "--max_length",
+        dest="max_len_b",
+        type=int,
+        default=200,
+        help="At most max_len_a * source_length + max_len_b generated labels",
+    )
+    parser.add_argument("--length_penalty", type=float, default=1.0)
+    parser.add_argument(
+        "--nbest", type=int, default=1, help="> 1: also write {1..N}best_recog/{text,score,token}"
+    )
     parser.add_argument("--key_file", default=None)
     parser.add_argument("--num_workers", type=int, default=0)
     parser.add_argument("--log_level", default="INFO")

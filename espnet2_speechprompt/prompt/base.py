@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD, UNK
+from ..speechlm.beam_search import Advance, Hypothesis, beam_search, greedy_search
 from ..speechlm.transformer_lm import TransformerDecoder
 
 NOT_PREDICTED = (BOS, PAD, UNK)  # label-space ids never emitted while decoding
@@ -54,13 +55,14 @@ class PromptedModel:
     """Mixin for ``nn.Module`` wrappers of a frozen ``backbone`` with a ``verbalizer``.
 
     Subclasses call ``_set_backbone`` first in ``__init__``, give the decoder that embeds the
-    labels (``_label_decoder``) and implement ``score_candidates``.
+    labels (``_label_decoder``) and implement ``score_candidates`` and ``search``.
     """
 
     backbone: nn.Module
     verbalizer: nn.Module
     label_weights: torch.Tensor | None
     score_candidates: Callable[..., torch.Tensor]  # (source, source_lengths, candidates) -> [B, K]
+    search: Callable[..., list[list[Hypothesis]]]  # (source, source_lengths, beam_size, ...)
 
     def _set_backbone(self, backbone: nn.Module) -> None:
         """Keep ``backbone`` frozen (no gradients, eval mode); no label weights yet."""
@@ -110,3 +112,43 @@ class PromptedModel:
         """Index of the best candidate per source, and all scores ``[B, K]``."""
         scores = self.score_candidates(source, source_lengths, candidates)
         return scores.argmax(dim=1), scores
+
+    @staticmethod
+    def _run_search(
+        first_logits: torch.Tensor,
+        advance: Advance,
+        max_lengths: torch.Tensor,
+        beam_size: int,
+        length_penalty: float,
+    ) -> list[list[Hypothesis]]:
+        """Greedy (``beam_size=1``) or beam search from the first step's label-space logits."""
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+        first = torch.log_softmax(first_logits.float(), dim=-1)
+        if beam_size == 1:
+            return [[h] for h in greedy_search(first, advance, max_lengths, EOS, NOT_PREDICTED)]
+        return beam_search(
+            first, advance, max_lengths, EOS, beam_size, length_penalty, NOT_PREDICTED
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        max_length: int = 200,
+        use_cache: bool = True,
+        beam_size: int = 1,
+        **search_options,
+    ) -> tuple[list[list[int]], torch.Tensor]:
+        """Best label sequence per source (label-space ids, no ``</s>``) and its log-prob."""
+        nbest = self.search(
+            source,
+            source_lengths,
+            beam_size=beam_size,
+            max_len_b=max_length,
+            use_cache=use_cache,
+            **search_options,
+        )
+        best = [hyps[0] for hyps in nbest]
+        return [h.tokens for h in best], torch.tensor([h.logprob for h in best])

@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints.dictionary import EOS, PAD
-from ..speechlm.beam_search import Hypothesis, beam_search, greedy_search
+from ..speechlm.beam_search import Hypothesis
 from ..speechlm.encoder import EncoderDecoderModel, EncoderOutput
 from ..speechlm.transformer_lm import DecoderCache, TransformerDecoder
 from ..verbalizer.base import Verbalizer
-from .base import NOT_PREDICTED, PromptedModel, label_loss, label_targets, sequence_logprobs
+from .base import PromptedModel, label_loss, label_targets, sequence_logprobs
 from .prompts import PromptConfig, Prompts
 
 logger = logging.getLogger(__name__)
@@ -192,32 +192,4 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
             logits = self._run(*inputs, rows["enc"], cache)[:, -1]
             return torch.log_softmax(logits.float(), dim=-1)
 
-        first = torch.log_softmax(first.float(), dim=-1)
-        if beam_size == 1:
-            hyps = greedy_search(first, advance, max_lengths, EOS, NOT_PREDICTED)
-            return [[h] for h in hyps]
-        return beam_search(
-            first, advance, max_lengths, EOS, beam_size, length_penalty, NOT_PREDICTED
-        )
-
-    @torch.no_grad()
-    def generate(
-        self,
-        source: torch.Tensor,
-        source_lengths: torch.Tensor,
-        max_length: int = 200,
-        use_cache: bool = True,
-        beam_size: int = 1,
-        **search_options,
-    ) -> tuple[list[list[int]], torch.Tensor]:
-        """Best label sequence per source (label-space ids, no ``</s>``) and its log-prob."""
-        nbest = self.search(
-            source,
-            source_lengths,
-            beam_size=beam_size,
-            max_len_b=max_length,
-            use_cache=use_cache,
-            **search_options,
-        )
-        best = [hyps[0] for hyps in nbest]
-        return [h.tokens for h in best], torch.tensor([h.logprob for h in best])
+        return self._run_search(first, advance, max_lengths, beam_size, length_penalty)

@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from ..checkpoints.dictionary import BOS, EOS, PAD
+from ..speechlm.beam_search import Hypothesis
 from ..speechlm.transformer_lm import DecoderCache, TransformerDecoder
 from ..verbalizer.base import Verbalizer
-from .base import NOT_PREDICTED, PromptedModel, label_loss, label_targets, sequence_logprobs
+from .base import PromptedModel, label_loss, label_targets, sequence_logprobs
 from .prompts import PromptConfig, Prompts
 
 
@@ -126,37 +127,38 @@ class PromptedUnitLM(PromptedModel, nn.Module):
         return sequence_logprobs(logits, label_targets(cand, cand_lengths)).view(batch, num)
 
     @torch.no_grad()
-    def generate(
+    def search(
         self,
         units: torch.Tensor,
         unit_lengths: torch.Tensor,
-        max_length: int = 200,
+        beam_size: int = 5,
+        max_len_a: float = 0.0,
+        max_len_b: int = 200,
+        length_penalty: float = 1.0,
         use_cache: bool = True,
-    ) -> tuple[list[list[int]], torch.Tensor]:
-        """Greedy label sequences (label-space ids, without ``</s>``) and their log-probs."""
-        batch = units.shape[0]
+    ) -> list[list[Hypothesis]]:
+        """n-best label sequences per source (beam search; ``beam_size=1``: greedy).
+
+        At most ``max_len_a * unit_length + max_len_b`` labels, then ``</s>`` is forced.
+        """
         block = source_block(units, unit_lengths, self.sep_index)
+        max_lengths = (max_len_a * unit_lengths.float() + max_len_b).long()
         cache = DecoderCache() if use_cache else None
-        logits = self._run(block, self._embed_source(block), cache)[:, -1]
-        outputs = units.new_empty(batch, 0)
-        scores = torch.zeros(batch, device=units.device)
-        done = torch.zeros(batch, dtype=torch.bool, device=units.device)
-        for step in range(max_length + 1):
-            logprobs = torch.log_softmax(logits.float(), dim=-1)
-            logprobs[:, list(NOT_PREDICTED)] = float("-inf")
-            if step == max_length:
-                logprobs[:, EOS + 1 :] = float("-inf")  # force the end
-            best, choice = logprobs.max(dim=-1)
-            scores = scores + torch.where(done, 0.0, best)
-            choice = torch.where(done, PAD, choice)
-            done = done | choice.eq(EOS)
-            if done.all():
-                break
-            outputs = torch.cat([outputs, torch.where(done, PAD, choice)[:, None]], dim=1)
-            if use_cache:
-                tokens, embeds = self._label_inputs(outputs[:, -1:])
-                logits = self._run(tokens, embeds, cache)[:, -1]
+        first = self._run(block, self._embed_source(block), cache)[:, -1]
+        rows = {"index": torch.arange(units.shape[0], device=units.device)}
+
+        def advance(index: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            if cache is None:
+                rows["index"] = rows["index"].index_select(0, index)
+                logits = self._full_sequence_logits(block.index_select(0, rows["index"]), history)
             else:
-                logits = self._full_sequence_logits(block, outputs)[:, -1]
-        hypotheses = [[int(t) for t in row if t != PAD] for row in outputs]
-        return hypotheses, scores
+                same = len(index) == len(rows["index"]) and bool(
+                    torch.equal(index, torch.arange(len(index), device=index.device))
+                )
+                if not same:
+                    cache.reorder(index)
+                    rows["index"] = rows["index"].index_select(0, index)
+                logits = self._run(*self._label_inputs(history[:, -1:]), cache)
+            return torch.log_softmax(logits[:, -1].float(), dim=-1)
+
+        return self._run_search(first, advance, max_lengths, beam_size, length_penalty)

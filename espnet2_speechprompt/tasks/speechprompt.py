@@ -169,9 +169,10 @@ class SpeechPromptTask(AbsTask):
             "--decoding",
             type=str,
             default="score",
-            choices=["score", "greedy"],
+            choices=["score", "greedy", "beam"],
             help="Inference: 'score' ranks the candidate label sequences (classification), "
-            "'greedy' generates a label sequence (ASR, slot filling, units)",
+            "'greedy' or 'beam' (beam search) generates a label sequence (ASR, slot filling, "
+            "units)",
         )
         group.add_argument(
             "--label_weighting",
@@ -239,7 +240,7 @@ class SpeechPromptTask(AbsTask):
         if not labels:
             raise SpeechPromptDataError(f"the label list {args.label_list} is empty")
         args.label_list = labels  # embedded in config.yaml
-        if getattr(args, "decoding", "score") == "greedy":
+        if getattr(args, "decoding", "score") != "score":
             args.candidate_list = None  # generation: no candidates (ASR's would be huge)
         else:
             args.candidate_list = read_list(args.candidate_list)

@@ -137,3 +137,26 @@ def test_empty_prompts_leave_the_backbone_output_unchanged():
     expected = backbone(tokens)[:, block.shape[1] - 1 :]
     got = model._full_sequence_logits(block, labels)  # top layer on the label positions only
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("verbalizer", ["fixed", "learnable-soft"])
+def test_beam_search(verbalizer):
+    """GSLM beam search through speechlm/beam_search.py: cached == recomputed, n-best sorted,
+    beam 1 == greedy, and a beam's best is at least as likely as greedy under no length norm."""
+    torch.manual_seed(0)
+    model = _model("input+deep+sep", verbalizer).eval()
+    units, lengths, _, _ = _batch()
+    cached = model.search(units, lengths, beam_size=3, max_len_b=5)
+    full = model.search(units, lengths, beam_size=3, max_len_b=5, use_cache=False)
+    assert [[h.tokens for h in n] for n in cached] == [[h.tokens for h in n] for n in full]
+    for nbest in cached:
+        assert 1 <= len(nbest) <= 3 and all(len(h.tokens) <= 5 for h in nbest)
+        assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)
+    greedy, greedy_scores = model.generate(units, lengths, max_length=5)
+    beam1, beam1_scores = model.generate(units, lengths, max_length=5, beam_size=1)
+    assert beam1 == greedy and torch.equal(beam1_scores, greedy_scores)
+    beam = model.search(units, lengths, beam_size=4, max_len_b=5, length_penalty=0.0)
+    for nbest, score in zip(beam, greedy_scores, strict=True):
+        assert nbest[0].logprob >= float(score) - 1e-5
+    long = model.search(units, lengths, beam_size=2, max_len_a=1.0, max_len_b=0)
+    assert all(len(h.tokens) <= int(n) for nb, n in zip(long, lengths) for h in nb)

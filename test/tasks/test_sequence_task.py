@@ -68,7 +68,7 @@ def decode_and_score(data: Path, exp: Path, out: Path, model: str | None) -> dic
         speechprompt_train_config=str(exp / "config.yaml"),
         speechprompt_model_file=str(exp / model) if model else None,
         batch_size=8,
-        max_length=20,
+        max_len_b=20,
     )
     ref = speechprompt_score.read_table(data / "valid" / "label")
     hyp = speechprompt_score.read_table(out / "text")
@@ -138,3 +138,28 @@ def test_balanced_label_weighting_resolves_and_weights_the_loss(unit_task_data, 
     block_logits = model(units, lengths, labels, torch.tensor([1, 1]))
     assert not torch.isclose(weighted, block_logits["loss"])
     assert "label_weights" not in model.state_dict()
+
+
+def test_gslm_beam_inference(seq_data, seq_trained, tmp_path):
+    """``--decoding beam`` with GSLM: beam 1 == greedy; n-best files; beam's best hypothesis
+    ranks first."""
+    greedy_dir, beam1_dir, beam_dir = tmp_path / "g", tmp_path / "b1", tmp_path / "b3"
+    common = dict(
+        data_path_and_name_and_type=[(str(seq_data / "valid" / "units"), "units", "text_int")],
+        speechprompt_train_config=str(seq_trained / "config.yaml"),
+        speechprompt_model_file=str(seq_trained / "valid.acc.best.pth"),
+        batch_size=8,
+        key_file=None,
+        max_len_b=20,
+    )
+    inference(output_dir=str(greedy_dir), **common)
+    inference(output_dir=str(beam1_dir), decoding="beam", beam_size=1, **common)
+    inference(output_dir=str(beam_dir), decoding="beam", beam_size=3, nbest=2, **common)
+    for name in ("text", "score", "token"):
+        assert (beam1_dir / name).read_text() == (greedy_dir / name).read_text()
+        assert (beam_dir / "1best_recog" / name).read_text() == (beam_dir / name).read_text()
+    assert len((beam_dir / "2best_recog" / "text").read_text().splitlines()) == 48
+    ref = speechprompt_score.read_table(seq_data / "valid" / "label")
+    beam = speechprompt_score.score(ref, speechprompt_score.read_table(beam_dir / "text"))
+    greedy = speechprompt_score.score(ref, speechprompt_score.read_table(greedy_dir / "text"))
+    assert beam["acc"] >= greedy["acc"] - 0.1, (beam, greedy)
