@@ -1,4 +1,5 @@
-"""``--backbone unit_mbart`` through the ESPnet task: dry run, build, a short training run."""
+"""``--backbone unit_mbart`` through the ESPnet task: dry run, build, one training epoch, then
+stage-8-like inference (score, greedy, beam, n-best) and the pack / from_pretrained round trip."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
+from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
 from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
 from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart  # noqa: E402
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder  # noqa: E402
+from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
 
 LABELS = ["yes", "no", "up"]
+SEQUENCES = ["yes", "no up", "up yes no"]  # multi-token labels: a sequence task
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +37,9 @@ def data(tmp_path_factory) -> Path:
                 row = torch.randint(0, 8, (int(torch.randint(3, 9, (1,), generator=gen)),),
                                     generator=gen)  # fmt: skip
                 units.write(f"{split}{i:03d} {' '.join(map(str, row.tolist()))}\n")
-                lab.write(f"{split}{i:03d} {LABELS[i % 3]}\n")
+                lab.write(f"{split}{i:03d} {SEQUENCES[i % 3]}\n")
     (root / "label_list").write_text("\n".join(LABELS) + "\n")
+    (root / "candidates").write_text("\n".join(SEQUENCES) + "\n")
     return root
 
 
@@ -65,7 +70,16 @@ def test_dry_run_with_unit_mbart(data, tmp_path):
     assert config["backbone"] == "unit_mbart" and config["prompt_conf"]["decoder_deep_length"] == 3
 
 
-def test_build_model_and_one_epoch(data, tmp_path):
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory) -> Path:
+    """One epoch through the task (scoring config with a candidate list)."""
+    exp = tmp_path_factory.mktemp("mbart_exp")
+    extra = ["--max_epoch", "1", "--candidate_list", str(data / "candidates")]
+    SpeechPromptTask.main(cmd=_args(data, exp) + extra)
+    return exp
+
+
+def test_build_model_and_one_epoch(data, trained, tmp_path):
     args = SpeechPromptTask.get_parser().parse_args(_args(data, tmp_path))
     model = SpeechPromptTask.build_model(args)
     assert isinstance(model.prompted, PromptedEncoderDecoder)
@@ -74,5 +88,49 @@ def test_build_model_and_one_epoch(data, tmp_path):
         "prompted.encoder_prompts.deep_prompt",
         "prompted.decoder_prompts.deep_prompt",
     }
-    SpeechPromptTask.main(cmd=_args(data, tmp_path) + ["--max_epoch", "1"])
-    assert (tmp_path / "1epoch.pth").exists()
+    assert (trained / "1epoch.pth").exists()
+
+
+def _decode(data: Path, exp: Path, out: Path, **options) -> dict[str, list[str]]:
+    inference(
+        output_dir=str(out),
+        data_path_and_name_and_type=[(str(data / "valid" / "units"), "units", "text_int")],
+        speechprompt_train_config=str(exp / "config.yaml"),
+        speechprompt_model_file=str(exp / "1epoch.pth"),
+        batch_size=5,
+        max_len_b=6,
+        **options,
+    )
+    return {name: (out / name).read_text().splitlines() for name in ("text", "score", "token")}
+
+
+def test_stage8_inference_score_greedy_beam(data, trained, tmp_path):
+    scored = _decode(data, trained, tmp_path / "score", nbest=2)
+    assert len(scored["text"]) == 12
+    assert {line.split(" ", 1)[1] for line in scored["text"]} <= set(SEQUENCES)
+    assert len((tmp_path / "score" / "2best_recog" / "text").read_text().splitlines()) == 12
+    greedy = _decode(data, trained, tmp_path / "greedy", decoding="greedy")
+    beam1 = _decode(data, trained, tmp_path / "beam1", decoding="beam", beam_size=1)
+    assert beam1 == greedy
+    beam = _decode(data, trained, tmp_path / "beam", decoding="beam", beam_size=3, nbest=3)
+    assert (tmp_path / "beam" / "1best_recog" / "text").read_text().splitlines() == beam["text"]
+    for line in beam["token"]:
+        assert len(line.split()) <= 7  # key + at most max_len_b labels
+    for name in ("text", "token"):
+        assert len(beam[name]) == 12
+
+
+def test_pack_and_from_pretrained(data, trained, tmp_path):
+    packed = pack_task(trained / "config.yaml", trained / "1epoch.pth", tmp_path / "m.zip")
+    direct = SpeechPrompt(trained / "config.yaml", trained / "1epoch.pth", decoding="beam")
+    loaded = SpeechPrompt.from_pretrained(str(packed), decoding="beam")
+    for line in (data / "valid" / "units").read_text().splitlines()[:4]:
+        units = [int(u) for u in line.split()[1:]]
+        assert loaded(units)[0] == direct(units)[0]
+        assert loaded(units)[1] == pytest.approx(direct(units)[1], abs=1e-5)
+
+
+def test_dry_run_with_beam_decoding(data, tmp_path):
+    SpeechPromptTask.main(cmd=_args(data, tmp_path) + ["--dry_run", "true", "--decoding", "beam"])
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert config["decoding"] == "beam" and config["candidate_list"] is None
