@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "mini_speechcommands" / "speechprompt1"
-# 4 keywords (chance 0.25), 2 unseen test voices x 8 utterances; measured 0.XX on 2 cores.
-TEST_ACCURACY_BAR = 0.5
+# 4 keywords (chance 0.25), 3 unseen test voices x 16 utterances; measured 0.896 (valid 0.917)
+# on 2 cores; the bar leaves room for platform differences in k-means and training.
+TEST_ACCURACY_BAR = 0.75
 
 
 def copy_recipe(target: Path) -> Path:
@@ -49,7 +50,7 @@ def test_mini_recipe_debug_run_meets_the_bar(tmp_path: Path):
     exp = recipe / "exp" / "debug"
     results = (exp / "RESULTS.md").read_text()
     snt, acc = table_row(results, "test")[1:3]
-    assert int(snt) == 16
+    assert int(snt) == 48
     assert float(acc) / 100 >= TEST_ACCURACY_BAR, results
     assert re.search(r"trainable parameters: [\d,]+", results)
     for image in ("loss.png", "acc.png", "confusion_test.png", "verbalizer.png"):
