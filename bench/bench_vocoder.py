@@ -28,25 +28,7 @@ import time
 import torch
 
 from espnet2_speechprompt.vocoder import UnitHifiGan, VocoderConfig
-
-RELEASED = {
-    "resblock": "1",
-    "upsample_rates": [5, 4, 4, 2, 2],
-    "upsample_kernel_sizes": [11, 8, 8, 4, 4],
-    "upsample_initial_channel": 512,
-    "resblock_kernel_sizes": [3, 7, 11],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "num_embeddings": 1000,
-    "embedding_dim": 128,
-    "model_in_dim": 128,
-    "sampling_rate": 16000,
-    "dur_predictor_params": {
-        "encoder_embed_dim": 128,
-        "var_pred_hidden_dim": 128,
-        "var_pred_kernel_size": 3,
-        "var_pred_dropout": 0.5,
-    },
-}
+from espnet2_speechprompt.vocoder.config import RELEASED_MHUBERT_KM1000 as RELEASED
 
 
 def build(device: torch.device) -> UnitHifiGan:

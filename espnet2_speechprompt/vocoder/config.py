@@ -10,6 +10,29 @@ from typing import Any
 
 from espnet2_speechprompt.vocoder.errors import VocoderCheckpointError
 
+# The released mHuBERT L11 km1000 LJ vocoder's generator config
+# (unit_hifigan_mhubert_vp_en_es_fr_it3_400k_layer11_km1000_lj_dur; research/checkpoints.md §5):
+# the shapes the benchmark and the fairseq parity test build with random weights.
+RELEASED_MHUBERT_KM1000: dict[str, Any] = {
+    "resblock": "1",
+    "upsample_rates": [5, 4, 4, 2, 2],
+    "upsample_kernel_sizes": [11, 8, 8, 4, 4],
+    "upsample_initial_channel": 512,
+    "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+    "num_embeddings": 1000,
+    "embedding_dim": 128,
+    "model_in_dim": 128,
+    "sampling_rate": 16000,
+    "f0": False,
+    "dur_predictor_params": {
+        "encoder_embed_dim": 128,
+        "var_pred_hidden_dim": 128,
+        "var_pred_kernel_size": 3,
+        "var_pred_dropout": 0.5,
+    },
+}
+
 
 @dataclass
 class DurationPredictorConfig:

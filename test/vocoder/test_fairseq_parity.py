@@ -6,30 +6,11 @@ import pytest
 import torch
 
 from espnet2_speechprompt.vocoder import load_vocoder
+from espnet2_speechprompt.vocoder.config import RELEASED_MHUBERT_KM1000
 from test.conftest import needs_fairseq
 from test.vocoder.conftest import randomize_, save_released, tiny_config
 
 pytestmark = needs_fairseq
-
-RELEASED_SHAPES = {  # mHuBERT L11 km1000 LJ config (research/checkpoints.md §5)
-    "resblock": "1",
-    "upsample_rates": [5, 4, 4, 2, 2],
-    "upsample_kernel_sizes": [11, 8, 8, 4, 4],
-    "upsample_initial_channel": 512,
-    "resblock_kernel_sizes": [3, 7, 11],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "num_embeddings": 1000,
-    "embedding_dim": 128,
-    "model_in_dim": 128,
-    "sampling_rate": 16000,
-    "f0": False,
-    "dur_predictor_params": {
-        "encoder_embed_dim": 128,
-        "var_pred_hidden_dim": 128,
-        "var_pred_kernel_size": 3,
-        "var_pred_dropout": 0.5,
-    },
-}
 
 
 def _fairseq_files(tmp_path, cfg: dict, seed: int = 0):
@@ -89,7 +70,7 @@ def test_predicted_durations_match_fairseq(tmp_path):
 
 def test_released_shapes_match_fairseq(tmp_path):
     """The mHuBERT-1000 vocoder's exact shapes (random weights), with the duration predictor."""
-    cfg = RELEASED_SHAPES
+    cfg = dict(RELEASED_MHUBERT_KM1000)
     ckpt, config = _fairseq_files(tmp_path, cfg)
     ref_model = _fairseq_vocoder(ckpt, cfg)
     ours = load_vocoder(ckpt, config)
