@@ -10,6 +10,20 @@ from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
 TASK_LABELS = ["yes", "no", "up", "down"]
 
 
+def data_args(data: Path, shapes: Path | None = None) -> list[str]:
+    """Task options for ``data/{train,valid}/{units,label}``: data paths and shape files (the
+    units files themselves, or ``shapes/<split>/units_shape`` from a collect_stats run)."""
+    args = []
+    for split in ("train", "valid"):
+        shape = shapes / split / "units_shape" if shapes else data / split / "units"
+        args += [
+            f"--{split}_data_path_and_name_and_type", f"{data / split / 'units'},units,text_int",
+            f"--{split}_data_path_and_name_and_type", f"{data / split / 'label'},label,text",
+            f"--{split}_shape_file", str(shape),
+        ]  # fmt: skip
+    return args
+
+
 def make_task_data(root: Path) -> Path:
     """``root/lm/{checkpoint_best.pt,dict.txt}``, ``root/{train,valid}/{units,label}`` and
     ``root/label_list``, from the synthetic toy corpus (seeded)."""

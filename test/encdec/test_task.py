@@ -18,6 +18,7 @@ from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder  
 from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
+from test.task_data import data_args  # noqa: E402
 
 LABELS = ["yes", "no", "up"]
 SEQUENCES = ["yes", "no up", "up yes no"]  # multi-token labels: a sequence task
@@ -53,14 +54,7 @@ def _args(data: Path, out: Path) -> list[str]:
         "separator: false, dropout: 0.0}",
         "--batch_type", "unsorted", "--batch_size", "4", "--num_workers", "0",
         "--use_tensorboard", "false", "--num_att_plot", "0", "--seed", "0",
-    ]  # fmt: skip
-    for split in ("train", "valid"):
-        args += [
-            f"--{split}_data_path_and_name_and_type",
-            f"{data / split / 'units'},units,text_int",
-        ]
-        args += [f"--{split}_data_path_and_name_and_type", f"{data / split / 'label'},label,text"]
-        args += [f"--{split}_shape_file", str(data / split / "units")]
+    ] + data_args(data)  # fmt: skip
     return args
 
 

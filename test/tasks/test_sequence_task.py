@@ -17,7 +17,7 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     SpeechPromptTask,
     balanced_weights,
 )
-from test.task_data import make_sequence_data  # noqa: E402
+from test.task_data import data_args, make_sequence_data  # noqa: E402
 
 EPOCHS = 14
 
@@ -33,14 +33,7 @@ def task_args(data: Path, out: Path, shapes: Path | None = None, **extra: str) -
         "--batch_type", "unsorted", "--batch_size", "16", "--num_workers", "0",
         "--use_tensorboard", "false", "--num_att_plot", "0", "--seed", "0",
         "--keep_nbest_models", "1",
-    ]  # fmt: skip
-    for split in ("train", "valid"):
-        shape = shapes / split / "units_shape" if shapes else data / split / "units"
-        args += [
-            f"--{split}_data_path_and_name_and_type", f"{data / split / 'units'},units,text_int",
-            f"--{split}_data_path_and_name_and_type", f"{data / split / 'label'},label,text",
-            f"--{split}_shape_file", str(shape),
-        ]  # fmt: skip
+    ] + data_args(data, shapes)  # fmt: skip
     for key, value in extra.items():
         args += [f"--{key}", value]
     return args

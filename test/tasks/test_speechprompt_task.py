@@ -25,8 +25,8 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     SpeechPromptTask,
     UnitEncoder,
 )
-
 from test.task_data import TASK_LABELS as LABELS  # noqa: E402
+from test.task_data import data_args  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +44,7 @@ def common_args(data: Path, out: Path, shapes: Path | None = None) -> list[str]:
         "--optim_conf", "lr=0.02",
         "--batch_type", "unsorted", "--batch_size", "16", "--num_workers", "0",
         "--use_tensorboard", "false", "--num_att_plot", "0", "--seed", "0",
-    ]  # fmt: skip
-    for split in ("train", "valid"):
-        args += [
-            f"--{split}_data_path_and_name_and_type",
-            f"{data / split / 'units'},units,text_int",
-        ]
-        args += [f"--{split}_data_path_and_name_and_type", f"{data / split / 'label'},label,text"]
-        shape = shapes / split / "units_shape" if shapes else data / split / "units"
-        args += [f"--{split}_shape_file", str(shape)]
+    ] + data_args(data, shapes)  # fmt: skip
     return args
 
 
