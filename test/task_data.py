@@ -8,16 +8,22 @@ from espnet2_speechprompt import toy
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
 
 TASK_LABELS = ["yes", "no", "up", "down"]
+UNITS = ("units", "units", "text_int")
+SPEECH = ("wav.scp", "speech", "sound")
 
 
-def data_args(data: Path, shapes: Path | None = None) -> list[str]:
-    """Task options for ``data/{train,valid}/{units,label}``: data paths and shape files (the
-    units files themselves, or ``shapes/<split>/units_shape`` from a collect_stats run)."""
+def data_args(
+    data: Path, shapes: Path | None = None, source: tuple[str, str, str] = UNITS
+) -> list[str]:
+    """Task options for ``data/{train,valid}/{<source file>,label}``: data paths and shape files
+    (the source files themselves, or ``shapes/<split>/<name>_shape`` from a collect_stats run);
+    ``source`` is (file, data name, type), e.g. ``SPEECH``."""
+    file, name, kind = source
     args = []
     for split in ("train", "valid"):
-        shape = shapes / split / "units_shape" if shapes else data / split / "units"
+        shape = shapes / split / f"{name}_shape" if shapes else data / split / file
         args += [
-            f"--{split}_data_path_and_name_and_type", f"{data / split / 'units'},units,text_int",
+            f"--{split}_data_path_and_name_and_type", f"{data / split / file},{name},{kind}",
             f"--{split}_data_path_and_name_and_type", f"{data / split / 'label'},label,text",
             f"--{split}_shape_file", str(shape),
         ]  # fmt: skip

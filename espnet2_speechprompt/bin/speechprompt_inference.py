@@ -12,7 +12,8 @@ hypothesis, and with ``--nbest N`` (N > 1) also ``{1..N}best_recog/{text,score,t
 ``max_len_a * source_length + max_len_b`` labels, then ``</s>`` is forced; ``--length_penalty``
 ranks finished beams by ``logprob / length ** length_penalty``): characters for ASR and slot
 filling, target units for speech generation (``text`` is then a units file for
-``units_to_wav``). ``--decoding`` overrides the training config's.
+``units_to_wav``). ``--decoding`` overrides the training config's. Speech-input tasks (Wav2Seq)
+read 16 kHz audio: ``--data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..errors import SpeechPromptError
 from .cli_errors import exit_on_user_error
 
 DECODINGS = ("score", "greedy", "beam")
+SAMPLE_RATE = 16000
 Result = tuple[str, float, list[int]]  # label text, log-likelihood, label-space ids
 
 
@@ -78,6 +80,7 @@ class SpeechPrompt:
         self.model = model.to(device).eval()
         self.prompted = self.model.prompted
         self.train_args, self.device = args, device
+        self.input = self.model.input  # "units" or "speech" (resolved by build_model)
         self._unit_extractor = None
         self.labels = LabelEncoder(args.label_list)
         self.preprocess = SpeechPromptTask.build_preprocess_fn(args, False)
@@ -112,7 +115,7 @@ class SpeechPrompt:
     @torch.no_grad()
     def predict_nbest(self, units: torch.Tensor, lengths: torch.Tensor) -> list[list[Result]]:
         """Batched: up to ``nbest`` (label text, log-likelihood, label-space ids), best first,
-        per row of mapped units."""
+        per row of mapped units (or of 16 kHz audio, for speech input)."""
         units, lengths = units.to(self.device), lengths.to(self.device)
         if self.decoding == "score":
             _, scores = self.prompted.classify(units, lengths, self.candidates)
@@ -139,13 +142,31 @@ class SpeechPrompt:
         sample_rate: int = 16000,
         utt: str = "input",
     ) -> Result:
-        """One utterance: its k-means units (as in the ``units`` files) or its waveform."""
+        """One utterance: its k-means units (as in the ``units`` files) or its waveform (given
+        to the model as it is for speech-input backbones, else through the unit extractor)."""
+        if self.input == "speech":
+            return self._predict_speech(speech, sample_rate, utt)
         if speech is not None:
             units = self.unit_extractor(speech, sample_rate, utt)
         if units is None:
             raise SpeechPromptError("give units or speech")
         tokens = torch.from_numpy(self.preprocess(utt, {"units": np.asarray(units)})["units"])
         return self.predict(tokens[None], torch.tensor([len(tokens)]))[0]
+
+    def _predict_speech(self, speech, sample_rate: int, utt: str) -> Result:
+        if speech is None:
+            raise SpeechPromptError(
+                f"the {self.train_args.backbone} backbone reads speech: pass speech=<16 kHz "
+                "waveform>, not units"
+            )
+        if sample_rate != SAMPLE_RATE:
+            raise SpeechPromptError(
+                f"{utt}: sample rate {sample_rate}; the backbone takes {SAMPLE_RATE} Hz audio"
+            )
+        wav = torch.as_tensor(np.asarray(speech, dtype=np.float32))
+        if wav.ndim != 1 or len(wav) == 0:
+            raise SpeechPromptError(f"{utt}: speech of shape {tuple(wav.shape)}; give one channel")
+        return self.predict(wav[None], torch.tensor([len(wav)]))[0]
 
     @property
     def unit_extractor(self):
@@ -188,6 +209,7 @@ def inference(
 ) -> None:
     from espnet2.fileio.datadir_writer import DatadirWriter
 
+    from ..tasks.inputs import missing_input
     from ..tasks.speechprompt import SpeechPromptTask
 
     runner = SpeechPrompt(
@@ -220,7 +242,12 @@ def inference(
             for n in range(1, nbest + 1 if nbest > 1 else 1)
         ]
         for keys, batch in loader:
-            results = runner.predict_nbest(batch["units"], batch["units_lengths"])
+            source = runner.input
+            if source not in batch:
+                raise SpeechPromptError(
+                    missing_input(source, runner.train_args.backbone, "data_path_and_name_and_type")
+                )
+            results = runner.predict_nbest(batch[source], batch[f"{source}_lengths"])
             for key, hyps in zip(keys, results, strict=True):
                 _write(writer, key, *hyps[0])
                 for rank_writer, hyp in zip(nbest_writers, hyps, strict=False):

@@ -20,7 +20,7 @@ import torch
 
 from ..speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder, TransformerEncoder
 from ..speechlm.transformer_lm import DecoderConfig, TransformerDecoder
-from ..units.hubert import hubert_from_state
+from ..units.hubert import fairseq_hubert_key, hubert_from_state
 from .dictionary import Dictionary
 from .safe_pickle import CheckpointError, FairseqCheckpoint, read_fairseq_checkpoint, to_plain
 from .unit_lm import check_state_dict, decoder_config_from_state
@@ -210,5 +210,73 @@ def save_unit_mbart(
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "checkpoint.pt"
     torch.save({"args": None, "cfg": {"model": args, "task": {}}, "model": state}, target)
+    vocab.save(directory / "dict.txt")
+    return target
+
+
+def save_wav2seq(
+    model: EncoderDecoderModel, vocab: Dictionary, directory: str | os.PathLike
+) -> Path:
+    """Write ``checkpoint.pt`` + ``dict.txt`` in the released Wav2Seq layout (``args`` with a
+    ``w2v_args`` Namespace; ``encoder.w2v_model.*`` in fairseq's HuBERT key names), which
+    :func:`load_wav2seq` reads back exactly; for recipes and tests with a small backbone."""
+    if not model.audio_input:
+        raise CheckpointError("save_wav2seq needs a HuBERT encoder (HubertSeqEncoder)")
+    hubert, dec = model.encoder.w2v_model, model.decoder.config
+    hc = hubert.cfg
+    w2v_args = argparse.Namespace(
+        _name="hubert",
+        arch="hubert",
+        conv_feature_layers=repr([tuple(layer) for layer in hc.conv_layers]),
+        extractor_mode=hc.extractor_mode,
+        conv_bias=hc.conv_bias,
+        encoder_layers=hc.num_layers,
+        encoder_embed_dim=hc.embed_dim,
+        encoder_ffn_embed_dim=hc.ffn_dim,
+        encoder_attention_heads=hc.num_heads,
+        conv_pos=hc.conv_pos,
+        conv_pos_groups=hc.conv_pos_groups,
+        layer_norm_first=hc.layer_norm_first,
+        activation_fn=hc.activation,
+        normalize=hc.normalize,
+    )
+    args = argparse.Namespace(
+        _name="wav2vec_seq2seq_v2",
+        arch="wav2vec_seq2seq_v2",
+        decoder_embed_dim=dec.embed_dim,
+        decoder_ffn_embed_dim=dec.ffn_dim,
+        decoder_layers=dec.num_layers,
+        decoder_attention_heads=dec.num_heads,
+        decoder_normalize_before=False,
+        decoder_learned_pos=dec.learned_positions,
+        no_token_positional_embeddings=dec.no_positions,
+        max_target_positions=dec.max_positions,
+        activation_fn=dec.activation,
+        share_decoder_input_output_embed=dec.share_input_output_embed,
+        autoregressive=True,
+        normalize=hc.normalize,
+        w2v_args=w2v_args,
+    )
+    mode = hc.extractor_mode
+    state = {
+        f"encoder.w2v_model.{fairseq_hubert_key(k, mode)}": v.detach().clone()
+        for k, v in hubert.state_dict().items()
+    }
+    if model.encoder.proj is not None:
+        state |= {
+            f"encoder.proj.{k}": v.detach().clone()
+            for k, v in model.encoder.proj.state_dict().items()
+        }
+    for key, value in model.decoder.state_dict().items():
+        if key == "output_projection.weight":
+            if dec.share_input_output_embed:
+                continue
+            key = "embed_out"
+        state[f"decoder.{key}"] = value.detach().clone()
+    state["decoder.version"] = torch.tensor([3.0])
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "checkpoint.pt"
+    torch.save({"args": args, "model": state}, target)
     vocab.save(directory / "dict.txt")
     return target

@@ -48,6 +48,7 @@ class GSLMBackbone:
 
     download = GSLM_DOWNLOAD
     loader: Callable = staticmethod(load_unit_lm)
+    input = "units"  # what the model reads: "units" (k-means ids) or "speech" (16 kHz audio)
 
     def __init__(self, checkpoint: str | None = None, dictionary: str | None = None):
         self.checkpoint = checkpoint
@@ -88,6 +89,7 @@ class Wav2SeqBackbone(GSLMBackbone):
 
     download = WAV2SEQ_DOWNLOAD
     loader = staticmethod(load_wav2seq)
+    input = "speech"
 
 
 BACKBONES = {"gslm": GSLMBackbone, "unit_mbart": UnitMBARTBackbone, "wav2seq": Wav2SeqBackbone}

@@ -15,31 +15,59 @@ import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
+from ..prompt.prompted_encdec import PromptedEncoderDecoder
 from ..prompt.prompted_lm import PromptedUnitLM
+from .inputs import SpeechPromptDataError, missing_input
 
 BACKBONE = "prompted.backbone."
 
 
 class ESPnetSpeechPromptModel(AbsESPnetModel):
-    def __init__(self, prompted: PromptedUnitLM):
+    """``input``: the data name the backbone reads, ``units`` or ``speech`` (16 kHz audio)."""
+
+    def __init__(
+        self,
+        prompted: PromptedUnitLM | PromptedEncoderDecoder,
+        input: str = "units",
+        backbone: str = "gslm",
+    ):
         super().__init__()
-        self.prompted = prompted
+        self.prompted, self.input, self.backbone_name = prompted, input, backbone
+
+    def source(self, **batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone's input and its lengths from a batch (``units`` or ``speech``)."""
+        data, lengths = batch.get(self.input), batch.get(f"{self.input}_lengths")
+        if data is None or lengths is None:
+            raise SpeechPromptDataError(missing_input(self.input, self.backbone_name))
+        return data, lengths
 
     def forward(
         self,
-        units: torch.Tensor,
-        units_lengths: torch.Tensor,
         label: torch.Tensor,
         label_lengths: torch.Tensor,
+        units: torch.Tensor | None = None,
+        units_lengths: torch.Tensor | None = None,
+        speech: torch.Tensor | None = None,
+        speech_lengths: torch.Tensor | None = None,
         **kwargs,
     ):
         """Loss on label tokens only; stats ``loss``, ``acc`` (token), ``acc_utt`` (sequence)."""
-        out = self.prompted(units, units_lengths, label, label_lengths)
+        source, lengths = self.source(
+            units=units, units_lengths=units_lengths, speech=speech, speech_lengths=speech_lengths
+        )
+        out = self.prompted(source, lengths, label, label_lengths)
         stats = {k: out[k].detach() for k in ("loss", "acc", "acc_utt")}
-        loss, stats, weight = force_gatherable((out["loss"], stats, units.shape[0]), units.device)
+        loss, stats, weight = force_gatherable((out["loss"], stats, label.shape[0]), label.device)
         return loss, stats, weight
 
-    def collect_feats(self, units: torch.Tensor, units_lengths: torch.Tensor, **kwargs):
+    def collect_feats(
+        self,
+        units: torch.Tensor | None = None,
+        units_lengths: torch.Tensor | None = None,
+        speech: torch.Tensor | None = None,
+        speech_lengths: torch.Tensor | None = None,
+        **kwargs,
+    ) -> dict[str, torch.Tensor]:
         return {}
 
     def train(self, mode: bool = True) -> ESPnetSpeechPromptModel:

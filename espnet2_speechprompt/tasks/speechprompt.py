@@ -1,9 +1,10 @@
 """``SpeechPromptTask``: prompt tuning of a frozen speech LM as an ESPnet2 task.
 
-Data: ``units`` (``text_int``: k-means ids per utterance) and ``label`` (``text``: label tokens,
-space-separated, e.g. ``yes`` or ``activate lights kitchen``). Units are mapped to backbone
-tokens through the backbone's ``dict.txt``; labels through the label list, which — like the
-resolved verbalizer mapping — is embedded in the saved ``config.yaml``.
+Data: ``label`` (``text``: label tokens, space-separated, e.g. ``yes`` or ``activate lights
+kitchen``) and the backbone's input (``--input``, see ``inputs.py``): ``units`` (``text_int``:
+k-means ids per utterance; GSLM, Unit mBART) or ``speech`` (``sound``: 16 kHz audio; Wav2Seq).
+Units are mapped to backbone tokens through the backbone's ``dict.txt``; labels through the
+label list, which — like the resolved verbalizer mapping — is embedded in ``config.yaml``.
 """
 
 from __future__ import annotations
@@ -23,30 +24,34 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
 from ..checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
-from ..errors import SpeechPromptError
 from ..prompt.builders import build_prompted
 from ..prompt.prompts import PromptConfig
-from ..speechlm.backbones import GSLMBackbone, UnitMBARTBackbone
+from ..speechlm.backbones import GSLMBackbone, UnitMBARTBackbone, Wav2SeqBackbone
 from ..verbalizer.builders import (
     FixedVerbalizerConfig,
     LearnableVerbalizerConfig,
     TrainStatistics,
 )
 from .espnet_model import ESPnetSpeechPromptModel
+from .inputs import (
+    INPUTS,
+    SpeechPromptDataError,
+    check_data_names,
+    check_verbalizer,
+    resolve_input,
+)
 
-# units in, labels out; Wav2Seq (audio in) needs a speech data path first, see backbones.py
+# units in (gslm, unit_mbart) or 16 kHz speech in (wav2seq), labels out
 backbone_choices = ClassChoices(
-    "backbone", classes=dict(gslm=GSLMBackbone, unit_mbart=UnitMBARTBackbone), default="gslm"
+    "backbone",
+    classes=dict(gslm=GSLMBackbone, unit_mbart=UnitMBARTBackbone, wav2seq=Wav2SeqBackbone),
+    default="gslm",
 )
 verbalizer_choices = ClassChoices(
     "verbalizer",
     classes=dict(fixed=FixedVerbalizerConfig, learnable=LearnableVerbalizerConfig),
     default="learnable",
 )
-
-
-class SpeechPromptDataError(SpeechPromptError):
-    """A unit or label that the task cannot use; names the utterance."""
 
 
 def read_list(value: str | list[str] | None) -> list[str] | None:
@@ -107,27 +112,42 @@ class UnitEncoder:
 
 
 class SpeechPromptPreprocessor:
-    def __init__(self, labels: LabelEncoder, units: UnitEncoder):
+    """Labels -> label-space ids; units -> backbone tokens (``units=None``: speech input, the
+    waveform goes to the model as it is)."""
+
+    def __init__(self, labels: LabelEncoder, units: UnitEncoder | None):
         self.labels, self.units = labels, units
 
     def __call__(self, uid: str, data: dict) -> dict:
-        if "units" in data:
+        if "units" in data and self.units is not None:
             data["units"] = self.units.encode(data["units"], uid)
+        if "speech" in data and np.ndim(data["speech"]) != 1:
+            raise SpeechPromptDataError(
+                f"utterance {uid}: speech of shape {np.shape(data['speech'])}; give one "
+                "channel of 16 kHz audio"
+            )
         if "label" in data:
             data["label"] = self.labels.encode(str(data["label"]), uid)
         return data
 
 
-def _train_statistics(args, labels: LabelEncoder, units: UnitEncoder) -> TrainStatistics | None:
-    """Label and unit counts from the training data files, if they are given."""
+def _train_statistics(
+    args, labels: LabelEncoder, units: UnitEncoder | None
+) -> TrainStatistics | None:
+    """Label and unit counts from the training data files, if they are given (no unit counts
+    for speech input: ``units=None``)."""
     files = {name: path for path, name, _ in args.train_data_path_and_name_and_type or []}
-    if "units" not in files or "label" not in files:
+    if "label" not in files or (units is not None and "units" not in files):
         return None
     label_rows, unit_rows = [], []
-    for path, rows, parse in (
-        (files["label"], label_rows, lambda u, t: labels.encode(t, u) - NUM_SPECIALS),
-        (files["units"], unit_rows, lambda u, t: units.encode(np.fromstring(t, sep=" "), u)),
-    ):
+    sources = [(files["label"], label_rows, lambda u, t: labels.encode(t, u) - NUM_SPECIALS)]
+    if units is not None:
+
+        def parse_units(utt: str, text: str) -> np.ndarray:
+            return units.encode(np.fromstring(text, sep=" "), utt)
+
+        sources.append((files["units"], unit_rows, parse_units))
+    for path, rows, parse in sources:
         with open(path, encoding="utf-8") as f:
             for line in f:
                 utt, _, text = line.strip().partition(" ")
@@ -191,6 +211,14 @@ class SpeechPromptTask(AbsTask):
             help="Resolved loss weight per label (set by --label_weighting balanced)",
         )
         group.add_argument(
+            "--input",
+            type=str_or_none,
+            default=None,
+            help=f"What the backbone reads, one of {INPUTS}: 'units' (data name units, "
+            "text_int) or 'speech' (data name speech, sound: 16 kHz audio); default: the "
+            "backbone's (wav2seq: speech; gslm, unit_mbart: units)",
+        )
+        group.add_argument(
             "--unit_extractor_conf",
             action=NestedDictAction,
             default=dict(),
@@ -220,19 +248,22 @@ class SpeechPromptTask(AbsTask):
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
-        backbone = backbone_choices.get_class(args.backbone)(**args.backbone_conf)
-        return SpeechPromptPreprocessor(
-            LabelEncoder(read_list(args.label_list)),
-            UnitEncoder(backbone.load_dictionary(), backbone.dictionary),
-        )
+        backbone_class = backbone_choices.get_class(args.backbone)
+        units = None
+        if resolve_input(args, backbone_class) == "units":
+            backbone = backbone_class(**args.backbone_conf)
+            units = UnitEncoder(backbone.load_dictionary(), backbone.dictionary)
+        return SpeechPromptPreprocessor(LabelEncoder(read_list(args.label_list)), units)
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
-        return ("units",) if inference else ("units", "label")
+        """Only ``label``: the input (units or speech) depends on the backbone, which the
+        model checks (``build_model``, ``forward``)."""
+        return () if inference else ("label",)
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
-        return ("label",) if inference else ()
+        return ("units", "speech", "label") if inference else ("units", "speech")
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetSpeechPromptModel:
@@ -244,21 +275,24 @@ class SpeechPromptTask(AbsTask):
             args.candidate_list = None  # generation: no candidates (ASR's would be huge)
         else:
             args.candidate_list = read_list(args.candidate_list)
-        backbone = backbone_choices.get_class(args.backbone)(**args.backbone_conf)
-        lm, vocab = backbone.load()
+        backbone_class = backbone_choices.get_class(args.backbone)
+        source = resolve_input(args, backbone_class)
+        check_data_names(args, source)
+        backbone = backbone_class(**args.backbone_conf)
         spec = verbalizer_choices.get_class(args.verbalizer)(**args.verbalizer_conf)
+        check_verbalizer(spec, source)
+        lm, vocab = backbone.load()
         weighting = getattr(args, "label_weighting", "none")
         weights = getattr(args, "label_weights", None)
         stats = None
         need_stats = spec.label_units is None and spec.mode == "frequency"
         if need_stats or (weighting == "balanced" and weights is None):
-            stats = _train_statistics(
-                args, LabelEncoder(labels), UnitEncoder(vocab, backbone.dictionary)
-            )
+            units = UnitEncoder(vocab, backbone.dictionary) if source == "units" else None
+            stats = _train_statistics(args, LabelEncoder(labels), units)
         if weighting == "balanced" and weights is None:
             if stats is None:
                 raise SpeechPromptDataError(
-                    "--label_weighting balanced needs the training units and label files"
+                    f"--label_weighting balanced needs the training {source} and label files"
                 )
             weights = balanced_weights(stats.label_counts)
             args.label_weights = weights  # resolved, for config.yaml
@@ -278,4 +312,4 @@ class SpeechPromptTask(AbsTask):
             f"SpeechPrompt: {trainable:,} trainable parameters of {total:,} "
             f"({100 * trainable / total:.3f}%); backbone {Path(backbone.checkpoint).name} frozen"
         )
-        return ESPnetSpeechPromptModel(prompted)
+        return ESPnetSpeechPromptModel(prompted, source, args.backbone)

@@ -270,6 +270,17 @@ class HubertModel(nn.Module):
         return x, frames
 
 
+def fairseq_hubert_key(key: str, extractor_mode: str) -> str:
+    """Our state-dict key -> fairseq's (the inverse of ``_map_key``), for saving."""
+    parts = key.split(".")
+    if key.startswith("feature_extractor.conv_layers."):
+        sub = {"conv": ["0"], "norm": ["2"] if extractor_mode == "default" else ["2", "1"]}
+        return ".".join(parts[:3] + sub[parts[3]] + parts[4:])
+    if key.startswith("encoder.pos_conv."):
+        return "encoder.pos_conv.0." + parts[-1]
+    return key
+
+
 def _map_key(key: str) -> str | None:
     """fairseq state-dict key → ours (None: training-only, dropped)."""
     if key.startswith(_TRAINING_ONLY):

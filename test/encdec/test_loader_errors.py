@@ -8,11 +8,17 @@ import pytest
 import torch
 
 from espnet2_speechprompt.checkpoints.dictionary import Dictionary
-from espnet2_speechprompt.checkpoints.encdec import load_unit_mbart, load_wav2seq, save_unit_mbart
+from espnet2_speechprompt.checkpoints.encdec import (
+    load_unit_mbart,
+    load_wav2seq,
+    save_unit_mbart,
+    save_wav2seq,
+)
 from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec
 from test.conftest import tiny_decoder
+from test.units.conftest import tiny_wav2seq
 
 VOCAB = Dictionary([str(u) for u in (3, 0, 5, 1, 2, 4, 7, 6)] + ["<en>", "<es>"])
 
@@ -37,6 +43,25 @@ def test_round_trip_and_shared_embeddings(saved):
     src = torch.tensor([[5, 6, 7, 2], [1, 8, 9, 2]])
     prev = torch.tensor([[2, 4, 5], [2, 6, 1]])
     torch.testing.assert_close(loaded(src, None, prev), model(src, None, prev), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("shared, proj", [(True, None), (False, 12)], ids=["tied", "embed_out"])
+def test_wav2seq_save_load_round_trip(tmp_path, shared, proj):
+    model = tiny_wav2seq(len(VOCAB), shared=shared, proj_dim=proj)
+    loaded, vocab = load_wav2seq(save_wav2seq(model, VOCAB, tmp_path / "wav2seq"))
+    assert vocab.symbols == VOCAB.symbols and loaded.audio_input
+    assert loaded.encoder.w2v_model.cfg == model.encoder.w2v_model.cfg
+    assert loaded.decoder.config == model.decoder.config
+    want, got = model.state_dict(), loaded.state_dict()
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert torch.equal(got[key], value), key
+    wav, lengths = torch.randn(2, 2400), torch.tensor([2400, 1700])
+    prev = torch.tensor([[2, 4, 5], [2, 6, 1]])
+    with torch.no_grad():
+        expected = model.decode(prev, model.encode(wav, lengths))
+        torch.testing.assert_close(loaded.decode(prev, loaded.encode(wav, lengths)), expected,
+                                   atol=0, rtol=0)  # fmt: skip
 
 
 def test_mask_token_appended_when_the_table_has_one_more_row(tmp_path):

@@ -79,8 +79,10 @@ def test_print_config_round_trip(tmp_path):
 
 
 def test_data_names():
-    assert SpeechPromptTask.required_data_names() == ("units", "label")
-    assert SpeechPromptTask.required_data_names(train=False, inference=True) == ("units",)
+    """Only ``label`` is required: the model checks for its backbone's input (units/speech)."""
+    assert SpeechPromptTask.required_data_names() == ("label",)
+    assert SpeechPromptTask.optional_data_names() == ("units", "speech")
+    assert SpeechPromptTask.required_data_names(train=False, inference=True) == ()
 
 
 def test_dry_run_embeds_label_list_and_resolved_verbalizer(data, tmp_path):

@@ -10,7 +10,12 @@ import pytest
 import soundfile
 import torch
 
-from espnet2_speechprompt.units.hubert import HubertConfig, HubertModel, parse_conv_layers
+from espnet2_speechprompt.units.hubert import (
+    HubertConfig,
+    HubertModel,
+    fairseq_hubert_key,
+    parse_conv_layers,
+)
 
 # HuBERT's real conv arithmetic (receptive field 400, hop 320) with 8 channels
 TINY_CONV = "[(8,10,5)] + [(8,3,2)] * 4 + [(8,2,2)] * 2"
@@ -38,6 +43,24 @@ def tiny_hubert(mode: str = "default", layer_norm_first: bool = False, seed: int
     return model.eval()
 
 
+def tiny_wav2seq(vocab_size: int, shared: bool = True, proj_dim: int | None = None, seed: int = 0):
+    """A Wav2Seq-shaped ``EncoderDecoderModel``: ``tiny_hubert`` + a post-LN decoder
+    (sinusoidal positions; tied output projection unless ``shared=False``), all perturbed."""
+    from espnet2_speechprompt.speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder
+    from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+
+    encoder = HubertSeqEncoder(tiny_hubert(seed=seed), proj_dim)
+    config = DecoderConfig(
+        vocab_size, 16, 24, 2, 4, normalize_before=False, final_layer_norm=False,
+        share_input_output_embed=shared, cross_attention=True, encoder_dim=proj_dim or 16,
+    )  # fmt: skip
+    decoder = TransformerDecoder(config)
+    with torch.no_grad():
+        for p in [*decoder.parameters(), *(encoder.proj.parameters() if proj_dim else [])]:
+            p.add_(torch.randn_like(p) * 0.1)
+    return EncoderDecoderModel(encoder, decoder).eval()
+
+
 def fairseq_tiny_hubert(num_layers: int, normalize: bool = False, **settings):
     """fairseq's own HuBERT at the sizes of ``tiny_hubert`` (needs fairseq; not perturbed):
     ``(cfg, task_cfg, dictionary, model)``; ``settings`` override ``HubertConfig`` fields."""
@@ -62,21 +85,10 @@ def fairseq_tiny_hubert(num_layers: int, normalize: bool = False, **settings):
     return cfg, task_cfg, dictionary, fairseq_hubert.HubertModel(cfg, task_cfg, [dictionary])
 
 
-def fairseq_key(key: str, mode: str) -> str:
-    """Our key → fairseq's (inverse of hubert._map_key; test-only)."""
-    parts = key.split(".")
-    if key.startswith("feature_extractor.conv_layers."):
-        sub = {"conv": ["0"], "norm": ["2"] if mode == "default" else ["2", "1"]}[parts[3]]
-        return ".".join(parts[:3] + sub + parts[4:])
-    if key.startswith("encoder.pos_conv."):
-        return "encoder.pos_conv.0." + parts[-1]
-    return key
-
-
 def save_native_as_fairseq(model: HubertModel, path: str) -> str:
     """Save a native model in fairseq's ``args`` layout (no fairseq needed)."""
     mode = model.cfg.extractor_mode
-    state = {fairseq_key(k, mode): v for k, v in model.state_dict().items()}
+    state = {fairseq_hubert_key(k, mode): v for k, v in model.state_dict().items()}
     state["mask_emb"] = torch.zeros(model.cfg.embed_dim)  # training-only extras are ignored
     args = argparse.Namespace(
         arch="hubert",
