@@ -159,4 +159,4 @@ def test_beam_search(verbalizer):
     for nbest, score in zip(beam, greedy_scores, strict=True):
         assert nbest[0].logprob >= float(score) - 1e-5
     long = model.search(units, lengths, beam_size=2, max_len_a=1.0, max_len_b=0)
-    assert all(len(h.tokens) <= int(n) for nb, n in zip(long, lengths) for h in nb)
+    assert all(len(h.tokens) <= int(n) for nb, n in zip(long, lengths, strict=True) for h in nb)
