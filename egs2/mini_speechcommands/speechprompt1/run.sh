@@ -12,6 +12,7 @@ common=(
   --train_set train --valid_set valid --test_sets "valid test"
   --unit_feature mfcc --learn_kmeans true --n_clusters 100 --dedup true
   --unit_lm_config conf/unit_lm.yaml --inference_config conf/decode.yaml
+  --nj "$(nproc 2>/dev/null || echo 2)"   # jobs = cores: startup, not compute, dominates
 )
 learnable=(--speechprompt_config conf/train_learnable.yaml --baseline true)
 
