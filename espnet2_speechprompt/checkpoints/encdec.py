@@ -23,7 +23,7 @@ from ..speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from ..units.hubert import fairseq_hubert_key, hubert_from_state
 from .dictionary import Dictionary
 from .safe_pickle import CheckpointError, FairseqCheckpoint, read_fairseq_checkpoint, to_plain
-from .unit_lm import check_state_dict, decoder_config_from_state
+from .unit_lm import check_state_dict, decoder_config_from_state, prefixed_state, write_release
 
 logger = logging.getLogger(__name__)
 
@@ -203,15 +203,10 @@ def save_unit_mbart(
         max_source_positions=enc.max_positions,
         max_target_positions=dec.max_positions,
     )
-    state = {f"encoder.{k}": v.detach().clone() for k, v in model.encoder.state_dict().items()}
-    state |= {f"decoder.{k}": v.detach().clone() for k, v in model.decoder.state_dict().items()}
+    state = prefixed_state(model.encoder, "encoder.") | prefixed_state(model.decoder, "decoder.")
     state["encoder.version"] = state["decoder.version"] = torch.tensor([3.0])
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / "checkpoint.pt"
-    torch.save({"args": None, "cfg": {"model": args, "task": {}}, "model": state}, target)
-    vocab.save(directory / "dict.txt")
-    return target
+    payload = {"args": None, "cfg": {"model": args, "task": {}}, "model": state}
+    return write_release(directory, "checkpoint.pt", payload, vocab)
 
 
 def save_wav2seq(
@@ -263,10 +258,7 @@ def save_wav2seq(
         for k, v in hubert.state_dict().items()
     }
     if model.encoder.proj is not None:
-        state |= {
-            f"encoder.proj.{k}": v.detach().clone()
-            for k, v in model.encoder.proj.state_dict().items()
-        }
+        state |= prefixed_state(model.encoder.proj, "encoder.proj.")
     for key, value in model.decoder.state_dict().items():
         if key == "output_projection.weight":
             if dec.share_input_output_embed:
@@ -274,9 +266,4 @@ def save_wav2seq(
             key = "embed_out"
         state[f"decoder.{key}"] = value.detach().clone()
     state["decoder.version"] = torch.tensor([3.0])
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / "checkpoint.pt"
-    torch.save({"args": args, "model": state}, target)
-    vocab.save(directory / "dict.txt")
-    return target
+    return write_release(directory, "checkpoint.pt", {"args": args, "model": state}, vocab)

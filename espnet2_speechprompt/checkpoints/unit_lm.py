@@ -177,13 +177,27 @@ def save_unit_lm(
         tokens_per_sample=c.max_positions,
         **extra,
     )
-    state = {f"decoder.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    state = prefixed_state(model, "decoder.")
     state["decoder.version"] = torch.tensor([3.0])
+    payload = {"args": args, "model": state, "optimizer_history": [], "extra_state": {}}
+    return write_release(directory, "checkpoint_best.pt", payload, vocab)
+
+
+def prefixed_state(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    """``module``'s state dict, detached copies, keys prefixed (``decoder.``, ...)."""
+    return {f"{prefix}{k}": v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def write_release(
+    directory: str | os.PathLike, filename: str, payload: dict, vocab: Dictionary
+) -> Path:
+    """``directory/filename`` (``torch.save`` of ``payload``) + ``dict.txt``, each written to a
+    temporary file and renamed, so an interrupted save leaves no half-written release."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / "checkpoint_best.pt"
-    tmp = target.with_suffix(".pt.tmp")
-    torch.save({"args": args, "model": state, "optimizer_history": [], "extra_state": {}}, tmp)
+    target = directory / filename
+    tmp = target.with_name(target.name + ".tmp")
+    torch.save(payload, tmp)
     os.replace(tmp, target)
     vocab.save(directory / "dict.txt.tmp")
     os.replace(directory / "dict.txt.tmp", directory / "dict.txt")
