@@ -6,8 +6,10 @@
 # Groups: gslm (HuBERT-base + GSLM hubert100 k-means + unit LM: the classification, ASR and SF
 # recipes), s2st_gslm (gslm + the HuBERT-100 unit HiFi-GAN: the covost2 and
 # fisher_callhome_spanish runs with GSLM), s2st (mHuBERT + its k-means 1000 + Unit mBART + the
-# mHuBERT unit HiFi-GAN: their Unit mBART setting, pending), all. --dest defaults to <repo>/downloads/pretrained, which is
-# PRETRAINED in egs2/TEMPLATE/speechprompt1/db.sh.
+# mHuBERT unit HiFi-GAN: their Unit mBART setting, pending), wav2seq (the Wav2Seq HuBERT-base
+# backbone of the librispeech_100 and snips --input speech runs; then make its dict.txt with
+# bin/numbered_dict), all. --dest defaults to <repo>/downloads/pretrained, which is PRETRAINED
+# in egs2/TEMPLATE/speechprompt1/db.sh.
 #
 # Checks. The publishers give no sha256 for any of these files, so none is hard-coded here
 # (the SHA256 table below stays empty until a value is published): each download is checked for
@@ -20,6 +22,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 dest=${repo}/downloads/pretrained
 fb=https://dl.fbaipublicfiles.com
+w2s=https://public-dataset-model-store.awsdev.asapp.com/fwu/wav2seq/public
 
 # item -> "relative path|url|minimum bytes|format"
 declare -A ITEMS=(
@@ -34,12 +37,13 @@ declare -A ITEMS=(
   [vocoder_mhubert_km1000_lj_config]="vocoder/mhubert_km1000_lj/config.json|${fb}/fairseq/speech_to_speech/vocoder/code_hifigan/mhubert_vp_en_es_fr_it3_400k_layer11_km1000_lj/config.json|100|json"
   [vocoder_hubert100_lj]="vocoder/hubert100_lj/g_00500000|${fb}/fairseq/speech_to_speech/vocoder/code_hifigan/hubert_base_100_lj/g_00500000|40000000|torch"
   [vocoder_hubert100_lj_config]="vocoder/hubert100_lj/config.json|${fb}/fairseq/speech_to_speech/vocoder/code_hifigan/hubert_base_100_lj/config.json|100|json"
+  [wav2seq_hubert_base]="wav2seq/wav2seq-hubert-base-25k.pt|${w2s}/pt/wav2seq-hubert-base-25k.pt|300000000|torch"
 )
 # Published sha256 of an item (none known: see the header). Format: [item]=<64 hex digits>.
 declare -A SHA256=()
 ORDER=(hubert_base gslm_km100 gslm_hubert100_lm mhubert mhubert_km1000 unit_mbart unit_mbart_dict
   vocoder_mhubert_km1000_lj vocoder_mhubert_km1000_lj_config vocoder_hubert100_lj
-  vocoder_hubert100_lj_config)
+  vocoder_hubert100_lj_config wav2seq_hubert_base)
 GROUP_gslm=(hubert_base gslm_km100 gslm_hubert100_lm)
 GROUP_s2st_gslm=("${GROUP_gslm[@]}" vocoder_hubert100_lj vocoder_hubert100_lj_config)
 GROUP_s2st=(mhubert mhubert_km1000 unit_mbart unit_mbart_dict vocoder_mhubert_km1000_lj
@@ -49,7 +53,7 @@ die() { echo "error: $*" >&2; exit 1; }
 field() { local IFS='|'; read -ra parts <<<"${ITEMS[$1]}"; echo "${parts[$2]}"; }
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
   echo "Items (--list shows their URLs): ${ORDER[*]}"
 }
 
@@ -158,6 +162,7 @@ for name in "${items[@]}"; do
     gslm) selected+=("${GROUP_gslm[@]}") ;;
     s2st) selected+=("${GROUP_s2st[@]}") ;;
     s2st_gslm) selected+=("${GROUP_s2st_gslm[@]}") ;;
+    wav2seq) selected+=(wav2seq_hubert_base) ;;
     all) selected+=("${ORDER[@]}") ;;
     *)
       [ -n "${ITEMS[${name}]+x}" ] || { echo "error: unknown item '${name}' (--list)" >&2; exit 2; }

@@ -38,8 +38,9 @@ UNIT_MBART_DOWNLOAD = (
 )
 WAV2SEQ_DOWNLOAD = (
     "https://public-dataset-model-store.awsdev.asapp.com/fwu/wav2seq/public/pt/"
-    "wav2seq-hubert-base-25k.pt and the pseudo-language dict (dict.<labels>.txt of its data "
-    "dir); pass checkpoint=<.pt> dictionary=<dict>"
+    "wav2seq-hubert-base-25k.pt; its pseudo-language dict is not published: write numbered "
+    "placeholders with python -m espnet2_speechprompt.bin.numbered_dict --checkpoint <.pt> "
+    "(dict.txt beside it), or pass dictionary=<dict.<labels>.txt of its data dir>"
 )
 
 

@@ -53,6 +53,13 @@ def test_mini_recipe_debug_run_meets_the_bar(tmp_path: Path):
     assert int(snt) == 48
     assert float(acc) / 100 >= TEST_ACCURACY_BAR, results
     assert re.search(r"trainable parameters: [\d,]+", results)
+    # the frequency run beside it, and the GRU baseline trained beside the prompts
+    freq_valid, freq_test = table_row(results, "`frequency`")[2:4]
+    assert 0 <= float(freq_test) <= 100 and 0 <= float(freq_valid) <= 100
+    assert (exp / "frequency" / "RESULTS.md").is_file()
+    assert "baseline: bidirectional GRU" in results
+    gru_test = table_row(results.split("baseline: bidirectional GRU")[1], "test")[1]
+    assert float(gru_test) / 100 >= TEST_ACCURACY_BAR, results
     for image in ("loss.png", "acc.png", "confusion_test.png", "verbalizer.png"):
         assert (exp / "speechprompt" / "images" / image).is_file(), image
     assert (exp / "packed" / "speechprompt.zip").is_file()

@@ -1,6 +1,7 @@
 """Every dataset recipe's training confs pass ``speechprompt_train --dry_run`` with that recipe's
 label format (tiny GSLM-format backbone with a hubert100-style dict.txt); the Unit mBART confs
-with a tiny Unit-mBART-layout backbone; run.sh, READMEs and tools/download_pretrained.sh are in place.
+with a tiny Unit-mBART-layout backbone, the Wav2Seq confs with a tiny Wav2Seq-layout one on
+16 kHz audio; run.sh, READMEs and tools/download_pretrained.sh are in place.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
 from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
-from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart  # noqa: E402
+from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart, save_wav2seq  # noqa: E402
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm  # noqa: E402
 from espnet2_speechprompt.data.kaldi import to_char_label  # noqa: E402
 from espnet2_speechprompt.speechlm.transformer_lm import (  # noqa: E402
@@ -25,6 +28,7 @@ from espnet2_speechprompt.speechlm.transformer_lm import (  # noqa: E402
 )
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
+from test.units.conftest import tiny_wav2seq  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = (
@@ -75,39 +79,55 @@ def mbart_backbone(tmp_path_factory) -> Path:
     return save_unit_mbart(model, vocab, tmp_path_factory.mktemp("unit_mBART"))
 
 
+@pytest.fixture(scope="module")
+def wav2seq_backbone(tmp_path_factory) -> Path:
+    """A tiny encoder-decoder in the released Wav2Seq layout (pseudo-language dict.txt)."""
+    vocab = Dictionary([f"p{i}" for i in range(30)])
+    return save_wav2seq(tiny_wav2seq(len(vocab)), vocab, tmp_path_factory.mktemp("wav2seq"))
+
+
 def write_data(root: Path, labels: list[str]) -> Path:
+    """units, wav.scp (short 16 kHz noise) and label of train/valid, and the label list."""
     rng = random.Random(0)
     for split in ("train", "valid"):
         (root / split).mkdir(parents=True)
-        with open(root / split / "units", "w") as units, open(root / split / "label", "w") as lab:
+        with open(root / split / "units", "w") as units, open(root / split / "label", "w") as lab, \
+                open(root / split / "wav.scp", "w") as scp:  # fmt: skip
             for i in range(2 * len(labels)):
+                utt = f"{split}{i:03d}"
                 seq = " ".join(str(rng.randrange(100)) for _ in range(rng.randint(5, 12)))
-                units.write(f"{split}{i:03d} {seq}\n")
-                lab.write(f"{split}{i:03d} {labels[i % len(labels)]}\n")
+                units.write(f"{utt} {seq}\n")
+                lab.write(f"{utt} {labels[i % len(labels)]}\n")
+                wav = np.random.default_rng(i).normal(0, 0.1, 3200).astype(np.float32)
+                soundfile.write(root / split / f"{utt}.wav", wav, 16000)
+                scp.write(f"{utt} {root / split / f'{utt}.wav'}\n")
     tokens = sorted({t for label in labels for t in label.split()})
     (root / "label_list").write_text("".join(f"{t}\n" for t in tokens))
     return root
 
 
 @pytest.mark.parametrize("recipe", ("TEMPLATE", *RECIPES))
-def test_recipe_confs_pass_dry_run(recipe, backbone, mbart_backbone, tmp_path):
+def test_recipe_confs_pass_dry_run(recipe, backbone, mbart_backbone, wav2seq_backbone, tmp_path):
     data = write_data(tmp_path / "data", SAMPLE_LABELS[recipe])
     assert confs(recipe), f"{recipe} has no conf/train*.yaml"
+    backbones = {"unit_mbart": mbart_backbone, "wav2seq": wav2seq_backbone}
     for conf in confs(recipe):
         out = tmp_path / conf.stem
         wanted = yaml.safe_load(conf.read_text())
-        checkpoint = mbart_backbone if wanted.get("backbone") == "unit_mbart" else backbone
+        checkpoint = backbones.get(wanted.get("backbone"), backbone)
+        source = ("wav.scp", "speech", "sound") if wanted.get("input") == "speech" else \
+            ("units", "units", "text_int")  # fmt: skip
         cmd = ["--config", str(conf), "--dry_run", "true", "--output_dir", str(out),
                "--backbone_conf", f"{{checkpoint: {checkpoint}, dictionary: {checkpoint.parent / 'dict.txt'}}}", "--label_list",
                str(data / "label_list"), "--num_workers", "0", "--use_tensorboard", "false"]  # fmt: skip
         for split in ("train", "valid"):
-            cmd += [f"--{split}_data_path_and_name_and_type", f"{data / split / 'units'},units,text_int",
+            cmd += [f"--{split}_data_path_and_name_and_type", f"{data / split / source[0]},{source[1]},{source[2]}",
                     f"--{split}_data_path_and_name_and_type", f"{data / split / 'label'},label,text",
-                    f"--{split}_shape_file", str(data / split / "units")]  # fmt: skip
+                    f"--{split}_shape_file", str(data / split / source[0])]  # fmt: skip
         SpeechPromptTask.main(cmd=cmd)
         config = yaml.safe_load((out / "config.yaml").read_text())
         assert config["prompt_conf"]["deep_length"] == wanted["prompt_conf"]["deep_length"]
-        for key in ("backbone", "decoding", "verbalizer", "max_epoch"):
+        for key in ("backbone", "input", "decoding", "verbalizer", "max_epoch"):
             if key in wanted:
                 assert config[key] == wanted[key], key
         assert config["label_list"] == (data / "label_list").read_text().split()

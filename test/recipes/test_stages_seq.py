@@ -185,3 +185,50 @@ def test_speech_output_vocoding_and_asr_bleu_stages_8_9(tmp_path, unit_task_data
     assert "|dataset|Snt|asr_bleu|" in results and f"|valid|48|{result['bleu']:.2f}|" in results
     log = (recipe / "exp" / "logs" / "stage9.cmd").read_text()
     assert "espnet2_speechprompt.bin.asr_bleu" in log and "--extra_ref" in log
+
+
+def test_speech_input_wav2seq_through_stages_2_to_9(tmp_path):
+    """``--input speech``: no units or k-means; stages 6-8 read dump/raw/<set>/wav.scp."""
+    from espnet2_speechprompt.checkpoints.dictionary import Dictionary
+    from espnet2_speechprompt.checkpoints.encdec import save_wav2seq
+    from test.units.conftest import tiny_wav2seq
+
+    vocab = Dictionary([f"p{i}" for i in range(10)])
+    save_wav2seq(tiny_wav2seq(len(vocab)), vocab, tmp_path / "wav2seq")
+    recipe = setup_recipe(tmp_path / "w2s" / "speechprompt1")
+    labels = ["yes", "no", "up"]
+    for split, count in (("train", 6), ("valid", 6)):
+        data = recipe / "data" / split
+        data.mkdir(parents=True)
+        rows = {"wav.scp": [], "label": [], "utt2spk": []}
+        for i in range(count):
+            utt = f"{split}{i:02d}"
+            soundfile.write(data / f"{utt}.wav", tone(200 + 150 * (i % 3), 0.2), 16000)
+            rows["wav.scp"].append(f"{utt} {data / f'{utt}.wav'}\n")
+            rows["label"].append(f"{utt} {labels[i % 3]}\n")
+            rows["utt2spk"].append(f"{utt} {utt}\n")
+        for name, lines in rows.items():
+            (data / name).write_text("".join(lines))
+        (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u, _ in map(str.split, rows["utt2spk"])))
+    conf = train_conf(
+        backbone="wav2seq", decoding="score", max_epoch=1, batch_size=3,
+        verbalizer="fixed", verbalizer_conf={"mode": "random"},
+        prompt_conf={"input_length": 2, "deep_length": 2, "dropout": 0.0, "separator": False},
+    )  # fmt: skip
+    write_yaml(recipe / "conf" / "w2s.yaml", conf)
+    common = ["--train_set", "train", "--valid_set", "valid", "--nj", "2", "--input", "speech",
+              "--backbone_checkpoint", str(tmp_path / "wav2seq" / "checkpoint.pt"),
+              "--speechprompt_config", "conf/w2s.yaml"]  # fmt: skip
+    out = stages(recipe, *common, "--stage", "2", "--stop_stage", "9")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert not (recipe / "dump" / "units" / "valid" / "units").exists()  # no units were made
+    assert (recipe / "exp" / "stats" / "train" / "speech_shape").is_file()
+    assert "--input speech" in (recipe / "exp" / "logs" / "stage7.cmd").read_text()
+    hyps = (recipe / "exp" / "decode" / "valid" / "text").read_text().splitlines()
+    assert len(hyps) == 6 and all(line.split()[1] in labels for line in hyps)
+    assert "|valid|6|" in (recipe / "exp" / "RESULTS.md").read_text()
+    # a unit LM cannot be made for speech input, nor a GRU baseline trained
+    out = stages(recipe, *common[:-4], "--stage", "5", "--stop_stage", "5")
+    assert out.returncode == 1 and "--input speech needs the backbone" in out.stderr
+    out = stages(recipe, *common, "--baseline", "true", "--stage", "7")
+    assert out.returncode == 1 and "not with --input speech" in out.stderr

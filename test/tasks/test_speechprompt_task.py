@@ -227,10 +227,21 @@ def test_killed_training_resumes_to_the_same_prompts(data, tmp_path):
 
 
 def test_importing_the_task_downloads_nothing(tmp_path):
-    """ESPnet's import chain asks nltk to download tagger data (g2p_en); the task stops it."""
+    """ESPnet's import chain asks nltk to download tagger data (g2p_en); the task stops it.
+    The text front-ends it never uses (g2p_en, tacotron_cleaner: inflect, nltk) are deferred,
+    and still work when something does use them."""
     env = dict(os.environ, HOME=str(tmp_path), NLTK_DATA=str(tmp_path / "nltk_data"))
-    code = "import espnet2_speechprompt.tasks.speechprompt, g2p_en"
+    code = (
+        "import sys, espnet2_speechprompt.tasks.speechprompt\n"
+        "print(sorted(m for m in ('inflect', 'nltk') if m in sys.modules))\n"
+        "import g2p_en\n"
+        "from espnet2.text.cleaner import TextCleaner\n"
+        "print(g2p_en.G2p.__name__, TextCleaner('tacotron')('Hello 2 worlds'))\n"
+        "import nltk\n"
+        "print(nltk.download('averaged_perceptron_tagger'))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines()[-3:] == ["[]", "G2p HELLO TWO WORLDS", "False"], out.stdout
     assert "nltk_data" not in out.stderr, out.stderr[-2000:]
     assert not any(tmp_path.iterdir())

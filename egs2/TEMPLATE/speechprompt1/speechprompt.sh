@@ -13,17 +13,19 @@ Stages (--stage N --stop_stage M runs N..M):
    1  data preparation: local/data.sh → data/<set>/{wav.scp,label,utt2spk,spk2utt}
    2  format audio (16 kHz mono wav) → \${dumpdir}/raw/<set>
    3  units: learn k-means (--learn_kmeans true), dump units → \${dumpdir}/units/<set>/units;
-      with --tgt_units true also the target speech's units (tgt_wav.scp) → <set>/label
+      with --tgt_units true also the target speech's units (tgt_wav.scp) → <set>/label;
+      the labels → <set>/label (with --input speech only the labels)
    4  label list (+ candidate list): union of the train and valid labels, or
       --fixed_label_list (checked) → \${dumpdir}/label_list
    5  pre-train a small unit LM (only without --backbone_checkpoint) → \${expdir}/unit_lm
    6  collect stats → \${expdir}/stats
-   7  prompt tuning (resumes) → \${expdir}/speechprompt
+   7  prompt tuning (resumes) → \${expdir}/speechprompt; --baseline true also trains a
+      supervised GRU on the same units beside it (its own process) → \${expdir}/baseline/
    8  inference on --test_sets → \${expdir}/decode/<set>/{text,score,token}; with
       --vocoder_checkpoint the generated units are vocoded → <set>/wav/{wav.scp,wav/}
    9  scoring (--metrics) → \${expdir}/decode/<set>/result.json; asr_bleu transcribes the
-      vocoded speech (--asr_bleu_config) → <set>/asr_bleu/; --baseline true trains a
-      supervised GRU on the same units → \${expdir}/baseline/; then \${expdir}/RESULTS.md
+      vocoded speech (--asr_bleu_config) → <set>/asr_bleu/; then \${expdir}/RESULTS.md
+      (with the GRU baseline's results when --baseline true)
   10  pack → \${expdir}/packed/speechprompt.zip
   11  upload the pack to the Hugging Face Hub (only with --hf_repo)
 --skip_data_prep skips 1-4, --skip_train 5-7, --skip_eval 8-9, --skip_packing 10,
@@ -34,7 +36,8 @@ config), sharing the units, k-means and unit LM. Options take --foo_bar or --foo
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 ngpu=0                  # GPUs for training (0: CPU); inference uses cuda when > 0
-nj=4                    # parallel jobs for formatting, unit dumping and inference
+nj=4                    # parallel jobs for formatting, unit dumping and inference; threads
+                        # for the one-process steps (k-means learning, unit LM pre-training)
 python=python3          # the Python that runs the entry points (may be several words)
 expdir=exp              # experiment outputs
 datadir=data            # Kaldi-style data dirs written by local/data.sh (stage 1)
@@ -62,6 +65,8 @@ tgt_units=false         # stage 3: also the units of tgt_wav.scp, written as lab
 fixed_label_list=       # stage 4: use this label list instead of the train+valid union
 # backbone
 backbone_checkpoint=    # frozen unit LM checkpoint (dict.txt beside it); empty: stage 5 makes one
+input=units             # what stages 6-8 feed the backbone: units, or speech (16 kHz audio of
+                        # ${dumpdir}/raw/<set>/wav.scp, for a backbone that reads it: wav2seq)
 unit_lm_config=         # stage 5 config (yaml)
 # prompt tuning and inference
 speechprompt_config=    # training config (yaml)
@@ -75,7 +80,7 @@ vocoder_checkpoint=     # unit HiFi-GAN for stage 8 (speech output), e.g. .../g_
 vocoder_config=         # its config.json (default: beside the checkpoint)
 asr_bleu_config=        # flat yaml of bin/asr_bleu options (asr_model_tag: ..., or
                         # asr_train_config + asr_model_file, or asr_factory)
-baseline=false          # stage 9 also trains a supervised GRU on the same units (classes)
+baseline=false          # stage 7 also trains a supervised GRU on the same units (classes)
 hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
 
 option_names=(
@@ -83,7 +88,7 @@ option_names=(
   skip_data_prep skip_train skip_eval skip_packing skip_upload
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
-  tgt_units fixed_label_list backbone_checkpoint unit_lm_config
+  tgt_units fixed_label_list backbone_checkpoint input unit_lm_config
   speechprompt_config train_args inference_config inference_args inference_model metrics
   vocoder_checkpoint vocoder_config asr_bleu_config baseline hf_repo
 )
@@ -104,6 +109,14 @@ case "${unit_feature}" in
   mfcc | hubert) ;;
   *) die "--unit_feature must be mfcc or hubert (got '${unit_feature}')" ;;
 esac
+case "${input}" in
+  units) input_type=text_int ;;
+  speech) input_type=sound ;;
+  *) die "--input must be units or speech (got '${input}')" ;;
+esac
+if [ "${input}" = speech ] && [ "${baseline}" = true ]; then
+  die "--baseline true trains the GRU on units: not with --input speech"
+fi
 if [ -z "${train_set}" ] || [ -z "${valid_set}" ]; then
   die "--train_set and --valid_set are required"
 fi
@@ -185,6 +198,9 @@ begin() {  # begin <description>: start this stage's .cmd and .log files
 }
 
 fail() {
+  local -a pids
+  mapfile -t pids < <(jobs -p)  # a stage's background job (the GRU baseline) stops too
+  if [ "${#pids[@]}" -gt 0 ]; then kill "${pids[@]}" 2>/dev/null || true; fi
   {
     echo "error: stage ${current} failed running: $(quote "$@" | cut -c 1-300)"
     echo "last lines of ${stage_log}:"
@@ -198,6 +214,8 @@ run() {  # run <command...>: record it in stage<N>.cmd, its output goes to stage
   echo "+ $(quote "$@")" >>"${stage_log}"
   "$@" >>"${stage_log}" 2>&1 </dev/null || fail "$@"
 }
+
+threaded=(env "OMP_NUM_THREADS=${nj}")  # a one-process step uses --nj threads (path.sh sets 1)
 
 run_to() {  # run_to <file> <command...>: as run, with the command's stdout written to <file>
   local out=$1
@@ -241,31 +259,45 @@ set_task_opts() {  # task_opts=(options of stages 6 and 7: config, backbone, lab
   if [ -f "${dumpdir}/candidate_list" ]; then
     task_opts+=(--candidate_list "${dumpdir}/candidate_list")
   fi
-  task_opts+=(--unit_extractor_conf "kmeans=$(yaml_str "${km}")"
-    --unit_extractor_conf "feature=${unit_feature}" --unit_extractor_conf "dedup=${dedup}")
-  if [ "${unit_feature}" = hubert ]; then
-    task_opts+=(--unit_extractor_conf "checkpoint=$(yaml_str "${feature_checkpoint}")"
-      --unit_extractor_conf "layer=${feature_layer}")
+  task_opts+=(--input "${input}")
+  if [ "${input}" = units ]; then
+    task_opts+=(--unit_extractor_conf "kmeans=$(yaml_str "${km}")"
+      --unit_extractor_conf "feature=${unit_feature}" --unit_extractor_conf "dedup=${dedup}")
+    if [ "${unit_feature}" = hubert ]; then
+      task_opts+=(--unit_extractor_conf "checkpoint=$(yaml_str "${feature_checkpoint}")"
+        --unit_extractor_conf "layer=${feature_layer}")
+    fi
   fi
   for part in train valid; do
     if [ "${part}" = train ]; then dset=${train_set}; else dset=${valid_set}; fi
     task_opts+=(
-      --"${part}"_data_path_and_name_and_type "${dumpdir}/units/${dset}/units,units,text_int"
+      --"${part}"_data_path_and_name_and_type "$(input_file "${dset}"),${input},${input_type}"
       --"${part}"_data_path_and_name_and_type "${dumpdir}/units/${dset}/label,label,text")
   done
+}
+
+input_file() {  # input_file <set>: what the backbone reads (--input): units, or wav.scp
+  if [ "${input}" = units ]; then echo "${dumpdir}/units/$1/units"
+  else echo "${dumpdir}/raw/$1/wav.scp"; fi
+}
+
+need_input() {  # need_input <set>: its units (stage 3) or its formatted audio (stage 2)
+  if [ "${input}" = units ]; then need "$(input_file "$1")" 3; else need "$(input_file "$1")" 2; fi
 }
 
 check_task_inputs() {  # the inputs of stages 6 and 7
   local dset
   for dset in "${train_set}" "${valid_set}"; do
-    need "${dumpdir}/units/${dset}/units" 3
+    need_input "${dset}"
     need "${dumpdir}/units/${dset}/label" 3
   done
   need "${dumpdir}/label_list" 4
-  if [ -z "${km}" ]; then
-    die "stage ${current} needs a k-means file: --kmeans <file> or --learn_kmeans true"
+  if [ "${input}" = units ]; then
+    if [ -z "${km}" ]; then
+      die "stage ${current} needs a k-means file: --kmeans <file> or --learn_kmeans true"
+    fi
+    need "${km}" 3
   fi
-  need "${km}" 3
   if [ -n "${backbone_checkpoint}" ]; then
     [ -f "${backbone}" ] || die "--backbone_checkpoint ${backbone}: no such file"
   else
@@ -310,15 +342,18 @@ stage3() {
     need "${dumpdir}/raw/${dset}/wav.scp" 2
     if [ "${tgt_units}" = true ]; then need "${dumpdir}/raw/${dset}/tgt_wav.scp" 2; fi
   done
-  if [ "${learn_kmeans}" = false ]; then
+  local units=true  # with --input speech, units only for speech targets (--tgt_units)
+  if [ "${input}" = speech ] && [ "${tgt_units}" = false ]; then units=false; fi
+  if "${units}" && [ "${learn_kmeans}" = false ]; then
     [ -n "${kmeans}" ] || die "stage 3 needs --kmeans <file> or --learn_kmeans true"
     [ -f "${kmeans}" ] || die "--kmeans ${kmeans}: no such file"
   fi
   begin "units"
-  if [ "${learn_kmeans}" = true ]; then
+  if "${units}" && [ "${learn_kmeans}" = true ]; then
     run mkdir -p "$(dirname "${km}")"
-    run "${py[@]}" -m "${bin}.learn_kmeans" --data-dir "${dumpdir}/raw/${train_set}" \
-      "${feature_opts[@]}" --n-clusters "${n_clusters}" --out "${km}"
+    run "${threaded[@]}" "${py[@]}" -m "${bin}.learn_kmeans" \
+      --data-dir "${dumpdir}/raw/${train_set}" "${feature_opts[@]}" \
+      --n-clusters "${n_clusters}" --out "${km}"
   fi
   for dset in "${all_sets[@]}"; do
     raw=${dumpdir}/raw/${dset}
@@ -327,11 +362,13 @@ stage3() {
     jobs=$(min "${nj}" "${n}")
     run mkdir -p "${out}"
     run rm -f "${out}/units"
-    run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/dump_units.JOB.log" \
-      "${py[@]}" -m "${bin}.dump_units" --data-dir "${raw}" "${feature_opts[@]}" --km "${km}" \
-      "${dedup_opt[@]}" --out-dir "${out}" --nj "${jobs}" --job JOB
-    if [ "${jobs}" -gt 1 ]; then
-      run "${py[@]}" -m "${bin}.dump_units" --out-dir "${out}" --nj "${jobs}" --merge
+    if [ "${input}" = units ]; then
+      run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/dump_units.JOB.log" \
+        "${py[@]}" -m "${bin}.dump_units" --data-dir "${raw}" "${feature_opts[@]}" \
+        --km "${km}" "${dedup_opt[@]}" --out-dir "${out}" --nj "${jobs}" --job JOB
+      if [ "${jobs}" -gt 1 ]; then
+        run "${py[@]}" -m "${bin}.dump_units" --out-dir "${out}" --nj "${jobs}" --merge
+      fi
     fi
     for file in label text utt2spk spk2utt; do
       if [ -f "${raw}/${file}" ]; then run cp "${raw}/${file}" "${out}/${file}"; fi
@@ -369,13 +406,14 @@ stage5() {
     log "stage 5: skipped (the backbone is --backbone_checkpoint ${backbone_checkpoint})"
     return
   fi
+  [ "${input}" = units ] || die "--input speech needs the backbone: --backbone_checkpoint <file>"
   need "${dumpdir}/units/${train_set}/units" 3
   need "${dumpdir}/units/${valid_set}/units" 3
   [ -f "${unit_lm_config}" ] \
     || die "stage 5 needs --unit_lm_config <yaml> (or give --backbone_checkpoint)"
   if [ "${learn_kmeans}" = true ]; then n_units=(--n_units "${n_clusters}"); fi
   begin "unit LM pre-training"
-  run "${py[@]}" -m "${bin}.pretrain_unit_lm" --config "${unit_lm_config}" \
+  run "${threaded[@]}" "${py[@]}" -m "${bin}.pretrain_unit_lm" --config "${unit_lm_config}" \
     --train_units "${dumpdir}/units/${train_set}/units" \
     --valid_units "${dumpdir}/units/${valid_set}/units" "${n_units[@]}" \
     --output_dir "$(dirname "${backbone}")"
@@ -386,28 +424,48 @@ stage6() {
   set_task_opts
   begin "collect stats"
   run "${py[@]}" -m "${bin}.speechprompt_train" --collect_stats true "${task_opts[@]}" \
-    --train_shape_file "${dumpdir}/units/${train_set}/units" \
-    --valid_shape_file "${dumpdir}/units/${valid_set}/units" --output_dir "${expdir}/stats"
+    --train_shape_file "$(input_file "${train_set}")" \
+    --valid_shape_file "$(input_file "${valid_set}")" --output_dir "${expdir}/stats"
 }
 
 stage7() {
   check_task_inputs
-  need "${expdir}/stats/train/units_shape" 6
-  need "${expdir}/stats/valid/units_shape" 6
+  need "${expdir}/stats/train/${input}_shape" 6
+  need "${expdir}/stats/valid/${input}_shape" 6
   set_task_opts
   begin "prompt tuning"
+  local gru=
+  if [ "${baseline}" = true ]; then start_baseline; gru=$!; fi
   run "${py[@]}" -m "${bin}.speechprompt_train" "${task_opts[@]}" --ngpu "${ngpu}" \
-    --train_shape_file "${expdir}/stats/train/units_shape" \
-    --valid_shape_file "${expdir}/stats/valid/units_shape" \
+    --train_shape_file "${expdir}/stats/train/${input}_shape" \
+    --valid_shape_file "${expdir}/stats/valid/${input}_shape" \
     --resume true --output_dir "${train_dir}" "${train_args_words[@]}"
+  if [ -n "${gru}" ]; then
+    wait "${gru}" || fail "${bin}.train_baseline (its log: ${expdir}/baseline/train.log)"
+    echo wait >>"${stage_cmd}"
+  fi
+}
+
+start_baseline() {  # the GRU baseline in the background (one core): → ${expdir}/baseline/
+  local dset
+  local -a test_dirs=() cmd
+  for dset in "${test_set_list[@]}"; do test_dirs+=("${dumpdir}/units/${dset}"); done
+  cmd=("${py[@]}" -m "${bin}.train_baseline" --label_list "${dumpdir}/label_list"
+    --train "${dumpdir}/units/${train_set}" --valid "${dumpdir}/units/${valid_set}"
+    --test "${test_dirs[@]}" --output "${expdir}/baseline/result.json")
+  mkdir -p "${expdir}/baseline"
+  rm -f "${expdir}/baseline/result.json"
+  echo "$(quote "${cmd[@]}") >$(quote "${expdir}/baseline/train.log") 2>&1 &" >>"${stage_cmd}"
+  echo "+ $(quote "${cmd[@]}") & (log: ${expdir}/baseline/train.log)" >>"${stage_log}"
+  "${cmd[@]}" >"${expdir}/baseline/train.log" 2>&1 </dev/null &
 }
 
 stage8() {
-  local dset units dir logdir n jobs job name
+  local dset inputs dir logdir n jobs job name
   local -a parts device=() vocoder_opts=()
   need "${train_dir}/config.yaml" 7
   need "${train_dir}/${inference_model}" 7
-  for dset in "${test_set_list[@]}"; do need "${dumpdir}/units/${dset}/units" 3; done
+  for dset in "${test_set_list[@]}"; do need_input "${dset}"; done
   config_opts=()
   if [ -n "${inference_config}" ]; then
     [ -f "${inference_config}" ] || die "--inference_config ${inference_config}: no such file"
@@ -421,21 +479,22 @@ stage8() {
   fi
   begin "inference"
   for dset in "${test_set_list[@]}"; do
-    units=${dumpdir}/units/${dset}/units
+    inputs=$(input_file "${dset}")
     dir=${decode_dir}/${dset}
     logdir=${dir}/log
-    n=$(count_lines "${units}")
+    n=$(count_lines "${inputs}")
     jobs=$(min "${nj}" "${n}")
     parts=()
-    for ((job = 1; job <= jobs; job++)); do parts+=("${logdir}/units.${job}"); done
+    for ((job = 1; job <= jobs; job++)); do parts+=("${logdir}/${input}.${job}"); done
     run mkdir -p "${logdir}"
     run rm -f "${dir}/text" "${dir}/score" "${dir}/token"
-    run utils/split_scp.sh "${units}" "${parts[@]}"
+    run utils/split_scp.sh "${inputs}" "${parts[@]}"
     run "${decode_job[@]}" "JOB=1:${jobs}" "${logdir}/inference.JOB.log" \
       "${py[@]}" -m "${bin}.speechprompt_inference" --output_dir "${logdir}/output.JOB" \
       --speechprompt_train_config "${train_dir}/config.yaml" \
       --speechprompt_model_file "${train_dir}/${inference_model}" \
-      --data_path_and_name_and_type "${logdir}/units.JOB,units,text_int" --batch_size 16 \
+      --data_path_and_name_and_type "${logdir}/${input}.JOB,${input},${input_type}" \
+      --batch_size 16 \
       "${device[@]}" "${config_opts[@]}" "${inference_args_words[@]}"
     for name in score token text; do  # text last: it marks a complete decode
       parts=()
@@ -494,12 +553,9 @@ stage9() {
       log "  ${dset} (ASR-BLEU): $(tr -s ' \n' ' ' <"${dir}/asr_bleu/result.json")"
     fi
   done
-  local -a baseline_opts=() test_dirs=()
+  local -a baseline_opts=()
   if [ "${baseline}" = true ]; then
-    for dset in "${test_set_list[@]}"; do test_dirs+=("${dumpdir}/units/${dset}"); done
-    run "${py[@]}" -m "${bin}.train_baseline" --label_list "${dumpdir}/label_list" \
-      --train "${dumpdir}/units/${train_set}" --valid "${dumpdir}/units/${valid_set}" \
-      --test "${test_dirs[@]}" --output "${expdir}/baseline/result.json"
+    need "${expdir}/baseline/result.json" "7 with --baseline true"
     baseline_opts=(--baseline "${expdir}/baseline/result.json")
   fi
   run "${py[@]}" -m "${bin}.make_results" --expdir "${expdir}" --dumpdir "${dumpdir}" \

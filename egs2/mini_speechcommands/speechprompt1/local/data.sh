@@ -22,7 +22,8 @@ Environment: PYTHON (default: python, else python3).
 EOF
 }
 
-nj=$(nproc 2>/dev/null || echo 1)
+# the cores: nproc obeys OMP_NUM_THREADS, which path.sh sets to 1
+nj=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1)
 debug=false
 corpus_dir=downloads/mini_speechcommands
 data_dir=data
