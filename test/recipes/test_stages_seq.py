@@ -209,7 +209,9 @@ def test_speech_input_wav2seq_through_stages_2_to_9(tmp_path):
             rows["utt2spk"].append(f"{utt} {utt}\n")
         for name, lines in rows.items():
             (data / name).write_text("".join(lines))
-        (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u, _ in map(str.split, rows["utt2spk"])))
+        (data / "spk2utt").write_text(
+            "".join(f"{u} {u}\n" for u, _ in map(str.split, rows["utt2spk"]))
+        )
     conf = train_conf(
         backbone="wav2seq", decoding="score", max_epoch=1, batch_size=3,
         verbalizer="fixed", verbalizer_conf={"mode": "random"},
