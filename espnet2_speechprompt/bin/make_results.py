@@ -3,7 +3,8 @@
     python -m espnet2_speechprompt.bin.make_results --expdir exp --dumpdir dump \
         --test_sets valid test --output exp/RESULTS.md
 
-Reads ``{expdir}/speechprompt`` (config, model file, ESPnet's training curves in ``images/``),
+Reads ``{expdir}/speechprompt`` (config, model file, and ``checkpoint.pth``, whose reporter state
+gives ESPnet's training curves in ``images/``, so training may run with ``use_matplotlib: false``),
 the scores of stage 9 (``{expdir}/decode/<set>/result.json`` and, for speech output,
 ``asr_bleu/result.json``) for the ``--metrics`` columns, ``{expdir}/decode/<set>/text`` and
 ``{dumpdir}/units/<set>/{label,utt2spk}``; for classification adds per-speaker accuracy and a
@@ -65,6 +66,29 @@ def plot_confusion(ref: dict, hyp: dict, labels: list[str], path: Path, title: s
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_training_curves(train_dir: Path, images: Path) -> None:
+    """ESPnet's per-epoch curves (``loss.png``, ``acc.png``, ...) from the reporter state in
+    ``checkpoint.pth``, drawn once (training with ``use_matplotlib: true`` redraws them every
+    epoch). Only tensors, containers, numpy scalars and timedeltas are unpickled."""
+    checkpoint = train_dir / "checkpoint.pth"
+    if not checkpoint.is_file():
+        return
+    import datetime
+
+    import numpy as np
+    from espnet2.train.reporter import Reporter
+
+    multiarray = getattr(np, "_core", None) or np.core
+    dtypes = {type(np.dtype(name)) for name in ("float64", "float32", "int64", "int32")}
+    with torch.serialization.safe_globals(
+        [multiarray.multiarray.scalar, np.dtype, datetime.timedelta, *dtypes]
+    ):
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    reporter = Reporter()
+    reporter.load_state_dict(state["reporter"])
+    reporter.matplotlib_plot(images)
 
 
 def labels_order(labels: list[str]):
@@ -224,6 +248,7 @@ def write_results(args: argparse.Namespace) -> None:
     )
     images = train_dir / "images"
     images.mkdir(parents=True, exist_ok=True)
+    plot_training_curves(train_dir, images)
     prompt = config["prompt_conf"]
     lines = ["# RESULTS", "## Environments", *environment(), ""]
     lines += [
