@@ -5,22 +5,20 @@ from __future__ import annotations
 import pytest
 
 from espnet2_speechprompt.bin import numbered_dict
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary
-from espnet2_speechprompt.checkpoints.encdec import load_wav2seq, save_wav2seq
+from espnet2_speechprompt.checkpoints.encdec import load_wav2seq
 from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError
-from test.units.conftest import tiny_wav2seq
+from test.units.conftest import save_tiny_wav2seq
 
 
 def test_numbered_dict_makes_a_wav2seq_release_loadable(tmp_path, capsys):
-    vocab = Dictionary([f"p{i}" for i in range(9)])
-    checkpoint = save_wav2seq(tiny_wav2seq(len(vocab)), vocab, tmp_path / "w2s")
+    checkpoint = save_tiny_wav2seq(tmp_path / "w2s", num_symbols=9)
     (tmp_path / "w2s" / "dict.txt").unlink()  # as released: no dictionary
     with pytest.raises(CheckpointError, match="no such dictionary file"):
         load_wav2seq(checkpoint)
     numbered_dict.main(["--checkpoint", str(checkpoint)])
     assert "13 entries (4 specials + 9 numbered symbols)" in capsys.readouterr().out
     model, loaded = load_wav2seq(checkpoint)
-    assert len(loaded) == len(vocab) and loaded.symbols[4:6] == ["t4", "t5"]
+    assert len(loaded) == 13 and loaded.symbols[4:6] == ["t4", "t5"]
     assert model.decoder.config.vocab_size == len(loaded)
     # an existing dictionary is never overwritten; a missing checkpoint is one line
     with pytest.raises(SystemExit):

@@ -15,13 +15,11 @@ import yaml
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
-from espnet2_speechprompt.checkpoints.encdec import save_wav2seq  # noqa: E402
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from test.task_data import SPEECH, data_args  # noqa: E402
-from test.units.conftest import tiny_wav2seq  # noqa: E402
+from test.units.conftest import save_tiny_wav2seq  # noqa: E402
 
 LABELS = ["yes", "no", "up"]
 SPEECH_DATA = "--train_data_path_and_name_and_type dump/raw/train/wav.scp,speech,sound"
@@ -45,8 +43,7 @@ def _tone(i: int, rng: np.random.Generator) -> np.ndarray:
 def data(tmp_path_factory) -> Path:
     """A tiny Wav2Seq (pseudo-language vocabulary) and 8 + 6 tones with labels."""
     root = tmp_path_factory.mktemp("wav2seq_task")
-    vocab = Dictionary([f"p{i}" for i in range(10)])
-    save_wav2seq(tiny_wav2seq(len(vocab)), vocab, root / "wav2seq")
+    save_tiny_wav2seq(root / "wav2seq")
     rng = np.random.default_rng(0)
     for split, count in (("train", 8), ("valid", 6)):
         (root / split / "wav").mkdir(parents=True)

@@ -19,7 +19,7 @@ import yaml
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
 from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
-from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart, save_wav2seq  # noqa: E402
+from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart  # noqa: E402
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm  # noqa: E402
 from espnet2_speechprompt.data.kaldi import to_char_label  # noqa: E402
 from espnet2_speechprompt.speechlm.transformer_lm import (  # noqa: E402
@@ -28,7 +28,7 @@ from espnet2_speechprompt.speechlm.transformer_lm import (  # noqa: E402
 )
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
-from test.units.conftest import tiny_wav2seq  # noqa: E402
+from test.units.conftest import save_tiny_wav2seq  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = (
@@ -82,8 +82,7 @@ def mbart_backbone(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def wav2seq_backbone(tmp_path_factory) -> Path:
     """A tiny encoder-decoder in the released Wav2Seq layout (pseudo-language dict.txt)."""
-    vocab = Dictionary([f"p{i}" for i in range(30)])
-    return save_wav2seq(tiny_wav2seq(len(vocab)), vocab, tmp_path_factory.mktemp("wav2seq"))
+    return save_tiny_wav2seq(tmp_path_factory.mktemp("wav2seq"), num_symbols=30)
 
 
 def write_data(root: Path, labels: list[str]) -> Path:

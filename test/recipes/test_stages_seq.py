@@ -189,12 +189,9 @@ def test_speech_output_vocoding_and_asr_bleu_stages_8_9(tmp_path, unit_task_data
 
 def test_speech_input_wav2seq_through_stages_2_to_9(tmp_path):
     """``--input speech``: no units or k-means; stages 6-8 read dump/raw/<set>/wav.scp."""
-    from espnet2_speechprompt.checkpoints.dictionary import Dictionary
-    from espnet2_speechprompt.checkpoints.encdec import save_wav2seq
-    from test.units.conftest import tiny_wav2seq
+    from test.units.conftest import save_tiny_wav2seq
 
-    vocab = Dictionary([f"p{i}" for i in range(10)])
-    save_wav2seq(tiny_wav2seq(len(vocab)), vocab, tmp_path / "wav2seq")
+    save_tiny_wav2seq(tmp_path / "wav2seq")
     recipe = setup_recipe(tmp_path / "w2s" / "speechprompt1")
     labels = ["yes", "no", "up"]
     for split, count in (("train", 6), ("valid", 6)):

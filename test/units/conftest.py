@@ -61,6 +61,16 @@ def tiny_wav2seq(vocab_size: int, shared: bool = True, proj_dim: int | None = No
     return EncoderDecoderModel(encoder, decoder).eval()
 
 
+def save_tiny_wav2seq(directory: str | os.PathLike, num_symbols: int = 10):
+    """``tiny_wav2seq`` saved in the released layout with a ``dict.txt`` of ``p0..p<N-1>``;
+    returns the checkpoint path."""
+    from espnet2_speechprompt.checkpoints.dictionary import Dictionary
+    from espnet2_speechprompt.checkpoints.encdec import save_wav2seq
+
+    vocab = Dictionary([f"p{i}" for i in range(num_symbols)])
+    return save_wav2seq(tiny_wav2seq(len(vocab)), vocab, directory)
+
+
 def fairseq_tiny_hubert(num_layers: int, normalize: bool = False, **settings):
     """fairseq's own HuBERT at the sizes of ``tiny_hubert`` (needs fairseq; not perturbed):
     ``(cfg, task_cfg, dictionary, model)``; ``settings`` override ``HubertConfig`` fields."""

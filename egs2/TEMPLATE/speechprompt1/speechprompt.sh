@@ -162,69 +162,9 @@ bin=espnet2_speechprompt.bin  # "${py[@]}" -m "${bin}.<name>" runs an entry poin
 current=0
 
 # ---- helpers ------------------------------------------------------------------------------
-quote() {  # the words as shell input: plain where safe, else single-quoted
-  local word
-  local -a words=()
-  for word in "$@"; do
-    if [[ ${word} =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then words+=("${word}")
-    else words+=("${word@Q}"); fi
-  done
-  echo "${words[*]}"
-}
-yaml_str() { printf "'%s'" "${1//\'/\'\'}"; }  # a yaml single-quoted string
-count_lines() { grep -c . "$1" || true; }
-min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
-
-need() {  # need <path> <stage that makes it>
-  [ -e "$1" ] || die "stage ${current} needs $1: run --stage $2 first"
-}
-
-begin() {  # begin <description>: start this stage's .cmd and .log files
-  mkdir -p "${logs}"
-  stage_name="${current}.${1// /_}"
-  stage_cmd=${logs}/stage${current}.cmd
-  stage_log=${logs}/stage${current}.log
-  {
-    echo "#!/usr/bin/env bash"
-    echo "# stage ${current} (${1}) of ${0##*/}, $(date '+%Y-%m-%d %H:%M:%S'). Re-run the stage:"
-    echo "#   ./${0##*/} $(quote "${orig_args[@]}" --stage "${current}") --stop_stage ${current}"
-    echo "# or run the commands it ran: bash ${stage_cmd}"
-    echo "set -euo pipefail"
-    echo "cd $(quote "${PWD}")"
-    echo ". ./path.sh"
-  } >"${stage_cmd}"
-  : >"${stage_log}"
-  log "stage ${current}: ${1} (log: ${stage_log})"
-}
-
-fail() {
-  local -a pids
-  mapfile -t pids < <(jobs -p)  # a stage's background job (the GRU baseline) stops too
-  if [ "${#pids[@]}" -gt 0 ]; then kill "${pids[@]}" 2>/dev/null || true; fi
-  {
-    echo "error: stage ${current} failed running: $(quote "$@" | cut -c 1-300)"
-    echo "last lines of ${stage_log}:"
-    tail -n 15 "${stage_log}" | sed 's/^/    /'
-  } >&2
-  exit 1
-}
-
-run() {  # run <command...>: record it in stage<N>.cmd, its output goes to stage<N>.log
-  quote "$@" >>"${stage_cmd}"
-  echo "+ $(quote "$@")" >>"${stage_log}"
-  "$@" >>"${stage_log}" 2>&1 </dev/null || fail "$@"
-}
-
+# quote yaml_str count_lines min need begin fail run run_to run_in_background
+. utils/stage_lib.sh
 threaded=(env "OMP_NUM_THREADS=${nj}")  # a one-process step uses --nj threads (path.sh sets 1)
-
-run_to() {  # run_to <file> <command...>: as run, with the command's stdout written to <file>
-  local out=$1
-  shift
-  echo "$(quote "$@") > $(quote "${out}")" >>"${stage_cmd}"
-  echo "+ $(quote "$@") > ${out}" >>"${stage_log}"
-  "$@" >"${out}.tmp" 2>>"${stage_log}" </dev/null || fail "$@"
-  mv "${out}.tmp" "${out}"
-}
 
 set_feature_opts() {  # feature_opts=(the feature options of learn_kmeans/dump_units)
   feature_opts=(--feature "${unit_feature}")
@@ -448,16 +388,14 @@ stage7() {
 
 start_baseline() {  # the GRU baseline in the background (one core): → ${expdir}/baseline/
   local dset
-  local -a test_dirs=() cmd
+  local -a test_dirs=()
   for dset in "${test_set_list[@]}"; do test_dirs+=("${dumpdir}/units/${dset}"); done
-  cmd=("${py[@]}" -m "${bin}.train_baseline" --label_list "${dumpdir}/label_list"
-    --train "${dumpdir}/units/${train_set}" --valid "${dumpdir}/units/${valid_set}"
-    --test "${test_dirs[@]}" --output "${expdir}/baseline/result.json")
-  mkdir -p "${expdir}/baseline"
-  rm -f "${expdir}/baseline/result.json"
-  echo "$(quote "${cmd[@]}") >$(quote "${expdir}/baseline/train.log") 2>&1 &" >>"${stage_cmd}"
-  echo "+ $(quote "${cmd[@]}") & (log: ${expdir}/baseline/train.log)" >>"${stage_log}"
-  "${cmd[@]}" >"${expdir}/baseline/train.log" 2>&1 </dev/null &
+  run mkdir -p "${expdir}/baseline"
+  run rm -f "${expdir}/baseline/result.json"
+  run_in_background "${expdir}/baseline/train.log" "${py[@]}" -m "${bin}.train_baseline" \
+    --label_list "${dumpdir}/label_list" --train "${dumpdir}/units/${train_set}" \
+    --valid "${dumpdir}/units/${valid_set}" --test "${test_dirs[@]}" \
+    --output "${expdir}/baseline/result.json"
 }
 
 stage8() {
