@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpeechPromptError
+from ..fileio import atomic_write_text
 from .cli_errors import exit_on_user_error
 from .speechprompt_score import read_table
 
@@ -162,9 +163,7 @@ def build_transcriber(args: argparse.Namespace) -> tuple[Transcriber, str]:
 
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def run(args: argparse.Namespace, transcriber: Transcriber | None = None) -> dict:

@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 
 from .. import toy
 from ..checkpoints.unit_lm import load_unit_lm, save_unit_lm
+from ..fileio import atomic_path, atomic_write_text
 from ..prompt.prompted_lm import PromptedUnitLM
 from ..prompt.prompts import PromptConfig
 from ..verbalizer.fixed import FixedVerbalizer, frequency_mapping, random_mapping
@@ -47,9 +48,8 @@ def state_bytes(state: dict[str, torch.Tensor]) -> int:
 
 def save_prompts(model: PromptedUnitLM, path: Path) -> int:
     state = {k: v.contiguous() for k, v in model.trainable_state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(state, os.fspath(tmp), metadata={"format": "pt"})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, os.fspath(tmp), metadata={"format": "pt"})
     return path.stat().st_size
 
 
@@ -121,8 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Total run time: {time.time() - start:.0f} s (CPU, {torch.get_num_threads()} threads).",
     ]
     results = args.outdir / "RESULTS.md"
-    results.with_suffix(".tmp").write_text("\n".join(lines) + "\n")
-    os.replace(results.with_suffix(".tmp"), results)
+    atomic_write_text(results, "\n".join(lines) + "\n")
     print(f"[4/4] results: {results}")
 
 

@@ -24,9 +24,9 @@ from espnet2_speechprompt.bin.units_cli import (
     make_reader,
     run,
 )
+from espnet2_speechprompt.fileio import atomic_open
 from espnet2_speechprompt.units.datadir import (
     ArkWriter,
-    atomic_open,
     format_units,
     job_slice,
     merge_parts,

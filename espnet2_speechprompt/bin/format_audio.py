@@ -21,10 +21,10 @@ import sys
 from urllib.parse import quote
 
 import numpy as np
-import soundfile
 
 from espnet2_speechprompt.bin.cli_errors import exit_on_user_error
-from espnet2_speechprompt.units.datadir import atomic_open, job_slice, merge_parts, part_name
+from espnet2_speechprompt.fileio import atomic_open, write_wav
+from espnet2_speechprompt.units.datadir import job_slice, merge_parts, part_name
 from espnet2_speechprompt.units.errors import UnitsError
 
 logger = logging.getLogger(__name__)
@@ -53,18 +53,6 @@ def wav_name(utt: str) -> str:
     return quote(utt, safe="-_.+=@,") + ".wav"
 
 
-def write_wav(path: str, samples: np.ndarray, rate: int) -> None:
-    """16-bit PCM wav, written to ``path + '.tmp'`` and renamed."""
-    tmp = path + ".tmp"
-    try:
-        soundfile.write(tmp, samples, rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def to_pcm_range(samples: np.ndarray, utt: str, notes: set[str]) -> np.ndarray:
     """Clip to [-1, 1] (16-bit PCM would wrap around), saying so once."""
     peak = float(np.abs(samples).max()) if samples.size else 0.0
@@ -89,7 +77,7 @@ def copy_other_files(data_dir: str, out_dir: str) -> list[str]:
     copied = []
     for name in sorted(os.listdir(data_dir)):
         src = os.path.join(data_dir, name)
-        if name in AUDIO_FILES or name.endswith(".tmp") or not os.path.isfile(src):
+        if name in AUDIO_FILES or name.startswith(".") or not os.path.isfile(src):
             continue
         with atomic_open(os.path.join(out_dir, name), "wb") as f, open(src, "rb") as g:
             shutil.copyfileobj(g, f)

@@ -25,6 +25,7 @@ from espnet2_speechprompt.bin.units_cli import (
     make_reader,
     run,
 )
+from espnet2_speechprompt.fileio import atomic_path
 from espnet2_speechprompt.units.errors import UnitsError
 from espnet2_speechprompt.units.kmeans import learn_kmeans, save_centres
 
@@ -107,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.joblib_out:
         import joblib
 
-        joblib.dump(model, args.joblib_out + ".tmp")
-        os.replace(args.joblib_out + ".tmp", args.joblib_out)
+        with atomic_path(args.joblib_out) as tmp:
+            joblib.dump(model, tmp)
     print(f"wrote {args.out} ({quantizer.n_clusters} x {quantizer.dim})", file=sys.stderr)
     return 0
 

@@ -19,13 +19,12 @@ import os
 from collections import Counter
 
 from ..errors import SpeechPromptError
+from ..fileio import atomic_write_text
 from .cli_errors import exit_on_user_error
 
 
 def write_lines(path: str, lines: list[str]) -> None:
-    with open(f"{path}.tmp", "w", encoding="utf-8") as f:
-        f.write("".join(f"{line}\n" for line in lines))
-    os.replace(f"{path}.tmp", path)
+    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def read_labels(path: str) -> list[tuple[int, str, list[str]]]:

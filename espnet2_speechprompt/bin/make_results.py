@@ -27,6 +27,7 @@ import yaml
 
 from .. import __version__
 from ..checkpoints.dictionary import NUM_SPECIALS, Dictionary
+from ..fileio import atomic_write_text
 from .cli_errors import exit_on_user_error
 from .speechprompt_score import read_table
 
@@ -292,8 +293,7 @@ def write_results(args: argparse.Namespace) -> None:
         lines += [f"|{stage}|{seconds:.0f}|" for stage, seconds in times.items()]
     lines += ["", "Images: " + ", ".join(f"`{p.name}`" for p in sorted(images.glob("*.png")))]
     out = Path(args.output)
-    out.with_suffix(".tmp").write_text("\n".join(lines) + "\n")
-    os.replace(out.with_suffix(".tmp"), out)
+    atomic_write_text(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..checkpoints.dictionary import Dictionary
 from ..checkpoints.safe_pickle import read_fairseq_checkpoint
 from ..errors import SpeechPromptError
+from ..fileio import atomic_path
 from .cli_errors import exit_on_user_error
 
 EMBEDDING_KEYS = ("decoder.embed_tokens.weight",)
@@ -51,9 +52,8 @@ def main(cmd: list[str] | None = None) -> None:
         if output.exists():
             raise SpeechPromptError(f"{output} exists: delete it or give another --output")
         vocab = numbered_dictionary(args.checkpoint)
-        tmp = output.with_name(output.name + ".tmp")
-        vocab.save(tmp)
-        os.replace(tmp, output)
+        with atomic_path(output) as tmp:
+            vocab.save(tmp)
         print(f"{output}: {len(vocab)} entries (4 specials + {len(vocab) - 4} numbered symbols)")
 
 

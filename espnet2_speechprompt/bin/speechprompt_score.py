@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from ..errors import SpeechPromptError
+from ..fileio import atomic_write_text
 from .cli_errors import exit_on_user_error
 
 METRICS = ("acc", "wer", "cer", "char_wer", "char_cer", "slot_f1", "slot_cer", "slot_wer", "bleu")
@@ -159,8 +160,7 @@ def main(cmd: list[str] | None = None) -> None:
     if args.output:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".tmp").write_text(text + "\n")
-        os.replace(out.with_suffix(".tmp"), out)
+        atomic_write_text(out, text + "\n")
     sys.stdout.write(text + "\n")
 
 

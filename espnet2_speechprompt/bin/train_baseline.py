@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 from ..baselines.gru import GRUConfig, predict, train_gru
 from ..errors import SpeechPromptError
+from ..fileio import atomic_write_text
 from ..units.datadir import read_units
 from .cli_errors import exit_on_user_error
 
@@ -68,8 +68,7 @@ def main(cmd: list[str] | None = None) -> None:
             result["acc"][Path(directory).name] = correct / len(rows)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".tmp").write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(out.with_suffix(".tmp"), out)
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

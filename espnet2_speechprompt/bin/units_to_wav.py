@@ -17,7 +17,6 @@ This tool ships no weights.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
@@ -25,7 +24,8 @@ import sys
 import torch
 
 from espnet2_speechprompt.bin.units_cli import run
-from espnet2_speechprompt.units.datadir import atomic_open, job_slice, merge_parts, part_name
+from espnet2_speechprompt.fileio import atomic_open, write_wav
+from espnet2_speechprompt.units.datadir import job_slice, merge_parts, part_name
 from espnet2_speechprompt.vocoder import UnitHifiGan, UnitInputError, VocoderError, load_vocoder
 from espnet2_speechprompt.vocoder.hifigan import check_durations
 
@@ -166,20 +166,6 @@ def load_inputs(
                 raise UnitInputError(f"utterance {utt}: no durations in {args.durations}")
             check_durations(torch.tensor(durations[utt]), len(units), utt)
     return rows, durations
-
-
-def write_wav(path: str, wav: torch.Tensor, rate: int, subtype: str) -> None:
-    """``path.tmp`` then rename: a wav on disk is always complete."""
-    import soundfile
-
-    tmp = path + ".tmp"
-    try:
-        soundfile.write(tmp, wav.numpy(), rate, subtype=subtype, format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
 
 
 def synthesize(args: argparse.Namespace) -> str:

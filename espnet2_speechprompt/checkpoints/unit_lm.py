@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..fileio import atomic_path
 from ..speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from .dictionary import Dictionary
 from .safe_pickle import CheckpointError, read_fairseq_checkpoint
@@ -196,9 +197,8 @@ def write_release(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / filename
-    tmp = target.with_name(target.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, target)
-    vocab.save(directory / "dict.txt.tmp")
-    os.replace(directory / "dict.txt.tmp", directory / "dict.txt")
+    with atomic_path(target) as tmp:
+        torch.save(payload, tmp)
+    with atomic_path(directory / "dict.txt") as tmp:
+        vocab.save(tmp)
     return target

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpeechPromptError
+from ..fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +123,8 @@ def check_utterances(utts: Sequence[Utterance], where: str) -> None:
 
 
 def _write(path: Path, lines: Iterable[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         f.writelines(f"{line}\n" for line in lines)
-    os.replace(tmp, path)
 
 
 def write_data_dir(directory: str | os.PathLike, utts: Sequence[Utterance]) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from ..fileio import atomic_path
 from .kaldi import DataPrepError, Utterance
 
 DEFAULT_COMMAND = ("espeak-ng", "-v", "en-us", "-w", "{wav}", "--stdin")
@@ -43,16 +44,15 @@ def load_command(conf: str | os.PathLike | None) -> list[str]:
 def synthesize_one(command: Sequence[str], text: str, wav: Path) -> None:
     if wav.is_file() and wav.stat().st_size > 44:
         return
-    tmp = wav.with_name(wav.name + ".tmp.wav")
-    args = [a.replace("{wav}", str(tmp)) for a in command]
-    proc = subprocess.run(args, input=text.encode("utf-8"), capture_output=True)
-    if proc.returncode != 0 or not tmp.is_file():
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise DataPrepError(
-            f"TTS command {' '.join(args)!r} failed for {wav.stem}"
-            + (f": {detail[-1]}" if detail else "")
-        )
-    os.replace(tmp, wav)
+    with atomic_path(wav, ".tmp.wav") as tmp:
+        args = [a.replace("{wav}", str(tmp)) for a in command]
+        proc = subprocess.run(args, input=text.encode("utf-8"), capture_output=True)
+        if proc.returncode != 0 or not tmp.is_file():
+            detail = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise DataPrepError(
+                f"TTS command {' '.join(args)!r} failed for {wav.stem}"
+                + (f": {detail[-1]}" if detail else "")
+            )
 
 
 def synthesize_targets(

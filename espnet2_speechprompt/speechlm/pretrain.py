@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ..batching import pad_batch
 from ..checkpoints.dictionary import EOS, PAD
+from ..fileio import atomic_path
 from .transformer_lm import DecoderConfig, TransformerDecoder
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def pretrain_unit_lm(
                 "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "best": best,
                 "best_state": best_state,
             }  # fmt: skip
-            torch.save(state, f"{state_path}.tmp")
-            os.replace(f"{state_path}.tmp", state_path)
+            with atomic_path(state_path) as tmp:
+                torch.save(state, tmp)
     model.load_state_dict(best_state)
     return model.eval()

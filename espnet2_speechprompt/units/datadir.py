@@ -1,14 +1,15 @@
-"""Kaldi-style outputs: job slices, atomic files, ``units`` text files, kaldiio feature arks."""
+"""Kaldi-style outputs: job slices, ``units`` text files, kaldiio feature arks."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from espnet2_speechprompt.fileio import atomic_open, temp_sibling
 from espnet2_speechprompt.units.errors import UnitsError
 
 
@@ -24,23 +25,6 @@ def job_slice(n_items: int, nj: int, job: int) -> slice:
 def part_name(name: str, nj: int, job: int | None) -> str:
     """``units`` for a single job, ``units.J`` for job J of a split run."""
     return name if job is None or nj == 1 else f"{name}.{job}"
-
-
-@contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w") -> Iterator[io.IOBase]:
-    """Write ``path + '.tmp'`` and move it onto ``path`` only when the block succeeds."""
-    tmp = path + ".tmp"
-    kwargs = {"encoding": "utf-8"} if "b" not in mode else {}
-    f = open(tmp, mode, **kwargs)
-    try:
-        yield f
-    except BaseException:
-        f.close()
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    f.close()
-    os.replace(tmp, path)
 
 
 def format_units(utt: str, units: Sequence[int]) -> str:
@@ -66,7 +50,8 @@ class ArkWriter:
 
         self._kaldiio = kaldiio
         self.ark_path, self.scp_path = ark_path, scp_path
-        self._ark = open(ark_path + ".tmp", "wb")
+        self._tmp = temp_sibling(ark_path)
+        self._ark = open(self._tmp, "wb")
         self._scp: list[str] = []
 
     def write(self, utt: str, array: np.ndarray) -> None:
@@ -77,14 +62,14 @@ class ArkWriter:
 
     def commit(self) -> None:
         self._ark.close()
-        os.replace(self.ark_path + ".tmp", self.ark_path)
+        os.replace(self._tmp, self.ark_path)
         with atomic_open(self.scp_path) as f:
             f.writelines(self._scp)
 
     def abort(self) -> None:
         self._ark.close()
         with contextlib.suppress(OSError):
-            os.remove(self.ark_path + ".tmp")
+            os.remove(self._tmp)
 
 
 def merge_parts(directory: str, name: str, nj: int, part_format: str = "{name}.{job}") -> str:

@@ -26,6 +26,7 @@ from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 from torch import nn
 
 from espnet2_speechprompt.checkpoints.safe_pickle import PickledStub
+from espnet2_speechprompt.fileio import atomic_open
 from espnet2_speechprompt.units.errors import KMeansError
 
 logger = logging.getLogger(__name__)
@@ -194,11 +195,8 @@ class KMeansQuantizer(nn.Module):
 
 
 def save_centres(centres: np.ndarray, path: str | os.PathLike) -> None:
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.save(f, np.asarray(centres, dtype=np.float32))
-    os.replace(tmp, path)
 
 
 class FrameReservoir:
