@@ -21,6 +21,14 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _package_cache(tmp_path_factory):
+    """Packed tasks unpack into a temporary cache, never the user's (also in subprocesses)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPEECHPROMPT_CACHE_DIR", str(tmp_path_factory.mktemp("package_cache")))
+        yield
+
+
 def tiny_decoder(vocab_size: int = 20, **overrides) -> TransformerDecoder:
     config = DecoderConfig(
         vocab_size=vocab_size,

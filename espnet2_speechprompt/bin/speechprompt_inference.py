@@ -57,26 +57,34 @@ class SpeechPrompt:
         device: str = "cpu",
         max_len_b: int = 200,
         backbone_conf: dict | None = None,
-        backbone_meta: str | os.PathLike | None = None,
+        speechprompt_backbone: str | os.PathLike | None = None,
         decoding: str | None = None,
         beam_size: int | None = None,
         max_len_a: float = 0.0,
         length_penalty: float = 1.0,
         nbest: int = 1,
+        speechprompt_kmeans: str | os.PathLike | None = None,
+        kmeans: str | os.PathLike | None = None,
+        unit_extractor_conf: dict | None = None,
     ):
-        from ..tasks.packing import verify_backbone
+        """Package files (``meta.yaml`` keys): ``speechprompt_backbone`` (sha256 of each file the
+        prompts depend on, checked when the file is used), ``speechprompt_kmeans``;
+        ``backbone_conf``, ``unit_extractor_conf`` and ``kmeans`` override the config's."""
+        from ..tasks.packing import build_trained_model, extractor_conf
         from ..tasks.speechprompt import LabelEncoder, SpeechPromptTask, backbone_choices
 
         with open(speechprompt_train_config, encoding="utf-8") as f:
             args = argparse.Namespace(**yaml.safe_load(f))
         if backbone_conf:
             args.backbone_conf = {**args.backbone_conf, **backbone_conf}
-        backbone = backbone_choices.get_class(args.backbone)(**args.backbone_conf)
-        if backbone_meta is not None:
-            verify_backbone(backbone_meta, backbone.files())
-        model = SpeechPromptTask.build_model(args)
-        if speechprompt_model_file is not None:
-            model.load_state_dict(load_trainable_state(speechprompt_model_file), strict=True)
+        model, _ = build_trained_model(
+            args, speechprompt_train_config, speechprompt_model_file, speechprompt_backbone
+        )
+        self.backbone_record = speechprompt_backbone
+        config_conf = getattr(args, "unit_extractor_conf", None)
+        self.unit_extractor_conf = extractor_conf(
+            config_conf, speechprompt_kmeans, unit_extractor_conf, kmeans
+        )
         self.model = model.to(device).eval()
         self.prompted = self.model.prompted
         self.train_args, self.device = args, device
@@ -84,7 +92,9 @@ class SpeechPrompt:
         self._unit_extractor = None
         self.labels = LabelEncoder(args.label_list)
         self.preprocess = SpeechPromptTask.build_preprocess_fn(args, False)
-        self.backbone_files = backbone.files()
+        self.backbone_files = backbone_choices.get_class(args.backbone)(
+            **args.backbone_conf
+        ).files()
         self.decoding = decoding or getattr(args, "decoding", "score")
         if self.decoding not in DECODINGS:
             raise SpeechPromptError(f"decoding {self.decoding!r}: use one of {DECODINGS}")
@@ -170,25 +180,34 @@ class SpeechPrompt:
 
     @property
     def unit_extractor(self):
-        """The configured ``UnitExtractor`` (``unit_extractor_conf`` of the training config)."""
+        """The configured ``UnitExtractor`` (``unit_extractor_conf`` of the training config, the
+        package's k-means file, the overrides), its files checked against the package's."""
         if self._unit_extractor is None:
+            from ..tasks.packing import verify_backbone
             from ..units.extractor import UnitExtractor
 
-            conf = getattr(self.train_args, "unit_extractor_conf", None)
-            if not conf:
+            if not self.unit_extractor_conf:
                 raise SpeechPromptError(
                     "this task has no unit_extractor_conf: pass units, or train with "
                     "--unit_extractor_conf kmeans=...,feature=..."
                 )
-            self._unit_extractor = UnitExtractor(**conf, device=self.device)
+            if self.backbone_record is not None:
+                conf = self.unit_extractor_conf
+                files = {"kmeans": conf.get("kmeans"), "feature_checkpoint": conf.get("checkpoint")}
+                verify_backbone(self.backbone_record, {k: v for k, v in files.items() if v})
+            self._unit_extractor = UnitExtractor(**self.unit_extractor_conf, device=self.device)
         return self._unit_extractor
 
     @staticmethod
-    def from_pretrained(model_tag: str, **kwargs) -> SpeechPrompt:
-        """A packed task: a local directory, a packed zip, or a Hugging Face Hub tag."""
+    def from_pretrained(
+        model_tag: str, cache_dir: str | os.PathLike | None = None, **kwargs
+    ) -> SpeechPrompt:
+        """A packed task: a packed .zip/.tgz (unpacked once into ``cache_dir``, by default
+        ``$SPEECHPROMPT_CACHE_DIR`` or ``~/.cache/espnet2_speechprompt/packages``), its
+        unpacked directory, or a Hugging Face Hub tag."""
         from ..tasks.packing import resolve_pretrained
 
-        return SpeechPrompt(**{**resolve_pretrained(model_tag), **kwargs})
+        return SpeechPrompt(**{**resolve_pretrained(model_tag, cache_dir), **kwargs})
 
 
 def inference(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import zipfile
 from pathlib import Path
 
 import yaml
@@ -44,11 +43,12 @@ Labels: {labels}
 
 
 def stage_folder(packed: str, repo: str, folder: Path) -> Path:
-    if not zipfile.is_zipfile(packed):
-        raise SpeechPromptError(f"{packed}: not a packed .zip (run the pack stage first)")
-    folder.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(packed) as archive:
-        archive.extractall(folder)
+    """``folder``: the checked contents of ``packed`` and a model card (README.md)."""
+    from ..tasks.unpacking import extract_package
+
+    if not Path(packed).is_file():
+        raise SpeechPromptError(f"{packed}: no such package (run the pack stage first)")
+    extract_package(packed, folder)
     config = yaml.safe_load((folder / "config.yaml").read_text())
     results = folder / "RESULTS.md"
     card = CARD.format(

@@ -77,6 +77,7 @@ def test_gru_baseline_learns_the_units(tmp_path):
 def test_upload_dry_run_stages_a_model_card(tmp_path):
     packed = tmp_path / "model.zip"
     with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("meta.yaml", "yaml_files: {speechprompt_train_config: config.yaml}\nfiles: {}\n")
         z.writestr("config.yaml", "backbone: gslm\nlabel_list: ['yes', 'no']\n")
         z.writestr("speechprompt.safetensors", b"0123")
         z.writestr("RESULTS.md", "|test|99.0|\n")
