@@ -29,6 +29,7 @@ from .. import __version__
 from ..checkpoints.dictionary import NUM_SPECIALS, Dictionary
 from ..fileio import atomic_write_text
 from .cli_errors import exit_on_user_error
+from .speechprompt_inference import load_trainable_state
 from .speechprompt_score import read_table
 
 
@@ -72,23 +73,16 @@ def plot_confusion(ref: dict, hyp: dict, labels: list[str], path: Path, title: s
 def plot_training_curves(train_dir: Path, images: Path) -> None:
     """ESPnet's per-epoch curves (``loss.png``, ``acc.png``, ...) from the reporter state in
     ``checkpoint.pth``, drawn once (training with ``use_matplotlib: true`` redraws them every
-    epoch). Only tensors, containers, numpy scalars and timedeltas are unpickled."""
+    epoch). The file is read with the resume allow-list (tensors, numpy scalars, timedeltas)."""
     checkpoint = train_dir / "checkpoint.pth"
     if not checkpoint.is_file():
         return
-    import datetime
-
-    import numpy as np
     from espnet2.train.reporter import Reporter
 
-    multiarray = getattr(np, "_core", None) or np.core
-    dtypes = {type(np.dtype(name)) for name in ("float64", "float32", "int64", "int32")}
-    with torch.serialization.safe_globals(
-        [multiarray.multiarray.scalar, np.dtype, datetime.timedelta, *dtypes]
-    ):
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    from ..tasks.trainer import load_training_checkpoint
+
     reporter = Reporter()
-    reporter.load_state_dict(state["reporter"])
+    reporter.load_state_dict(load_training_checkpoint(checkpoint)["reporter"])
     reporter.matplotlib_plot(images)
 
 
@@ -241,7 +235,7 @@ def write_results(args: argparse.Namespace) -> None:
     train_dir = exp / "speechprompt"
     config = yaml.safe_load((train_dir / "config.yaml").read_text())
     model_file = train_dir / args.model_file
-    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    state = load_trainable_state(model_file)
     trainable = sum(v.numel() for v in state.values())
     backbone = Path(config["backbone_conf"]["checkpoint"])
     vocab = Dictionary.load(

@@ -28,7 +28,9 @@ import torch
 import yaml
 
 from ..checkpoints.dictionary import PAD
+from ..checkpoints.safe_pickle import CheckpointError
 from ..errors import SpeechPromptError
+from ..safe_load import load_state_dict_file
 from .cli_errors import exit_on_user_error
 
 DECODINGS = ("score", "greedy", "beam")
@@ -37,14 +39,14 @@ Result = tuple[str, float, list[int]]  # label text, log-likelihood, label-space
 
 
 def load_trainable_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Prompt-only weights from ``*.safetensors`` or an ESPnet ``*.pth`` (tensors only)."""
-    path = os.fspath(path)
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state.get("model", state) if "model" in state else state
+    """Prompt-only weights from ``*.safetensors`` or an ESPnet ``*.pth`` (tensors only); a
+    missing, damaged or unsafe file is one :class:`CheckpointError` naming it."""
+    return load_state_dict_file(
+        path,
+        kind="prompt model file",
+        remedy="give a model file written by training (e.g. valid.acc.best.pth)",
+        error=CheckpointError,
+    )
 
 
 class SpeechPrompt:

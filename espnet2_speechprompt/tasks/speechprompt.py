@@ -19,7 +19,6 @@ import numpy as np
 from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
-from espnet2.train.trainer import Trainer
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
@@ -40,6 +39,7 @@ from .inputs import (
     check_verbalizer,
     resolve_input,
 )
+from .trainer import SpeechPromptTrainer
 
 # units in (gslm, unit_mbart) or 16 kHz speech in (wav2seq), labels out
 backbone_choices = ClassChoices(
@@ -166,7 +166,7 @@ def balanced_weights(label_counts: list[int]) -> list[float]:
 class SpeechPromptTask(AbsTask):
     num_optimizers: int = 1
     class_choices_list = [backbone_choices, verbalizer_choices]
-    trainer = Trainer
+    trainer = SpeechPromptTrainer
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -2,8 +2,9 @@
 
 The released GSLM / S2ST k-means files (``km.bin``, ``*_km1000.bin``) are ``joblib.dump``s of
 scikit-learn ``MiniBatchKMeans`` objects. They are read with a restricted unpickler that
-rebuilds numpy arrays but turns every class into an inert stub, so no code from the file runs;
-only ``cluster_centers_`` is kept. The project's own format is the centres as a ``.npy``.
+rebuilds numpy arrays but turns every class into an inert stub and refuses globals that run
+code, so no code from the file runs; only ``cluster_centers_`` is kept. The project's own
+format is the centres as a ``.npy``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import torch
 from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 from torch import nn
 
-from espnet2_speechprompt.checkpoints.safe_pickle import PickledStub
 from espnet2_speechprompt.fileio import atomic_open
+from espnet2_speechprompt.safe_load import PickledStub, check_global, stub_class
 from espnet2_speechprompt.units.errors import KMeansError
 
 logger = logging.getLogger(__name__)
@@ -54,20 +55,12 @@ def _numpy_global(module: str, name: str) -> Any:
     return None
 
 
-_STUBS: dict[str, type] = {}
-
-
-def _stub(module: str, name: str) -> type:
-    key = f"{module}.{name}"
-    if key not in _STUBS:
-        _STUBS[key] = type(name, (PickledStub,), {"_stub_of": key, "__module__": __name__})
-    return _STUBS[key]
-
-
 class SafeJoblibUnpickler(NumpyUnpickler):
-    """joblib's unpickler (arrays stored after the pickle stream) with every class stubbed."""
+    """joblib's unpickler (arrays stored after the pickle stream) with every class stubbed and
+    globals that run code refused."""
 
     def find_class(self, module: str, name: str) -> Any:
+        check_global(self.filename, module, name, "k-means file", KMeansError)
         if name == "NumpyArrayWrapper" and module.endswith("joblib.numpy_pickle"):
             return NumpyArrayWrapper
         if module == "builtins" and name in _BUILTINS:
@@ -75,7 +68,7 @@ class SafeJoblibUnpickler(NumpyUnpickler):
         if module == "_codecs" and name == "encode":
             return __import__("codecs").encode
         real = _numpy_global(module, name) if module.startswith("numpy") else None
-        return real if real is not None else _stub(module, name)
+        return real if real is not None else stub_class(f"{module}.{name}")
 
 
 _COMPRESSED = {

@@ -1,6 +1,6 @@
 """Load a released unit HiFi-GAN: ``{"generator": state_dict}`` + ``config.json``.
 
-The checkpoint is read with the project's restricted unpickler (no code from the file runs).
+The checkpoint is read with torch's weights-only unpickler (no code from the file runs).
 Weight-norm pairs ``X.weight_g`` / ``X.weight_v`` (``torch.nn.utils.weight_norm``, the layout
 of the released files) or ``X.parametrizations.weight.original0/1`` (the newer torch API) are
 folded into plain ``X.weight = g * v / ||v||`` once, at load time; ``||v||`` is taken over

@@ -136,9 +136,7 @@ class _Exploit:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_pickled_code_is_never_run(tmp_path):
-    """A checkpoint carrying an os.system call and a fairseq-only class loads inertly."""
-    marker = tmp_path / "pwned"
+def _save_with_fake_fairseq_class(path, extra: dict, **save_args) -> None:
     fake = types.ModuleType("fairseq_fake_module")
 
     class Meter:  # stands for fairseq.logging.meters.AverageMeter
@@ -153,13 +151,34 @@ def test_pickled_code_is_never_run(tmp_path):
         state = {
             "args": argparse.Namespace(arch="transformer_lm"),
             "model": {"w": torch.ones(2)},
-            "extra_state": {"meter": Meter(), "hook": _Exploit(marker)},
+            "extra_state": {"meter": Meter(), **extra},
         }
-        torch.save(state, tmp_path / "ckpt.pt", pickle_protocol=pickle.HIGHEST_PROTOCOL)
+        torch.save(state, path, **save_args)
     finally:
         del sys.modules["fairseq_fake_module"]
-    loaded = safe_torch_load(tmp_path / "ckpt.pt")
-    assert not marker.exists()
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_foreign_classes_load_as_inert_stubs(tmp_path, legacy):
+    path = tmp_path / "ckpt.pt"
+    _save_with_fake_fairseq_class(path, {}, _use_new_zipfile_serialization=not legacy)
+    loaded = safe_torch_load(path)
     assert loaded["args"].arch == "transformer_lm"
     assert loaded["extra_state"]["meter"].val == 3  # an inert stub with its state
     torch.testing.assert_close(loaded["model"]["w"], torch.ones(2))
+
+
+def test_pickled_code_is_never_run(tmp_path):
+    """A checkpoint carrying an os.system call is refused in one line; nothing runs."""
+    marker = tmp_path / "pwned"
+    _save_with_fake_fairseq_class(tmp_path / "ckpt.pt", {"hook": _Exploit(marker)})
+    with pytest.raises(CheckpointError, match=r"ckpt.pt refers to posix.system: not a checkpoint"):
+        safe_torch_load(tmp_path / "ckpt.pt")
+    assert not marker.exists()
+
+
+def test_other_pickle_protocols_are_refused_in_one_line(tmp_path):
+    _save_with_fake_fairseq_class(tmp_path / "ckpt.pt", {}, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    with pytest.raises(CheckpointError, match="Unsupported operand .*default pickle protocol only") as info:
+        safe_torch_load(tmp_path / "ckpt.pt")
+    assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
