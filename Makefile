@@ -17,13 +17,13 @@ venv-test:
 demo: venv
 	tools/install_system_deps.sh
 	cd $(RECIPE) && ./run.sh
-	@echo "results: $(RECIPE)/exp/RESULTS.md"
+	@echo "results: $(RECIPE)/exp/speechprompt_train_learnable/RESULTS.md"
 
 # The same stages on a small corpus with short training (what the tests run, in a copy).
 demo-debug: venv
 	tools/install_system_deps.sh
 	cd $(RECIPE) && local/run_debug.sh
-	@echo "results: $(RECIPE)/exp/debug/RESULTS.md"
+	@echo "results: $(RECIPE)/exp/debug/speechprompt_train_debug/RESULTS.md"
 
 # End-to-end prompt tuning on synthetic units (seconds; no audio, no espeak-ng).
 demo-synthetic: venv

@@ -1,15 +1,19 @@
 """Write RESULTS.md (ESPnet style) and the plots for a trained and decoded task.
 
-    python -m espnet2_speechprompt.bin.make_results --expdir exp --dumpdir dump \
-        --test_sets valid test --output exp/RESULTS.md
+    python -m espnet2_speechprompt.bin.make_results --expdir exp/speechprompt_train \
+        --inference_tag decode_speechprompt_model_valid.acc.best --dumpdir dump \
+        --test_sets valid test --output exp/speechprompt_train/RESULTS.md
 
-Reads ``{expdir}/speechprompt`` (config, model file, and ``checkpoint.pth``, whose reporter state
-gives ESPnet's training curves in ``images/``, so training may run with ``use_matplotlib: false``),
-the scores of stage 9 (``{expdir}/decode/<set>/result.json`` and, for speech output,
-``asr_bleu/result.json``) for the ``--metrics`` columns, ``{expdir}/decode/<set>/text`` and
-``{dumpdir}/units/<set>/{label,utt2spk}``; for classification adds per-speaker accuracy and a
+Reads the experiment dir ``{expdir}`` (config, model file, and ``checkpoint.pth``, whose
+reporter state gives ESPnet's training curves in ``images/``, so training may run with
+``use_matplotlib: false``), the scores of stage 9 (``{expdir}/{inference_tag}/<set>/
+result.json`` and, for speech output, ``asr_bleu/result.json``) for the ``--metrics`` columns,
+``{expdir}/{inference_tag}/<set>/text`` and ``{dumpdir}/units/<set>/{label,utt2spk}``. The table
+has one row per decode (``<decode dir>/<set>``, as ESPnet's): this one's, then the experiment's
+other decode dirs that were scored. For classification it adds per-speaker accuracy and a
 confusion matrix, and for every task the verbalizer's label->unit map, under
-``{expdir}/speechprompt/images/``.
+``{expdir}/images/``; the experiments beside ``{expdir}`` on the same backbone are listed too.
+The environment records the date, the versions and the git commit of the code, as ESPnet's.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -126,22 +132,52 @@ def plot_verbalizer(state: dict, config: dict, vocab: Dictionary, path: Path) ->
     )
 
 
-def environment() -> list[str]:
-    import torch as _torch
+def git_commit(path: Path) -> tuple[str, str] | None:
+    """The commit of the git checkout holding ``path`` (noting uncommitted changes to tracked
+    files) and its date; None outside a checkout or without git."""
 
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(path), *args], capture_output=True, text=True, timeout=60
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    return commit, git("log", "-1", "--format=%cd") or "?"
+
+
+def environment() -> list[str]:
+    """ESPnet's ``## Environments`` lines, then this package and the machine."""
     try:
         import espnet
 
         espnet_version = espnet.__version__
     except ImportError:
         espnet_version = "not installed"
-    return [
-        f"- date: `{time.strftime('%Y-%m-%d %H:%M:%S %Z')}`",
-        f"- python: `{platform.python_version()}`, torch `{_torch.__version__}`, "
-        f"espnet `{espnet_version}`, espnet2_speechprompt `{__version__}`",
-        f"- machine: `{platform.machine()}`, {os.cpu_count()} CPU cores, "
-        f"GPU: {'yes' if _torch.cuda.is_available() else 'no'}",
+    lines = [
+        f"- date: `{time.strftime('%a %b %d %H:%M:%S %Z %Y')}`",
+        f"- python version: `{' '.join(sys.version.split())}`",
+        f"- espnet version: `espnet {espnet_version}`",
+        f"- pytorch version: `pytorch {torch.__version__}`",
+        f"- espnet2_speechprompt version: `{__version__}`",
     ]
+    commit = git_commit(Path(__file__).resolve().parent)
+    if commit is None:
+        lines.append("- Git hash: `unknown` (not run from a git checkout)")
+    else:
+        lines += [f"- Git hash: `{commit[0]}`", f"  - Commit date: `{commit[1]}`"]
+    lines.append(
+        f"- machine: `{platform.machine()}`, {os.cpu_count()} CPU cores, "
+        f"GPU: {'yes' if torch.cuda.is_available() else 'no'}"
+    )
+    return lines
 
 
 def set_results(decode: Path, ref_path: Path, metrics: list[str]) -> dict:
@@ -161,12 +197,28 @@ def set_results(decode: Path, ref_path: Path, metrics: list[str]) -> dict:
     return result
 
 
-def metric_table(exp: Path, dump: Path, sets: list[str], metrics: list[str], config) -> list[str]:
-    """One row per set, one column per metric (ESPnet style: rates in %, BLEU as is)."""
+def scored_decodes(exp: Path, inference_tag: str, sets: list[str]) -> list[str]:
+    """``<decode dir>/<set>`` of this decode, then of the experiment's other scored decodes."""
+    others = sorted(
+        f"{path.name}/{name}"
+        for path in exp.iterdir()
+        if path.is_dir() and path.name != inference_tag and not path.name.startswith(".")
+        for name in sets
+        if (path / name / "result.json").is_file()
+    )
+    return [f"{inference_tag}/{name}" for name in sets] + others
+
+
+def metric_table(
+    exp: Path, dump: Path, decodes: list[str], metrics: list[str], config
+) -> list[str]:
+    """One row per decoded set (``<decode dir>/<set>`` under ``exp``), one column per metric
+    (ESPnet style: rates in %, BLEU as is)."""
     lines = [f"|dataset|Snt|{'|'.join(metrics)}|", "|---" * (len(metrics) + 2) + "|"]
     notes = []
-    for name in sets:
-        result = set_results(exp / "decode" / name, dump / "units" / name / "label", metrics)
+    for name in decodes:
+        dset = Path(name).name
+        result = set_results(exp / name, dump / "units" / dset / "label", metrics)
         cells = []
         for metric in metrics:
             value = result.get(metric)
@@ -191,36 +243,61 @@ def metric_table(exp: Path, dump: Path, sets: list[str], metrics: list[str], con
     return lines + ([""] + notes if notes else [])
 
 
-def other_experiments(exp: Path, sets: list[str], backbone: str) -> list[str]:
-    """A table of the tagged experiments beside this one (``<exp>/<tag>/``) on the same
-    backbone (e.g. another verbalizer), from their stage 9 ``result.json`` files."""
+def other_experiments(exp: Path, inference_tag: str, sets: list[str], backbone: str) -> list[str]:
+    """A table of the experiments beside this one (``<exp>/../*/config.yaml``) on the same
+    backbone (e.g. another verbalizer), from their stage 9 ``result.json`` files of the same
+    decode dir name."""
     rows = []
-    for config_path in sorted(exp.glob("*/speechprompt/config.yaml")):
-        tag_dir = config_path.parent.parent
-        config = yaml.safe_load(config_path.read_text())
-        if config["backbone_conf"].get("checkpoint") != backbone:
+    for config_path in sorted(exp.parent.glob("*/config.yaml")):
+        other = config_path.parent
+        config = yaml.safe_load(config_path.read_text()) or {}
+        if other.resolve() == exp.resolve() or "verbalizer" not in config:
+            continue
+        if config.get("backbone_conf", {}).get("checkpoint") != backbone:
             continue
         cells = []
         for name in sets:
-            result = tag_dir / "decode" / name / "result.json"
+            result = other / inference_tag / name / "result.json"
             acc = json.loads(result.read_text()).get("acc") if result.exists() else None
             cells.append("-" if acc is None else f"{100 * acc:.2f}")
-        rows.append(f"|`{tag_dir.name}`|{config['verbalizer']}|{'|'.join(cells)}|")
+        rows.append(f"|`{other.name}`|{config['verbalizer']}|{'|'.join(cells)}|")
     if not rows:
         return []
     header = [f"|experiment|verbalizer|{'|'.join(f'{s} acc' for s in sets)}|"]
     header.append("|---" * (len(sets) + 2) + "|")
-    return ["", f"### other experiments in `{exp}` (same units and backbone)", "", *header, *rows]
+    return [
+        "",
+        f"### other experiments in `{exp.parent}` (same units and backbone; `{inference_tag}`)",
+        "",
+        *header,
+        *rows,
+    ]
+
+
+def timing_table(paths: list[str]) -> list[str]:
+    """The seconds per stage, from files of ``stage seconds`` lines (absent files skipped)."""
+    times = defaultdict(float)
+    for path in map(Path, paths):
+        for line in path.read_text().splitlines() if path.is_file() else ():
+            stage, _, seconds = line.partition(" ")
+            times[stage] += float(seconds or 0)
+    if not times:
+        return []
+    lines = ["", "### run time", "", "|stage|seconds|", "|---|---|"]
+    return lines + [f"|{stage}|{seconds:.0f}|" for stage, seconds in times.items()]
 
 
 def main(cmd: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--expdir", required=True)
+    parser.add_argument("--expdir", required=True, help="the experiment (training) dir")
+    parser.add_argument(
+        "--inference_tag", required=True, help="the decode dir in it: <expdir>/<tag>/<set>"
+    )
     parser.add_argument("--dumpdir", required=True)
     parser.add_argument("--test_sets", nargs="+", required=True)
     parser.add_argument("--model_file", default="valid.acc.best.pth")
     parser.add_argument("--baseline", help="result.json of train_baseline")
-    parser.add_argument("--timings", help="a file of 'stage seconds' lines")
+    parser.add_argument("--timings", nargs="*", default=[], help="files of 'stage seconds' lines")
     parser.add_argument("--output", required=True)
     parser.add_argument(
         "--metrics", nargs="+", default=["acc"], help="the columns, as scored by stage 9"
@@ -232,22 +309,21 @@ def main(cmd: list[str] | None = None) -> None:
 
 def write_results(args: argparse.Namespace) -> None:
     exp, dump = Path(args.expdir), Path(args.dumpdir)
-    train_dir = exp / "speechprompt"
-    config = yaml.safe_load((train_dir / "config.yaml").read_text())
-    model_file = train_dir / args.model_file
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    model_file = exp / args.model_file
     state = load_trainable_state(model_file)
     trainable = sum(v.numel() for v in state.values())
     backbone = Path(config["backbone_conf"]["checkpoint"])
     vocab = Dictionary.load(
         config["backbone_conf"].get("dictionary") or backbone.with_name("dict.txt")
     )
-    images = train_dir / "images"
+    images = exp / "images"
     images.mkdir(parents=True, exist_ok=True)
-    plot_training_curves(train_dir, images)
+    plot_training_curves(exp, images)
     prompt = config["prompt_conf"]
     lines = ["# RESULTS", "## Environments", *environment(), ""]
     lines += [
-        f"## {config['verbalizer']} verbalizer: `{train_dir}`",
+        f"## {exp.name}: {config['verbalizer']} verbalizer (`{exp}`)",
         f"- backbone: `{config['backbone']}` `{backbone}` ({backbone.stat().st_size / 2**20:.1f} MiB)",
         f"- prompts: input {prompt['input_length']}, deep {prompt['deep_length']}, "
         f"separator {prompt['separator']}; verbalizer `{config['verbalizer']}` "
@@ -259,11 +335,12 @@ def write_results(args: argparse.Namespace) -> None:
         "",
     ]
     classification = config.get("decoding", "score") == "score"
-    lines += metric_table(exp, dump, args.test_sets, args.metrics, config)
+    decodes = scored_decodes(exp, args.inference_tag, args.test_sets)
+    lines += metric_table(exp, dump, decodes, args.metrics, config)
     per_speaker = {}
     for name in args.test_sets if classification else ():
         ref = read_table(dump / "units" / name / "label")
-        hyp = read_table(exp / "decode" / name / "text")
+        hyp = read_table(exp / args.inference_tag / name / "text")
         utt2spk = dump / "units" / name / "utt2spk"
         if utt2spk.exists():
             per_speaker[name] = per_group_accuracy(ref, hyp, read_table(utt2spk))
@@ -277,14 +354,9 @@ def write_results(args: argparse.Namespace) -> None:
                   f"- parameters: {base['parameters']:,} (all trained); training {base['train_seconds']} s",
                   "", "|dataset|acc|", "|---|---|"]  # fmt: skip
         lines += [f"|{name}|{100 * acc:.2f}|" for name, acc in base["acc"].items()]
-    lines += other_experiments(exp, args.test_sets, config["backbone_conf"]["checkpoint"])
-    if args.timings and Path(args.timings).exists():
-        times = defaultdict(float)
-        for line in Path(args.timings).read_text().splitlines():
-            stage, _, seconds = line.partition(" ")
-            times[stage] += float(seconds or 0)
-        lines += ["", "### run time", "", "|stage|seconds|", "|---|---|"]
-        lines += [f"|{stage}|{seconds:.0f}|" for stage, seconds in times.items()]
+    checkpoint = config["backbone_conf"]["checkpoint"]
+    lines += other_experiments(exp, args.inference_tag, args.test_sets, checkpoint)
+    lines += timing_table(args.timings)
     lines += ["", "Images: " + ", ".join(f"`{p.name}`" for p in sorted(images.glob("*.png")))]
     out = Path(args.output)
     atomic_write_text(out, "\n".join(lines) + "\n")

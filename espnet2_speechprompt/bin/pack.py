@@ -1,9 +1,10 @@
 """Pack a trained task for sharing: config + prompt-only safetensors + label list + RESULTS.md
 (+ images) + the backbone's file names and sha256 (no backbone weights).
 
-    python -m espnet2_speechprompt.bin.pack --train_config exp/speechprompt/config.yaml \
-        --model_file exp/speechprompt/valid.acc.best.pth --results exp/RESULTS.md \
-        --images exp/speechprompt/images --outpath exp/packed/speechprompt.zip
+    python -m espnet2_speechprompt.bin.pack --train_config exp/speechprompt_train/config.yaml \
+        --model_file exp/speechprompt_train/valid.acc.best.pth \
+        --results exp/speechprompt_train/RESULTS.md --images exp/speechprompt_train/images \
+        --outpath exp/speechprompt_train/speechprompt_train_valid.acc.best.zip
 """
 
 from __future__ import annotations

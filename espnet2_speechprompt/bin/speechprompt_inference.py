@@ -14,14 +14,20 @@ ranks finished beams by ``logprob / length ** length_penalty``): characters for 
 filling, target units for speech generation (``text`` is then a units file for
 ``units_to_wav``). ``--decoding`` overrides the training config's. Speech-input tasks (Wav2Seq)
 read 16 kHz audio: ``--data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound``.
+
+The output directory is written as a whole (its files appear together when the run succeeds;
+a failed run leaves an earlier decode there as it was) and is locked while a run uses it: a
+second run into it refuses at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +36,7 @@ import yaml
 from ..checkpoints.dictionary import PAD
 from ..checkpoints.safe_pickle import CheckpointError
 from ..errors import SpeechPromptError
+from ..fileio import atomic_directory, directory_lock
 from ..safe_load import load_state_dict_file
 from .cli_errors import exit_on_user_error
 
@@ -212,6 +219,46 @@ class SpeechPrompt:
         return SpeechPrompt(**{**resolve_pretrained(model_tag, cache_dir), **kwargs})
 
 
+def _decode_output_dir(run):
+    """``run(output_dir, ...)`` with ``output_dir`` locked from the start (a second run into it
+    refuses at once) and written as a whole: its files appear together when the run succeeds,
+    and a failed run leaves an earlier decode there as it was."""
+
+    @functools.wraps(run)
+    def locked(output_dir: str, *args, **kwargs):
+        with directory_lock(output_dir, "inference output directory"):
+            check_replaceable(output_dir)
+            return run(output_dir, *args, **kwargs)
+
+    return locked
+
+
+# what an output directory may hold to be replaced by a new decode: an earlier decode (with the
+# recipe's scores, logs and vocoded speech)
+DECODE_FILES = {"text", "score", "token", "result.json", "log", "wav", "asr_bleu"}
+
+
+def check_replaceable(output_dir: str | os.PathLike) -> None:
+    """Refuse an output directory that holds anything but an earlier decode (it is replaced)."""
+    path = Path(output_dir)
+    if not path.is_dir():
+        return
+    others = sorted(
+        entry.name
+        for entry in path.iterdir()
+        if entry.name not in DECODE_FILES
+        and not entry.name.endswith("best_recog")
+        and not entry.name.startswith(".")
+    )
+    if others:
+        raise SpeechPromptError(
+            f"--output_dir {output_dir} holds files that are not a decode's "
+            f"({', '.join(others[:5])}): the decode replaces the whole directory; give a new "
+            "or an earlier decode's directory"
+        )
+
+
+@_decode_output_dir
 def inference(
     output_dir: str,
     data_path_and_name_and_type: list[tuple[str, str, str]],
@@ -256,10 +303,10 @@ def inference(
         inference=True,
     )
     count = 0
-    with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(DatadirWriter(output_dir))
+    with atomic_directory(output_dir) as tmp_dir, contextlib.ExitStack() as stack:
+        writer = stack.enter_context(DatadirWriter(tmp_dir))
         nbest_writers = [  # separate writers: ranks past the first may miss some utterances
-            stack.enter_context(DatadirWriter(os.path.join(output_dir, f"{n}best_recog")))
+            stack.enter_context(DatadirWriter(tmp_dir / f"{n}best_recog"))
             for n in range(1, nbest + 1 if nbest > 1 else 1)
         ]
         for keys, batch in loader:

@@ -1,6 +1,7 @@
 """Share a packed task on the Hugging Face Hub (the recipes' last stage).
 
-    python -m espnet2_speechprompt.bin.speechprompt_upload --packed exp/packed/speechprompt.zip \
+    python -m espnet2_speechprompt.bin.speechprompt_upload \
+        --packed exp/speechprompt_train/speechprompt_train_valid.acc.best.zip \
         --hf_repo <org>/<name> [--dry_run]
 
 Unpacks the archive into a staging folder with a model card (README.md) and uploads the folder;

@@ -32,6 +32,7 @@ from ..verbalizer.builders import (
     TrainStatistics,
 )
 from .espnet_model import ESPnetSpeechPromptModel
+from .experiment import check_same_experiment, resolved_prompt_conf
 from .inputs import (
     INPUTS,
     SpeechPromptDataError,
@@ -163,10 +164,39 @@ def balanced_weights(label_counts: list[int]) -> list[float]:
     return [round(total / (len(seen) * count), 6) if count > 0 else 1.0 for count in label_counts]
 
 
+def _resolved_verbalizer_conf(value: dict | None, config: dict) -> dict:
+    """Every setting of the verbalizer (a label->unit map only where one was given or saved)."""
+    conf = verbalizer_choices.get_class(config.get("verbalizer"))(**(value or {})).conf()
+    return {k: v for k, v in conf.items() if not (k == "label_units" and v is None)}
+
+
+# how config.yaml stores what the options define (check_same_experiment)
+EXPERIMENT_RESOLVERS = {
+    "label_list": lambda value, config: read_list(value),
+    "candidate_list": lambda value, config: (
+        read_list(value) if config.get("decoding", "score") == "score" else None
+    ),
+    "input": lambda value, config: value or backbone_choices.get_class(config["backbone"]).input,
+    "verbalizer_conf": _resolved_verbalizer_conf,
+    "prompt_conf": resolved_prompt_conf,
+    "train_data_path_and_name_and_type": lambda value, config: [list(x) for x in value or []],
+    "valid_data_path_and_name_and_type": lambda value, config: [list(x) for x in value or []],
+}
+
+
 class SpeechPromptTask(AbsTask):
     num_optimizers: int = 1
     class_choices_list = [backbone_choices, verbalizer_choices]
     trainer = SpeechPromptTrainer
+
+    @classmethod
+    def main(cls, args: argparse.Namespace | None = None, cmd=None) -> None:
+        """ESPnet's ``main``, refusing first an output directory that holds another experiment
+        (nothing in it is rewritten)."""
+        if args is None:
+            args = cls.get_parser().parse_args(cmd)
+        check_same_experiment(args, EXPERIMENT_RESOLVERS)
+        super().main(args=args)
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -163,13 +163,13 @@ def test_metric_table_columns_from_the_result_files(tmp_path):
     (exp / "decode" / "test" / "asr_bleu" / "result.json").write_text(
         json.dumps({"bleu": 12.345, "bleu_signature": "nrefs:1|x", "asr_model": "m"})
     )
-    lines = metric_table(exp, dump, ["dev", "test"], ["char_wer", "char_cer", "asr_bleu"],
-                         {"decoding": "greedy"})  # fmt: skip
+    lines = metric_table(exp, dump, ["decode/dev", "decode/test"],
+                         ["char_wer", "char_cer", "asr_bleu"], {"decoding": "greedy"})  # fmt: skip
     assert lines[:4] == [
         "|dataset|Snt|char_wer|char_cer|asr_bleu|",
         "|---|---|---|---|---|",
-        "|dev|7|50.00|12.34|-|",
-        "|test|7|50.00|20.00|12.35|",
+        "|decode/dev|7|50.00|12.34|-|",
+        "|decode/test|7|50.00|20.00|12.35|",
     ]
     assert "- asr_model: `m`" in lines and any("decoding `greedy`" in line for line in lines)
 

@@ -16,6 +16,7 @@ RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "mini_speechcommands" / 
 # 4 keywords (chance 0.25), 3 unseen test voices x 16 utterances; measured 0.896 (valid 0.917)
 # on 2 cores; the bar leaves room for platform differences in k-means and training.
 TEST_ACCURACY_BAR = 0.75
+DECODE = "decode_speechprompt_model_valid.acc.best"  # conf/decode.yaml, valid.acc.best.pth
 
 
 def copy_recipe(target: Path) -> Path:
@@ -47,21 +48,24 @@ def test_mini_recipe_debug_run_meets_the_bar(tmp_path: Path):
         cwd=recipe, env=env, capture_output=True, text=True, timeout=2400,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    exp = recipe / "exp" / "debug"
+    expdir = recipe / "exp" / "debug"
+    exp = expdir / "speechprompt_train_debug"  # conf/train_debug.yaml
     results = (exp / "RESULTS.md").read_text()
-    snt, acc = table_row(results, "test")[1:3]
+    snt, acc = table_row(results, f"{DECODE}/test")[1:3]
     assert int(snt) == 48
     assert float(acc) / 100 >= TEST_ACCURACY_BAR, results
     assert re.search(r"trainable parameters: [\d,]+", results)
+    assert "- Git hash: `" in results
     # the frequency run beside it, and the GRU baseline trained beside the prompts
-    freq_valid, freq_test = table_row(results, "`frequency`")[2:4]
+    freq_valid, freq_test = table_row(results, "`speechprompt_train_debug_frequency`")[2:4]
     assert 0 <= float(freq_test) <= 100 and 0 <= float(freq_valid) <= 100
-    assert (exp / "frequency" / "RESULTS.md").is_file()
+    assert (expdir / "speechprompt_train_debug_frequency" / "RESULTS.md").is_file()
     assert "baseline: bidirectional GRU" in results
     gru_test = table_row(results.split("baseline: bidirectional GRU")[1], "test")[1]
     assert float(gru_test) / 100 >= TEST_ACCURACY_BAR, results
     for image in ("loss.png", "acc.png", "confusion_test.png", "verbalizer.png"):
-        assert (exp / "speechprompt" / "images" / image).is_file(), image
-    assert (exp / "packed" / "speechprompt.zip").is_file()
+        assert (exp / "images" / image).is_file(), image
+    assert (exp / "speechprompt_train_debug_valid.acc.best.zip").is_file()
     for stage in range(1, 11):
-        assert (exp / "logs" / f"stage{stage}.cmd").is_file(), stage
+        logs = expdir / "logs" if stage <= 5 else exp / "logs"
+        assert (logs / f"stage{stage}.cmd").is_file(), stage

@@ -79,15 +79,18 @@ def test_character_sequence_task_through_stages_4_to_9(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Z" in (recipe / "dump" / "label_list").read_text().split()
-    result = json.loads((recipe / "exp" / "decode" / "valid" / "result.json").read_text())
+    exp = recipe / "exp" / "speechprompt_seq"
+    decode = exp / "decode_seq_speechprompt_model_valid.acc.best"
+    result = json.loads((decode / "valid" / "result.json").read_text())
     assert result["num_utterances"] == 49 and result["char_cer"] < 0.5, result
     assert result["ref_oov_tokens"] == 0
-    results = (recipe / "exp" / "RESULTS.md").read_text()
+    results = (exp / "RESULTS.md").read_text()
     assert "|dataset|Snt|char_wer|char_cer|acc|" in results
-    row = next(line for line in results.splitlines() if line.startswith("|valid|49|"))
+    row = next(line for line in results.splitlines() if line.startswith(f"|{decode.name}/valid|"))
+    assert row.split("|")[2] == "49"
     assert float(row.split("|")[4]) == pytest.approx(100 * result["char_cer"], abs=0.01)
     assert "## Environments" in results and "confusion_valid.png" not in results
-    config = yaml.safe_load((recipe / "exp" / "speechprompt" / "config.yaml").read_text())
+    config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["candidate_list"] is None  # greedy: the candidate list is not embedded
 
 
@@ -170,10 +173,13 @@ def test_speech_output_vocoding_and_asr_bleu_stages_8_9(tmp_path, unit_task_data
         "--metrics", "asr_bleu",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    decode = recipe / "exp" / "decode" / "valid"
+    exp = recipe / "exp" / "speechprompt_s2st"
+    decode = exp / "decode_speechprompt_model_valid.acc.best" / "valid"
     generated = [line.split()[1:] for line in (decode / "text").read_text().splitlines()]
     assert len(generated) == 48 and all(u.isdigit() for row in generated for u in row)
     wavs = (decode / "wav" / "wav.scp").read_text().splitlines()
+    assert all(line.split()[1].startswith(f"{decode.relative_to(recipe)}/wav/") for line in wavs)
+    assert all((recipe / line.split()[1]).is_file() for line in wavs)
     result = json.loads((decode / "asr_bleu" / "result.json").read_text())
     assert len(wavs) == sum(bool(row) for row in generated) > 0
     assert result["missing_wavs"] == 48 - len(wavs)
@@ -181,9 +187,10 @@ def test_speech_output_vocoding_and_asr_bleu_stages_8_9(tmp_path, unit_task_data
     assert "nrefs:2" in result["bleu_signature"]
     if not result["missing_wavs"]:
         assert result["bleu"] == pytest.approx(100.0)
-    results = (recipe / "exp" / "RESULTS.md").read_text()
-    assert "|dataset|Snt|asr_bleu|" in results and f"|valid|48|{result['bleu']:.2f}|" in results
-    log = (recipe / "exp" / "logs" / "stage9.cmd").read_text()
+    results = (exp / "RESULTS.md").read_text()
+    assert "|dataset|Snt|asr_bleu|" in results
+    assert f"|{decode.parent.name}/valid|48|{result['bleu']:.2f}|" in results
+    log = (exp / "logs" / "stage9.cmd").read_text()
     assert "espnet2_speechprompt.bin.asr_bleu" in log and "--extra_ref" in log
 
 
@@ -221,11 +228,13 @@ def test_speech_input_wav2seq_through_stages_2_to_9(tmp_path):
     out = stages(recipe, *common, "--stage", "2", "--stop_stage", "9")
     assert out.returncode == 0, out.stderr[-3000:]
     assert not (recipe / "dump" / "units" / "valid" / "units").exists()  # no units were made
-    assert (recipe / "exp" / "stats" / "train" / "speech_shape").is_file()
-    assert "--input speech" in (recipe / "exp" / "logs" / "stage7.cmd").read_text()
-    hyps = (recipe / "exp" / "decode" / "valid" / "text").read_text().splitlines()
+    exp = recipe / "exp" / "speechprompt_w2s"
+    assert (exp / "stats" / "train" / "speech_shape").is_file()
+    assert "--input speech" in (exp / "logs" / "stage7.cmd").read_text()
+    decode = "inference_speechprompt_model_valid.acc.best"  # no --inference_config
+    hyps = (exp / decode / "valid" / "text").read_text().splitlines()
     assert len(hyps) == 6 and all(line.split()[1] in labels for line in hyps)
-    assert "|valid|6|" in (recipe / "exp" / "RESULTS.md").read_text()
+    assert f"|{decode}/valid|6|" in (exp / "RESULTS.md").read_text()
     # a unit LM cannot be made for speech input, nor a GRU baseline trained
     out = stages(recipe, *common[:-4], "--stage", "5", "--stop_stage", "5")
     assert out.returncode == 1 and "--input speech needs the backbone" in out.stderr

@@ -195,12 +195,12 @@ def test_speechprompt_help_and_unknown_option(recipe):
 def test_stage_before_its_inputs_says_which_stage_to_run(recipe):
     out = bash(
         "./speechprompt.sh", "--train_set", "train", "--valid_set", "valid",
-        "--stage", "6", "--stop_stage", "6", cwd=recipe,
+        "--stage", "6", "--stop_stage", "6", "--speechprompt_config", "conf/train.yaml", cwd=recipe,
     )  # fmt: skip
     assert out.returncode == 1
     error = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert error == ["error: stage 6 needs dump/units/train/units: run --stage 3 first"]
-    assert not (recipe / "exp" / "logs" / "stage6.log").exists()
+    assert not (recipe / "exp" / "speechprompt_train").exists()
 
 
 def test_stage_logs_its_commands_and_output(recipe):

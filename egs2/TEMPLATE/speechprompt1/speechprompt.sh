@@ -2,8 +2,9 @@
 # SpeechPrompt recipe stages: prompt a frozen speech unit LM for one task. Run it from a recipe
 # dir (egs2/<corpus>/speechprompt1, through its run.sh). Every stage is a short call into a
 # Python entry point (python -m espnet2_speechprompt.bin.<name>); the commands a stage ran are
-# in ${expdir}/logs/stage<N>.cmd (bash that file to re-run them) and their output in
-# ${expdir}/logs/stage<N>.log.
+# in <logs>/stage<N>.cmd (bash that file to re-run them) and their output in
+# <logs>/stage<N>.log, <logs> being ${expdir}/logs for stages 1-5 and the experiment's logs/
+# for stages 6-11.
 # shellcheck source-path=SCRIPTDIR  # path.sh, cmd.sh and utils/ are linked beside it
 set -euo pipefail
 
@@ -18,37 +19,47 @@ Stages (--stage N --stop_stage M runs N..M):
    4  label list (+ candidate list): union of the train and valid labels, or
       --fixed_label_list (checked) → \${dumpdir}/label_list
    5  pre-train a small unit LM (only without --backbone_checkpoint) → \${expdir}/unit_lm
-   6  collect stats → \${expdir}/stats
-   7  prompt tuning (resumes) → \${expdir}/speechprompt; --baseline true also trains a
-      supervised GRU on the same units beside it (its own process) → \${expdir}/baseline/
-   8  inference on --test_sets → \${expdir}/decode/<set>/{text,score,token}; with
-      --vocoder_checkpoint the generated units are vocoded → <set>/wav/{wav.scp,wav/}
-   9  scoring (--metrics) → \${expdir}/decode/<set>/result.json; asr_bleu transcribes the
-      vocoded speech (--asr_bleu_config) → <set>/asr_bleu/; then \${expdir}/RESULTS.md
+Stages 6-11 write to the experiment dir <exp> = \${expdir}/speechprompt_<name>, <name> being
+--tag or else the --speechprompt_config file's name without .yaml (one experiment per config;
+the units, k-means and unit LM are shared):
+   6  collect stats → <exp>/stats
+   7  prompt tuning (resumes; refuses a dir trained with another config) → <exp>/{config.yaml,
+      *.pth}; --baseline true also trains a supervised GRU on the same units beside it (its own
+      process) → <exp>/baseline/
+   8  inference on --test_sets → <exp>/<decode>/<set>/{text,score,token}, <decode> being
+      --inference_tag or else <inference config name>[<inference_args>]_speechprompt_model_
+      <model file name> (e.g. decode_speechprompt_model_valid.acc.best); each set's dir appears
+      complete or stays as it was; with --vocoder_checkpoint the generated units are vocoded
+      → <set>/wav/{wav.scp,wav/}
+   9  scoring (--metrics) → <exp>/<decode>/<set>/result.json; asr_bleu transcribes the
+      vocoded speech (--asr_bleu_config) → <set>/asr_bleu/; then <exp>/RESULTS.md
       (with the GRU baseline's results when --baseline true)
-  10  pack → \${expdir}/packed/speechprompt.zip
+  10  pack → <exp>/<exp name>_<model file name>.zip
   11  upload the pack to the Hugging Face Hub (only with --hf_repo)
 --skip_data_prep skips 1-4, --skip_train 5-7, --skip_eval 8-9, --skip_packing 10,
---skip_upload 11. With --tag NAME, stages 6-11 write to \${expdir}/NAME (one experiment per
-config), sharing the units, k-means and unit LM. Options take --foo_bar or --foo-bar."
+--skip_upload (or --skip_upload_hf) 11. Options take --foo_bar or --foo-bar."
 
 # general
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
-ngpu=0                  # GPUs for training (0: CPU); inference uses cuda when > 0
-nj=4                    # parallel jobs for formatting, unit dumping and inference; threads
-                        # for the one-process steps (k-means learning, unit LM pre-training)
+ngpu=0                  # GPUs for training (0: CPU)
+nj=4                    # parallel jobs for formatting and unit dumping; threads for the
+                        # one-process steps (k-means learning, unit LM pre-training)
+inference_nj=           # parallel jobs for inference (stage 8; default: --nj)
+gpu_inference=false     # inference and ASR-BLEU (stages 8-9) on cuda (whatever --ngpu)
 python=python3          # the Python that runs the entry points (may be several words)
 expdir=exp              # experiment outputs
 datadir=data            # Kaldi-style data dirs written by local/data.sh (stage 1)
 dumpdir=dump            # formatted audio, units, label list
-tag=                    # a name: stages 6-11 (and the logs) go to ${expdir}/${tag}
+tag=                    # experiment name: stages 6-11 go to ${expdir}/speechprompt_${tag}
+                        # (default: the --speechprompt_config file's name)
 local_data_opts=        # options for local/data.sh
 skip_data_prep=false    # skip stages 1-4
 skip_train=false        # skip stages 5-7
 skip_eval=false         # skip stages 8-9
 skip_packing=false      # skip stage 10
 skip_upload=false       # skip stage 11
+skip_upload_hf=false    # skip stage 11 (the Hugging Face upload), as --skip_upload
 # data
 train_set=              # training set name (<datadir>/<set>)
 valid_set=              # validation set name
@@ -73,7 +84,8 @@ speechprompt_config=    # training config (yaml)
 train_args=             # extra training options, e.g. "--max_epoch 1"
 inference_config=       # flat yaml of inference options, e.g. "batch_size: 16"
 inference_args=         # extra inference options
-inference_model=valid.acc.best.pth  # checkpoint in ${expdir}/speechprompt to decode/pack
+inference_model=valid.acc.best.pth  # checkpoint in the experiment dir to decode/pack
+inference_tag=          # decode dir name (default: from the inference config and model)
 metrics=acc             # scoring metrics: acc wer cer char_wer char_cer slot_f1 slot_cer
                         # slot_wer bleu (label text) asr_bleu (vocoded speech)
 vocoder_checkpoint=     # unit HiFi-GAN for stage 8 (speech output), e.g. .../g_00500000
@@ -84,12 +96,13 @@ baseline=false          # stage 7 also trains a supervised GRU on the same units
 hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
 
 option_names=(
-  stage stop_stage ngpu nj python expdir datadir dumpdir tag local_data_opts
-  skip_data_prep skip_train skip_eval skip_packing skip_upload
+  stage stop_stage ngpu nj inference_nj gpu_inference python expdir datadir dumpdir tag
+  local_data_opts skip_data_prep skip_train skip_eval skip_packing skip_upload skip_upload_hf
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
   tgt_units fixed_label_list backbone_checkpoint input unit_lm_config
-  speechprompt_config train_args inference_config inference_args inference_model metrics
+  speechprompt_config train_args inference_config inference_args inference_model
+  inference_tag metrics
   vocoder_checkpoint vocoder_config asr_bleu_config baseline hf_repo
 )
 orig_args=("$@")
@@ -105,6 +118,9 @@ for name in stage stop_stage ngpu nj n_clusters; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer (got '${!name}')"
 done
 [ "${nj}" -ge 1 ] || die "--nj must be at least 1"
+[ -n "${inference_nj}" ] || inference_nj=${nj}
+[[ ${inference_nj} =~ ^[1-9][0-9]*$ ]] \
+  || die "--inference_nj must be a positive integer (got '${inference_nj}')"
 case "${unit_feature}" in
   mfcc | hubert) ;;
   *) die "--unit_feature must be mfcc or hubert (got '${unit_feature}')" ;;
@@ -127,6 +143,9 @@ done
 
 . ./path.sh
 . ./cmd.sh
+# quote yaml_str count_lines min stem set_config_opts need begin fail run run_to
+# run_in_background temp_name replace_dir
+. utils/stage_lib.sh
 
 read -ra py <<<"${python}"
 read -ra train_job <<<"${train_cmd}"
@@ -151,19 +170,33 @@ all_sets=()
 for dset in "${train_set}" "${valid_set}" "${test_set_list[@]}"; do
   [[ " ${all_sets[*]} " == *" ${dset} "* ]] || all_sets+=("${dset}")
 done
-# the k-means and the unit LM made here are shared by every --tag
+# the k-means and the unit LM made here are shared by every experiment
 if [ "${learn_kmeans}" = true ]; then km=${expdir}/kmeans/km.npy; else km=${kmeans}; fi
 backbone=${backbone_checkpoint:-${expdir}/unit_lm/checkpoint_best.pt}
-[ -z "${tag}" ] || expdir=${expdir}/${tag}
-train_dir=${expdir}/speechprompt
-decode_dir=${expdir}/decode
-logs=${expdir}/logs
+# the experiment dir of stages 6-11 (as ESPnet's exp/asr_<tag>): one per training config
+if [ -z "${tag}" ] && [ -n "${speechprompt_config}" ]; then tag=$(stem "${speechprompt_config}"); fi
+exp=${expdir}/speechprompt_${tag}
+train_dir=${exp}  # config.yaml and the checkpoints
+# the decode dir (as ESPnet's inference_tag): inference config, its extra args, model file
+model_name=${inference_model//\//_}
+model_name=${model_name%.*}
+if [ -z "${inference_tag}" ]; then
+  inference_tag=inference
+  [ -z "${inference_config}" ] || inference_tag=$(stem "${inference_config}")
+  args_name=${inference_args//--/_}
+  inference_tag+=${args_name//[^A-Za-z0-9_.,+@-]/}_speechprompt_model_${model_name}
+fi
+decode_dir=${exp}/${inference_tag}
+packed=${exp}/${exp##*/}_${model_name}.zip
+for name in tag inference_tag; do
+  [[ ${!name} =~ ^[A-Za-z0-9_.,+=@-]*$ ]] \
+    || die "--${name} '${!name}' must be one plain name (letters, digits, _ . , + = @ -)"
+done
 bin=espnet2_speechprompt.bin  # "${py[@]}" -m "${bin}.<name>" runs an entry point
 current=0
+logs=${expdir}/logs
 
 # ---- helpers ------------------------------------------------------------------------------
-# quote yaml_str count_lines min need begin fail run run_to run_in_background
-. utils/stage_lib.sh
 threaded=(env "OMP_NUM_THREADS=${nj}")  # a one-process step uses --nj threads (path.sh sets 1)
 
 set_feature_opts() {  # feature_opts=(the feature options of learn_kmeans/dump_units)
@@ -175,20 +208,6 @@ set_feature_opts() {  # feature_opts=(the feature options of learn_kmeans/dump_u
     [ -f "${feature_checkpoint}" ] || die "--feature_checkpoint ${feature_checkpoint}: no such file"
     feature_opts+=(--checkpoint "${feature_checkpoint}" --layer "${feature_layer}")
   fi
-}
-
-set_config_opts() {  # set_config_opts <flat yaml>: config_opts=(--key value ... of its lines)
-  local line key value
-  config_opts=()
-  while IFS= read -r line || [ -n "${line}" ]; do
-    line=${line%%#*}
-    [[ ${line} =~ ^[[:space:]]*$ ]] && continue
-    [[ ${line} =~ ^([A-Za-z_][A-Za-z0-9_]*):[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] \
-      || die "$1: only flat 'key: value' lines are supported (got '${line}')"
-    key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
-    value=${value#[\"\']} value=${value%[\"\']}
-    config_opts+=("--${key}" "${value}")
-  done <"$1"
 }
 
 set_task_opts() {  # task_opts=(options of stages 6 and 7: config, backbone, labels, units, data)
@@ -365,42 +384,42 @@ stage6() {
   begin "collect stats"
   run "${py[@]}" -m "${bin}.speechprompt_train" --collect_stats true "${task_opts[@]}" \
     --train_shape_file "$(input_file "${train_set}")" \
-    --valid_shape_file "$(input_file "${valid_set}")" --output_dir "${expdir}/stats"
+    --valid_shape_file "$(input_file "${valid_set}")" --output_dir "${exp}/stats"
 }
 
 stage7() {
   check_task_inputs
-  need "${expdir}/stats/train/${input}_shape" 6
-  need "${expdir}/stats/valid/${input}_shape" 6
+  need "${exp}/stats/train/${input}_shape" 6
+  need "${exp}/stats/valid/${input}_shape" 6
   set_task_opts
   begin "prompt tuning"
   local gru=
   if [ "${baseline}" = true ]; then start_baseline; gru=$!; fi
   run "${py[@]}" -m "${bin}.speechprompt_train" "${task_opts[@]}" --ngpu "${ngpu}" \
-    --train_shape_file "${expdir}/stats/train/${input}_shape" \
-    --valid_shape_file "${expdir}/stats/valid/${input}_shape" \
+    --train_shape_file "${exp}/stats/train/${input}_shape" \
+    --valid_shape_file "${exp}/stats/valid/${input}_shape" \
     --resume true --output_dir "${train_dir}" "${train_args_words[@]}"
   if [ -n "${gru}" ]; then
-    wait "${gru}" || fail "${bin}.train_baseline (its log: ${expdir}/baseline/train.log)"
+    wait "${gru}" || fail "${bin}.train_baseline (its log: ${exp}/baseline/train.log)"
     echo wait >>"${stage_cmd}"
   fi
 }
 
-start_baseline() {  # the GRU baseline in the background (one core): → ${expdir}/baseline/
+start_baseline() {  # the GRU baseline in the background (one core): → ${exp}/baseline/
   local dset
   local -a test_dirs=()
   for dset in "${test_set_list[@]}"; do test_dirs+=("${dumpdir}/units/${dset}"); done
-  run mkdir -p "${expdir}/baseline"
-  run rm -f "${expdir}/baseline/result.json"
-  run_in_background "${expdir}/baseline/train.log" "${py[@]}" -m "${bin}.train_baseline" \
+  run mkdir -p "${exp}/baseline"
+  run rm -f "${exp}/baseline/result.json"
+  run_in_background "${exp}/baseline/train.log" "${py[@]}" -m "${bin}.train_baseline" \
     --label_list "${dumpdir}/label_list" --train "${dumpdir}/units/${train_set}" \
     --valid "${dumpdir}/units/${valid_set}" --test "${test_dirs[@]}" \
-    --output "${expdir}/baseline/result.json"
+    --output "${exp}/baseline/result.json"
 }
 
 stage8() {
-  local dset inputs dir logdir n jobs job name
-  local -a parts device=() vocoder_opts=()
+  local dset
+  local -a device=() vocoder_opts=()
   need "${train_dir}/config.yaml" 7
   need "${train_dir}/${inference_model}" 7
   for dset in "${test_set_list[@]}"; do need_input "${dset}"; done
@@ -409,48 +428,60 @@ stage8() {
     [ -f "${inference_config}" ] || die "--inference_config ${inference_config}: no such file"
     set_config_opts "${inference_config}"
   fi
-  if [ "${ngpu}" -gt 0 ]; then device=(--device cuda); fi
+  if [ "${gpu_inference}" = true ]; then device=(--device cuda); fi
   if [ -n "${vocoder_checkpoint}" ]; then
     [ -f "${vocoder_checkpoint}" ] || die "--vocoder_checkpoint ${vocoder_checkpoint}: no such file"
     vocoder_opts=(--checkpoint "${vocoder_checkpoint}")
     if [ -n "${vocoder_config}" ]; then vocoder_opts+=(--config "${vocoder_config}"); fi
   fi
   begin "inference"
-  for dset in "${test_set_list[@]}"; do
-    inputs=$(input_file "${dset}")
-    dir=${decode_dir}/${dset}
-    logdir=${dir}/log
-    n=$(count_lines "${inputs}")
-    jobs=$(min "${nj}" "${n}")
-    parts=()
-    for ((job = 1; job <= jobs; job++)); do parts+=("${logdir}/${input}.${job}"); done
-    run mkdir -p "${logdir}"
-    run rm -f "${dir}/text" "${dir}/score" "${dir}/token"
-    run utils/split_scp.sh "${inputs}" "${parts[@]}"
-    run "${decode_job[@]}" "JOB=1:${jobs}" "${logdir}/inference.JOB.log" \
-      "${py[@]}" -m "${bin}.speechprompt_inference" --output_dir "${logdir}/output.JOB" \
-      --speechprompt_train_config "${train_dir}/config.yaml" \
-      --speechprompt_model_file "${train_dir}/${inference_model}" \
-      --data_path_and_name_and_type "${logdir}/${input}.JOB,${input},${input_type}" \
-      --batch_size 16 \
-      "${device[@]}" "${config_opts[@]}" "${inference_args_words[@]}"
-    for name in score token text; do  # text last: it marks a complete decode
-      parts=()
-      for ((job = 1; job <= jobs; job++)); do parts+=("${logdir}/output.${job}/${name}"); done
-      run_to "${dir}/${name}" cat "${parts[@]}"
-    done
-    if [ -n "${vocoder_checkpoint}" ]; then vocode "${dir}" "${jobs}"; fi
-  done
+  for dset in "${test_set_list[@]}"; do decode_set "${dset}"; done
 }
 
-vocode() {  # vocode <decode dir> <jobs>: its generated units (text) → <dir>/wav/wav.scp
-  run rm -f "$1/wav/wav.scp"
+decode_set() {  # decode_set <set>: → ${decode_dir}/<set> (locked), assembled in a work dir
+  local dset=$1 dir work inputs n jobs job name lock  # beside it, put in place when complete
+  local -a parts  # (a failed run's job logs stay in its work dir until the next run)
+  dir=${decode_dir}/${dset}
+  work=${decode_dir}/.${dset}.$$.tmp
+  mkdir -p "${decode_dir}"
+  exec {lock}>>"${dir}.lock"  # the lock file of espnet2_speechprompt.fileio.directory_lock
+  flock -n "${lock}" || die "${dir} is in use by another run (lock ${dir}.lock): wait for it" \
+    "to finish or decode into another --inference_tag"
+  run find "${decode_dir}" -maxdepth 1 -name ".${dset}.*.tmp" -exec rm -rf {} +
+  inputs=$(input_file "${dset}")
+  n=$(count_lines "${inputs}")
+  jobs=$(min "${inference_nj}" "${n}")
+  parts=()
+  for ((job = 1; job <= jobs; job++)); do parts+=("${work}/log/${input}.${job}"); done
+  run mkdir -p "${work}/log"
+  run utils/split_scp.sh "${inputs}" "${parts[@]}"
+  run "${decode_job[@]}" "JOB=1:${jobs}" "${work}/log/inference.JOB.log" \
+    "${py[@]}" -m "${bin}.speechprompt_inference" --output_dir "${work}/log/output.JOB" \
+    --speechprompt_train_config "${train_dir}/config.yaml" \
+    --speechprompt_model_file "${train_dir}/${inference_model}" \
+    --data_path_and_name_and_type "${work}/log/${input}.JOB,${input},${input_type}" \
+    --batch_size 16 "${device[@]}" "${config_opts[@]}" "${inference_args_words[@]}"
+  for name in score token text; do
+    parts=()
+    for ((job = 1; job <= jobs; job++)); do parts+=("${work}/log/output.${job}/${name}"); done
+    run_to "${work}/${name}" cat "${parts[@]}"
+  done
+  if [ -n "${vocoder_checkpoint}" ]; then vocode "${work}" "${jobs}" "${dir}"; fi
+  replace_dir "${work}" "${dir}"
+  exec {lock}>&-
+}
+
+vocode() {  # vocode <work dir> <jobs> <decode dir>: the generated units (text) → <work dir>/wav/
   run "${decode_job[@]}" "JOB=1:$2" "$1/log/units_to_wav.JOB.log" \
     "${py[@]}" -m "${bin}.units_to_wav" --units "$1/text" "${vocoder_opts[@]}" \
     --out-dir "$1/wav" --skip_empty --nj "$2" --job JOB "${device[@]}"
   if [ "$2" -gt 1 ]; then
     run "${py[@]}" -m "${bin}.units_to_wav" --out-dir "$1/wav" --nj "$2" --merge
   fi
+  # wav.scp names the wavs where the decode dir will be
+  # shellcheck disable=SC2016  # an awk program
+  run_to "$1/wav/wav.scp" awk -v work="$1/" -v dir="$3/" \
+    '{ if (index($2, work) == 1) $2 = dir substr($2, length(work) + 1); print }' "$1/wav/wav.scp"
 }
 
 stage9() {
@@ -470,7 +501,7 @@ stage9() {
     [ -f "${asr_bleu_config}" ] || die "--metrics asr_bleu needs --asr_bleu_config <yaml>"
     set_config_opts "${asr_bleu_config}"
   fi
-  if [ "${ngpu}" -gt 0 ]; then device=(--device cuda); fi
+  if [ "${gpu_inference}" = true ]; then device=(--device cuda); fi
   begin "scoring"
   for dset in "${test_set_list[@]}"; do
     dir=${decode_dir}/${dset}
@@ -493,12 +524,13 @@ stage9() {
   done
   local -a baseline_opts=()
   if [ "${baseline}" = true ]; then
-    need "${expdir}/baseline/result.json" "7 with --baseline true"
-    baseline_opts=(--baseline "${expdir}/baseline/result.json")
+    need "${exp}/baseline/result.json" "7 with --baseline true"
+    baseline_opts=(--baseline "${exp}/baseline/result.json")
   fi
-  run "${py[@]}" -m "${bin}.make_results" --expdir "${expdir}" --dumpdir "${dumpdir}" \
-    --test_sets "${test_set_list[@]}" --model_file "${inference_model}" \
-    --metrics "${metric_list[@]}" --timings "${logs}/timings" --output "${expdir}/RESULTS.md" \
+  run "${py[@]}" -m "${bin}.make_results" --expdir "${exp}" --dumpdir "${dumpdir}" \
+    --inference_tag "${inference_tag}" --test_sets "${test_set_list[@]}" \
+    --model_file "${inference_model}" --metrics "${metric_list[@]}" \
+    --timings "${expdir}/logs/timings" "${logs}/timings" --output "${exp}/RESULTS.md" \
     "${baseline_opts[@]}"
 }
 
@@ -506,13 +538,12 @@ stage10() {
   local -a images=()
   need "${train_dir}/config.yaml" 7
   need "${train_dir}/${inference_model}" 7
-  need "${expdir}/RESULTS.md" 9
+  need "${exp}/RESULTS.md" 9
   if [ -d "${train_dir}/images" ]; then images=(--images "${train_dir}/images"); fi
   begin "pack"
-  run mkdir -p "${expdir}/packed"
   run "${py[@]}" -m "${bin}.pack" --train_config "${train_dir}/config.yaml" \
-    --model_file "${train_dir}/${inference_model}" --results "${expdir}/RESULTS.md" \
-    "${images[@]}" --outpath "${expdir}/packed/speechprompt.zip"
+    --model_file "${train_dir}/${inference_model}" --results "${exp}/RESULTS.md" \
+    "${images[@]}" --outpath "${packed}"
 }
 
 stage11() {
@@ -520,9 +551,9 @@ stage11() {
     log "stage 11: skipped (no --hf_repo)"
     return
   fi
-  need "${expdir}/packed/speechprompt.zip" 10
+  need "${packed}" 10
   begin "upload to the Hugging Face Hub"
-  run "${py[@]}" -m "${bin}.speechprompt_upload" --packed "${expdir}/packed/speechprompt.zip" \
+  run "${py[@]}" -m "${bin}.speechprompt_upload" --packed "${packed}" \
     --hf_repo "${hf_repo}"
 }
 
@@ -532,7 +563,8 @@ skipped_by() {  # the --skip_* option that is true and covers stage $1, if any
     5 | 6 | 7) if [ "${skip_train}" = true ]; then echo --skip_train; fi ;;
     8 | 9) if [ "${skip_eval}" = true ]; then echo --skip_eval; fi ;;
     10) if [ "${skip_packing}" = true ]; then echo --skip_packing; fi ;;
-    *) if [ "${skip_upload}" = true ]; then echo --skip_upload; fi ;;
+    *) if [ "${skip_upload}" = true ]; then echo --skip_upload
+       elif [ "${skip_upload_hf}" = true ]; then echo --skip_upload_hf; fi ;;
   esac
 }
 
@@ -544,15 +576,22 @@ for ((current = 1; current <= 11; current++)); do
     log "stage ${current}: skipped (${flag} true)"
     continue
   fi
+  logs=${expdir}/logs
+  if [ "${current}" -ge 6 ]; then
+    [ -n "${tag}" ] || die "stage ${current} needs --speechprompt_config <yaml> (its experiment" \
+      "is ${expdir}/speechprompt_<config name>) or --tag <name>"
+    logs=${exp}/logs
+  fi
   started=${SECONDS}
   stage_log=
   "stage${current}"
   if [ -n "${stage_log}" ]; then  # the stage ran: record its time (one line per stage)
     seconds=$((SECONDS - started))
     log "stage ${current}: done in ${seconds} s"
+    timings=$(temp_name "${logs}/timings")
     { grep -v "^${stage_name} " "${logs}/timings" 2>/dev/null || true
-      echo "${stage_name} ${seconds}"; } | sort -n >"${logs}/timings.tmp"
-    mv "${logs}/timings.tmp" "${logs}/timings"
+      echo "${stage_name} ${seconds}"; } | sort -n >"${timings}"
+    mv "${timings}" "${logs}/timings"
   fi
 done
 log "finished stages ${stage}..$(min "${stop_stage}" 11)"

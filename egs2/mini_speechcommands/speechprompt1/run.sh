@@ -2,12 +2,13 @@
 # The mini recipe: keyword classification on a corpus synthesized here (espeak-ng), MFCC
 # k-means units, a small unit LM pre-trained on them (stage 5), then prompt tuning.
 #   ./run.sh              # the whole recipe: stages 1-5; then, side by side (a core each),
-#                         # the fixed (frequency) verbalizer in exp/frequency and the learnable
-#                         # one in exp/ with the GRU baseline; exp/RESULTS.md lists all three
+#                         # the fixed (frequency) verbalizer in exp/speechprompt_train_frequency
+#                         # and the learnable one in exp/speechprompt_train_learnable with the
+#                         # GRU baseline, whose RESULTS.md lists all three
 #   ./run.sh --all [--learnable_config F] [--frequency_config F] OPTS
 #                         # the same, OPTS added to every call (local/run_debug.sh)
 #   ./run.sh --stage 7    # other options: one speechprompt.sh run (learnable), e.g. resume
-#   ./run.sh --stage 6 --speechprompt_config conf/train_frequency.yaml --tag frequency
+#   ./run.sh --stage 6 --speechprompt_config conf/train_frequency.yaml   # one config's run
 set -euo pipefail
 
 common=(
@@ -32,7 +33,7 @@ while [ $# -gt 1 ]; do
   esac
 done
 learnable=(--speechprompt_config "${learnable_config}" --baseline true)
-frequency=(--speechprompt_config "${frequency_config}" --tag frequency)
+frequency=(--speechprompt_config "${frequency_config}")
 ./speechprompt.sh "${common[@]}" "$@" --stop_stage 5
 # stages 6-9 of the frequency run in the background, its lines marked [frequency]
 ./speechprompt.sh "${common[@]}" "${frequency[@]}" "$@" --stage 6 --stop_stage 9 2>&1 \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keyword spotting, Speech Commands v0.01 12 classes (SUPERB KS), prompted GSLM.
 #   ./run.sh                                   # stages 1-11 (11 only with --hf_repo)
-#   ./run.sh --stage 6 --speechprompt_config conf/train_gslm_fixed.yaml --tag fixed
+#   ./run.sh --stage 6 --speechprompt_config conf/train_gslm_fixed.yaml   # its own exp dir
 #   ./run.sh --local_data_opts "--n_shot 10 --seed 0" --train_set train_10shot_seed0 --tag 10shot
 # Pretrained files: tools/download_pretrained.sh (PRETRAINED in db.sh); corpus: db.sh.
 # Options given to run.sh override these (./run.sh --help lists them all).

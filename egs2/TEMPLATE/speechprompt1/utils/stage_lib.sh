@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2154,SC2034  # globals shared with speechprompt.sh
-# The stage bookkeeping of speechprompt.sh (sourced by it): every stage's commands go to
-# ${logs}/stage<N>.cmd (re-runnable) and their output to ${logs}/stage<N>.log. Uses the
-# script's globals current, logs, orig_args and its log/die functions.
+# The stage bookkeeping and small helpers of speechprompt.sh (sourced by it): every stage's commands go to
+# ${logs}/stage<N>.cmd (re-runnable) and their output to ${logs}/stage<N>.log; outputs are
+# written under temporary names unique to the process, then renamed. Uses the script's
+# globals current, logs, orig_args and its log/die functions.
 
 quote() {  # the words as shell input: plain where safe, else single-quoted
   local word
@@ -15,6 +16,21 @@ quote() {  # the words as shell input: plain where safe, else single-quoted
 yaml_str() { printf "'%s'" "${1//\'/\'\'}"; }  # a yaml single-quoted string
 count_lines() { grep -c . "$1" || true; }
 min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+stem() { local name=${1##*/}; echo "${name%.*}"; }  # a file's name without dir and extension
+
+set_config_opts() {  # set_config_opts <flat yaml>: config_opts=(--key value ... of its lines)
+  local line key value
+  config_opts=()
+  while IFS= read -r line || [ -n "${line}" ]; do
+    line=${line%%#*}
+    [[ ${line} =~ ^[[:space:]]*$ ]] && continue
+    [[ ${line} =~ ^([A-Za-z_][A-Za-z0-9_]*):[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] \
+      || die "$1: only flat 'key: value' lines are supported (got '${line}')"
+    key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+    value=${value#[\"\']} value=${value%[\"\']}
+    config_opts+=("--${key}" "${value}")
+  done <"$1"
+}
 
 need() {  # need <path> <stage that makes it>
   [ -e "$1" ] || die "stage ${current} needs $1: run --stage $2 first"
@@ -56,13 +72,26 @@ run() {  # run <command...>: record it in stage<N>.cmd, its output goes to stage
   "$@" >>"${stage_log}" 2>&1 </dev/null || fail "$@"
 }
 
+temp_name() {  # temp_name <path>: a hidden name beside <path>, unique to this process
+  echo "$(dirname "$1")/.$(basename "$1").$$.tmp"
+}
+
 run_to() {  # run_to <file> <command...>: as run, with the command's stdout written to <file>
-  local out=$1
+  local out=$1 tmp  # (through a temporary name: <file> appears complete or not at all)
   shift
+  tmp=$(temp_name "${out}")
   echo "$(quote "$@") > $(quote "${out}")" >>"${stage_cmd}"
   echo "+ $(quote "$@") > ${out}" >>"${stage_log}"
-  "$@" >"${out}.tmp" 2>>"${stage_log}" </dev/null || fail "$@"
-  mv "${out}.tmp" "${out}"
+  "$@" >"${tmp}" 2>>"${stage_log}" </dev/null || { rm -f "${tmp}"; fail "$@"; }
+  mv "${tmp}" "${out}"
+}
+
+replace_dir() {  # replace_dir <new dir> <dir>: <new dir> takes the place of <dir>; an earlier
+  local old  # <dir> is removed only then (as run: recorded in stage<N>.cmd)
+  old=$(dirname "$2")/.$(basename "$2").$$.old
+  if [ -e "$2" ]; then run mv -T "$2" "${old}"; fi
+  run mv -T "$1" "$2"
+  run rm -rf "${old}"
 }
 
 run_in_background() {  # run_in_background <log> <command...>: as run, but in the background

@@ -2,7 +2,8 @@
 # Every stage of the recipe for real, on a small corpus with short training (the CI check):
 # 4 keywords x 24 voices, k-means 50, a 2-layer unit LM, a few epochs of prompt tuning; the
 # frequency and learnable verbalizers and the GRU baseline, as in ./run.sh. Writes data/debug,
-# dump/debug and exp/debug (the full run's directories are left alone).
+# dump/debug and exp/debug (the full run's directories are left alone); the results are in
+# exp/debug/speechprompt_train_debug/RESULTS.md.
 #   local/run_debug.sh [speechprompt.sh options for every call]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,0 +1,35 @@
+"""RESULTS.md's environment, as ESPnet's: date, versions, and the git commit of the code."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from espnet2_speechprompt.bin.make_results import environment, git_commit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def head() -> str:
+    if shutil.which("git") is None:
+        return ""
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(not head(), reason="git, or a git checkout of the project, is missing")
+def test_environment_records_the_git_commit():
+    lines = environment()
+    for prefix in ("- date: `", "- python version: `", "- espnet version: `espnet ",
+                   "- pytorch version: `pytorch ", "  - Commit date: `"):  # fmt: skip
+        assert any(line.startswith(prefix) for line in lines), prefix
+    assert any(line.startswith(f"- Git hash: `{head()}") for line in lines), lines
+
+
+def test_outside_a_checkout_the_commit_is_unknown(tmp_path):
+    assert git_commit(tmp_path) is None
