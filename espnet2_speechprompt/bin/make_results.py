@@ -28,6 +28,7 @@ import yaml
 from .. import __version__
 from ..checkpoints.dictionary import NUM_SPECIALS, Dictionary
 from ..fileio import atomic_write_text
+from ..kaldi_text import read_entries
 from .cli_errors import exit_on_user_error
 from .speechprompt_score import read_table
 
@@ -286,9 +287,8 @@ def write_results(args: argparse.Namespace) -> None:
     lines += other_experiments(exp, args.test_sets, config["backbone_conf"]["checkpoint"])
     if args.timings and Path(args.timings).exists():
         times = defaultdict(float)
-        for line in Path(args.timings).read_text().splitlines():
-            stage, _, seconds = line.partition(" ")
-            times[stage] += float(seconds or 0)
+        for entry in read_entries(args.timings, "timings file", unique=False):
+            times[entry.key] += float(entry.value or 0)
         lines += ["", "### run time", "", "|stage|seconds|", "|---|---|"]
         lines += [f"|{stage}|{seconds:.0f}|" for stage, seconds in times.items()]
     lines += ["", "Images: " + ", ".join(f"`{p.name}`" for p in sorted(images.glob("*.png")))]
