@@ -199,8 +199,8 @@ class SpeechPrompt:
     def _predict_speech(self, speech, sample_rate: int, utt: str) -> Result:
         if speech is None:
             raise SpeechPromptError(
-                f"the {self.train_args.backbone} backbone reads speech: pass speech=<16 kHz "
-                "waveform>, not units"
+                f"the {self.train_args.backbone} backbone reads speech: pass speech=<waveform> "
+                "and sample_rate=<its rate>, not units"
             )
         from ..tasks.speech_audio import NOTES
         from ..units.audio import prepare_audio
