@@ -26,6 +26,7 @@ from espnet2_speechprompt.bin.units_cli import (
     run,
 )
 from espnet2_speechprompt.fileio import atomic_path
+from espnet2_speechprompt.kaldi_text import read_entries
 from espnet2_speechprompt.units.errors import UnitsError
 from espnet2_speechprompt.units.kmeans import learn_kmeans, save_centres
 
@@ -77,10 +78,7 @@ def _frames_from_audio(args: argparse.Namespace) -> Iterator[np.ndarray]:
 def _frames_from_scp(args: argparse.Namespace) -> Iterator[np.ndarray]:
     import kaldiio
 
-    if not os.path.isfile(args.feats_scp):
-        raise UnitsError(f"{args.feats_scp}: no such feats.scp")
-    with open(args.feats_scp, encoding="utf-8") as f:
-        entries = [line.split(maxsplit=1) for line in f if line.strip()]
+    entries = [(e.key, e.value) for e in read_entries(args.feats_scp, "feats.scp")]
     for utt, where in _portion(entries, args.portion, args.seed):
         try:
             yield np.asarray(kaldiio.load_mat(where.strip()), dtype=np.float32)

@@ -20,6 +20,7 @@ from collections import Counter
 
 from ..errors import SpeechPromptError
 from ..fileio import atomic_write_text
+from ..kaldi_text import read_entries, read_lines
 from .cli_errors import exit_on_user_error
 
 
@@ -29,25 +30,18 @@ def write_lines(path: str, lines: list[str]) -> None:
 
 def read_labels(path: str) -> list[tuple[int, str, list[str]]]:
     """``(line number, utterance, tokens)`` of a label file; an empty label is an error."""
-    if not os.path.isfile(path):
-        raise SpeechPromptError(f"{path}: no such label file")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            utt, _, text = line.strip().partition(" ")
-            if not text.strip():
-                raise SpeechPromptError(f"{path}:{number}: utterance {utt} has no label")
-            rows.append((number, utt, text.split()))
+    for entry in read_entries(path, "label file"):
+        if not entry.value:
+            raise SpeechPromptError(f"{entry.where}: utterance {entry.key} has no label")
+        rows.append((entry.number, entry.key, entry.value.split()))
     return rows
 
 
 def read_fixed_list(path: str) -> list[str]:
     if not os.path.isfile(path):
         raise SpeechPromptError(f"--fixed {path}: no such label list")
-    with open(path, encoding="utf-8") as f:
-        labels = [line.strip() for line in f if line.strip()]
+    labels = read_lines(path, "label list")
     if not labels:
         raise SpeechPromptError(f"--fixed {path}: the label list is empty")
     bad = [label for label in labels if len(label.split()) != 1]

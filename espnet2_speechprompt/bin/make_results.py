@@ -34,6 +34,7 @@ import yaml
 from .. import __version__
 from ..checkpoints.dictionary import NUM_SPECIALS, Dictionary
 from ..fileio import atomic_write_text
+from ..kaldi_text import read_entries
 from .cli_errors import exit_on_user_error
 from .speechprompt_inference import load_trainable_state
 from .speechprompt_score import read_table
@@ -277,10 +278,9 @@ def other_experiments(exp: Path, inference_tag: str, sets: list[str], backbone: 
 def timing_table(paths: list[str]) -> list[str]:
     """The seconds per stage, from files of ``stage seconds`` lines (absent files skipped)."""
     times = defaultdict(float)
-    for path in map(Path, paths):
-        for line in path.read_text().splitlines() if path.is_file() else ():
-            stage, _, seconds = line.partition(" ")
-            times[stage] += float(seconds or 0)
+    for path in filter(os.path.isfile, paths):
+        for entry in read_entries(path, "timings file", unique=False):
+            times[entry.key] += float(entry.value or 0)
     if not times:
         return []
     lines = ["", "### run time", "", "|stage|seconds|", "|---|---|"]

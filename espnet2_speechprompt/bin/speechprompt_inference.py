@@ -13,7 +13,10 @@ hypothesis, and with ``--nbest N`` (N > 1) also ``{1..N}best_recog/{text,score,t
 ranks finished beams by ``logprob / length ** length_penalty``): characters for ASR and slot
 filling, target units for speech generation (``text`` is then a units file for
 ``units_to_wav``). ``--decoding`` overrides the training config's. Speech-input tasks (Wav2Seq)
-read 16 kHz audio: ``--data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound``.
+read audio, resampled to 16 kHz where a file has another rate:
+``--data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound``. The data files are checked
+first (one line naming the file and line for a bad one); a source longer than the backbone's
+trained context is warned about once and cut to the training config's ``max_source_length``.
 
 The output directory is written as a whole (its files appear together when the run succeeds;
 a failed run leaves an earlier decode there as it was) and is locked while a run uses it: a
@@ -31,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from ..checkpoints.dictionary import PAD
 from ..checkpoints.safe_pickle import CheckpointError
@@ -39,6 +41,8 @@ from ..errors import SpeechPromptError
 from ..fileio import atomic_directory, directory_lock
 from ..safe_load import load_state_dict_file
 from .cli_errors import exit_on_user_error
+
+logger = logging.getLogger(__name__)
 
 DECODINGS = ("score", "greedy", "beam")
 SAMPLE_RATE = 16000
@@ -54,6 +58,21 @@ def load_trainable_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         remedy="give a model file written by training (e.g. valid.acc.best.pth)",
         error=CheckpointError,
     )
+
+
+def _read_config(
+    config: str | os.PathLike, model_file: str | os.PathLike | None, backbone_conf: dict | None
+) -> argparse.Namespace:
+    """The training options (checked: ``tasks.config_checks``), ``backbone_conf`` applied; a
+    missing model file is one error before anything is loaded."""
+    from ..tasks.config_checks import read_train_config
+
+    args = read_train_config(config)
+    if model_file is not None and not os.path.isfile(model_file):
+        raise SpeechPromptError(f"{model_file}: no such model file")
+    if backbone_conf:
+        args.backbone_conf = {**(args.backbone_conf or {}), **backbone_conf}
+    return args
 
 
 class SpeechPrompt:
@@ -80,12 +99,9 @@ class SpeechPrompt:
         prompts depend on, checked when the file is used), ``speechprompt_kmeans``;
         ``backbone_conf``, ``unit_extractor_conf`` and ``kmeans`` override the config's."""
         from ..tasks.packing import build_trained_model, extractor_conf
-        from ..tasks.speechprompt import LabelEncoder, SpeechPromptTask, backbone_choices
+        from ..tasks.speechprompt import LabelEncoder, SpeechPromptTask, build_backbone
 
-        with open(speechprompt_train_config, encoding="utf-8") as f:
-            args = argparse.Namespace(**yaml.safe_load(f))
-        if backbone_conf:
-            args.backbone_conf = {**args.backbone_conf, **backbone_conf}
+        args = _read_config(speechprompt_train_config, speechprompt_model_file, backbone_conf)
         model, _ = build_trained_model(
             args, speechprompt_train_config, speechprompt_model_file, speechprompt_backbone
         )
@@ -99,11 +115,10 @@ class SpeechPrompt:
         self.train_args, self.device = args, device
         self.input = self.model.input  # "units" or "speech" (resolved by build_model)
         self._unit_extractor = None
+        self._long_input_warned = False
         self.labels = LabelEncoder(args.label_list)
         self.preprocess = SpeechPromptTask.build_preprocess_fn(args, False)
-        self.backbone_files = backbone_choices.get_class(args.backbone)(
-            **args.backbone_conf
-        ).files()
+        self.backbone_files = build_backbone(args).files()
         self.decoding = decoding or getattr(args, "decoding", "score")
         if self.decoding not in DECODINGS:
             raise SpeechPromptError(f"decoding {self.decoding!r}: use one of {DECODINGS}")
@@ -135,7 +150,7 @@ class SpeechPrompt:
     def predict_nbest(self, units: torch.Tensor, lengths: torch.Tensor) -> list[list[Result]]:
         """Batched: up to ``nbest`` (label text, log-likelihood, label-space ids), best first,
         per row of mapped units (or of 16 kHz audio, for speech input)."""
-        units, lengths = units.to(self.device), lengths.to(self.device)
+        units, lengths = self._fit_context(units.to(self.device), lengths.to(self.device))
         if self.decoding == "score":
             _, scores = self.prompted.classify(units, lengths, self.candidates)
             top, order = scores.topk(min(self.nbest, scores.shape[1]), dim=1)
@@ -146,6 +161,31 @@ class SpeechPrompt:
             return out
         nbest = self.prompted.search(units, lengths, **self.search_options)
         return [[self._result(h.tokens, h.logprob) for h in hyps[: self.nbest]] for hyps in nbest]
+
+    def _fit_context(
+        self, source: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sources cut to ``max_source_length`` of the training config (by default the
+        backbone's trained context); one warning per run for a source past the trained context
+        (next to the longest candidate, for a decoder-only backbone) or cut."""
+        room = 0 if self.candidates is None else self.candidates.shape[1]
+        limit = getattr(self.train_args, "max_source_length", None)
+        fitted = self.prompted.fit_sources(source, lengths, torch.full_like(lengths, room), limit)
+        if (fitted.beyond or fitted.cut) and not self._long_input_warned:
+            self._long_input_warned = True
+            unit = "samples" if self.input == "speech" else "units"
+            if fitted.beyond:
+                length, context = fitted.beyond
+                message = (
+                    f"a source of {length} {unit} is longer than the {self.train_args.backbone} "
+                    f"backbone's trained context ({context} {unit}); results may degrade"
+                )
+            else:
+                message = f"a source of {fitted.cut[0]} {unit} is longer than max_source_length"
+            if fitted.cut:
+                message += f"; sources are cut to their first {fitted.cut[1]} {unit}"
+            logger.warning(message + " (max_source_length of the training config; warned once)")
+        return fitted.source, fitted.lengths
 
     def predict(self, units: torch.Tensor, lengths: torch.Tensor) -> list[Result]:
         """Batched: (label text, log-likelihood, label-space ids) per row of mapped units."""
@@ -161,8 +201,9 @@ class SpeechPrompt:
         sample_rate: int = 16000,
         utt: str = "input",
     ) -> Result:
-        """One utterance: its k-means units (as in the ``units`` files) or its waveform (given
-        to the model as it is for speech-input backbones, else through the unit extractor)."""
+        """One utterance: its k-means units (as in the ``units`` files) or its waveform at
+        ``sample_rate`` (resampled to 16 kHz and mixed to mono for speech-input backbones, once
+        logged per rate; else through the unit extractor)."""
         if self.input == "speech":
             return self._predict_speech(speech, sample_rate, utt)
         if speech is not None:
@@ -175,16 +216,14 @@ class SpeechPrompt:
     def _predict_speech(self, speech, sample_rate: int, utt: str) -> Result:
         if speech is None:
             raise SpeechPromptError(
-                f"the {self.train_args.backbone} backbone reads speech: pass speech=<16 kHz "
-                "waveform>, not units"
+                f"the {self.train_args.backbone} backbone reads speech: pass speech=<waveform> "
+                "and sample_rate=<its rate>, not units"
             )
-        if sample_rate != SAMPLE_RATE:
-            raise SpeechPromptError(
-                f"{utt}: sample rate {sample_rate}; the backbone takes {SAMPLE_RATE} Hz audio"
-            )
-        wav = torch.as_tensor(np.asarray(speech, dtype=np.float32))
-        if wav.ndim != 1 or len(wav) == 0:
-            raise SpeechPromptError(f"{utt}: speech of shape {tuple(wav.shape)}; give one channel")
+        from ..tasks.speech_audio import NOTES
+        from ..units.audio import prepare_audio
+
+        min_samples = getattr(self.prompted.backbone.encoder, "min_samples", 1)
+        wav = prepare_audio(speech, sample_rate, utt, min_samples=min_samples, notes=NOTES)
         return self.predict(wav[None], torch.tensor([len(wav)]))[0]
 
     @property
@@ -277,9 +316,11 @@ def inference(
 ) -> None:
     from espnet2.fileio.datadir_writer import DatadirWriter
 
+    from ..tasks.data_checks import check_inference_data
     from ..tasks.inputs import missing_input
     from ..tasks.speechprompt import SpeechPromptTask
 
+    check_inference_data(data_path_and_name_and_type, key_file)
     runner = SpeechPrompt(
         speechprompt_train_config,
         speechprompt_model_file,

@@ -29,6 +29,7 @@ import os
 import sys
 from pathlib import Path
 
+from .. import kaldi_text
 from ..errors import SpeechPromptError
 from ..fileio import atomic_write_text
 from .cli_errors import exit_on_user_error
@@ -38,15 +39,8 @@ DEFAULT_METRICS = ("acc", "wer", "cer")
 
 
 def read_table(path: str | os.PathLike) -> dict[str, str]:
-    if not os.path.isfile(path):
-        raise SpeechPromptError(f"{path}: no such file")
-    table = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            utt, _, text = line.rstrip("\n").partition(" ")
-            if utt:
-                table[utt] = text.strip()
-    return table
+    """``{utt: text}`` of a reference or hypothesis file (Kaldi-style, as ESPnet reads it)."""
+    return kaldi_text.read_table(path)
 
 
 def score(
@@ -151,7 +145,7 @@ def main(cmd: list[str] | None = None) -> None:
         ref = read_table(args.ref)
         result = score(ref, read_table(args.hyp), args.metrics, extra)
         if args.label_list:
-            labels = list(read_table(args.label_list))  # one token per line
+            labels = kaldi_text.read_lines(args.label_list, "label list")
             counts, warning = label_oov(ref, labels)
             result.update(counts)
             if warning:

@@ -18,22 +18,26 @@ from pathlib import Path
 from ..baselines.gru import GRUConfig, predict, train_gru
 from ..errors import SpeechPromptError
 from ..fileio import atomic_write_text
+from ..kaldi_text import read_entries, read_lines
 from ..units.datadir import read_units
 from .cli_errors import exit_on_user_error
 
 
 def load_set(directory: str, index: dict[str, int]) -> list[tuple[str, list[int], int]]:
     labels = {}
-    with open(Path(directory) / "label", encoding="utf-8") as f:
-        for line in f:
-            utt, _, text = line.strip().partition(" ")
-            if text not in index:
-                raise SpeechPromptError(
-                    f"{directory}/label: utterance {utt}: label {text!r} "
-                    "is not a single label of the label list"
-                )
-            labels[utt] = index[text]
-    return [(utt, units, labels[utt]) for utt, units in read_units(Path(directory) / "units")]
+    for entry in read_entries(Path(directory) / "label", "label file"):
+        if entry.value not in index:
+            raise SpeechPromptError(
+                f"{entry.where}: utterance {entry.key}: label {entry.value!r} "
+                "is not a single label of the label list"
+            )
+        labels[entry.key] = index[entry.value]
+    rows = []
+    for utt, units in read_units(Path(directory) / "units"):
+        if utt not in labels:
+            raise SpeechPromptError(f"{directory}/label: utterance {utt} has no label")
+        rows.append((utt, units, labels[utt]))
+    return rows
 
 
 def main(cmd: list[str] | None = None) -> None:
@@ -47,7 +51,7 @@ def main(cmd: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(cmd)
     with exit_on_user_error():
-        labels = Path(args.label_list).read_text().split()
+        labels = read_lines(args.label_list, "label list")
         index = {label: i for i, label in enumerate(labels)}
         train, valid = load_set(args.train, index), load_set(args.valid, index)
         num_units = 1 + max(max(u) for _, u, _ in train + valid if u)

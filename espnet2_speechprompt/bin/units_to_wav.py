@@ -25,6 +25,7 @@ import torch
 
 from espnet2_speechprompt.bin.units_cli import run
 from espnet2_speechprompt.fileio import atomic_open, write_wav
+from espnet2_speechprompt.kaldi_text import parse_ints, read_entries
 from espnet2_speechprompt.units.datadir import job_slice, merge_parts, part_name
 from espnet2_speechprompt.vocoder import UnitHifiGan, UnitInputError, VocoderError, load_vocoder
 from espnet2_speechprompt.vocoder.hifigan import check_durations
@@ -103,32 +104,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 def read_int_table(path: str, what: str) -> list[tuple[str, list[int]]]:
     """``(utt, ints)`` of an ``utt i1 i2 ...`` file, in order; one clear error per bad line."""
-    if not os.path.isfile(path):
-        raise VocoderError(f"{path}: no such {what} file")
-    rows, seen = [], set()
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.readlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VocoderError(f"{path}: cannot read the {what} file ({exc})") from None
-    for number, line in enumerate(lines, 1):
-        parts = line.split()
-        if not parts:
-            continue
-        utt = parts[0]
-        if utt in seen:
-            raise UnitInputError(f"{path}:{number}: utterance {utt} appears twice")
-        seen.add(utt)
-        values = []
-        for token in parts[1:]:
-            try:
-                values.append(int(token))
-            except ValueError:
-                kind = "unit id" if what == "units" else "duration"
-                raise UnitInputError(
-                    f"{path}:{number}: utterance {utt}: {token!r} is not an integer {kind}"
-                ) from None
-        rows.append((utt, values))
+    kind = "unit id" if what == "units" else "duration"
+    rows = [(e.key, parse_ints(e, kind)) for e in read_entries(path, f"{what} file")]
     if not rows:
         raise VocoderError(f"{path}: the {what} file is empty")
     return rows

@@ -4,6 +4,7 @@ for a frozen backbone whose (decoder's) embedding table feeds the labels back.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Self
 
 import torch
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD, UNK
+from ..errors import SpeechPromptError
 from ..speechlm.beam_search import Advance, Hypothesis, beam_search, greedy_search
 from ..speechlm.transformer_lm import TransformerDecoder
 
@@ -51,6 +53,26 @@ def sequence_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     return (picked * targets.ne(PAD)).sum(dim=1)
 
 
+@dataclass
+class FittedSources:
+    """Sources as the backbone takes them (``PromptedModel.fit_sources``): ``beyond`` is
+    (length, trained context) of the first row longer than its context, ``cut`` is (length,
+    kept length) of the first row that was cut; ``None`` when there is none."""
+
+    source: torch.Tensor
+    lengths: torch.Tensor
+    beyond: tuple[int, int] | None = None
+    cut: tuple[int, int] | None = None
+
+
+def _first_over(lengths: torch.Tensor, limit: torch.Tensor) -> tuple[int, int] | None:
+    over = (lengths > limit).nonzero()
+    if len(over) == 0:
+        return None
+    row = int(over[0, 0])
+    return int(lengths[row]), int(limit[row])
+
+
 class PromptedModel:
     """Mixin for ``nn.Module`` wrappers of a frozen ``backbone`` with a ``verbalizer``.
 
@@ -80,6 +102,43 @@ class PromptedModel:
         super().train(mode)
         self.backbone.eval()  # frozen: never in training mode (no dropout)
         return self
+
+    def source_context(self, label_lengths: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
+        """Per row, the longest source within the backbone's trained context next to
+        ``label_lengths`` labels (``None``: no limit), and whether a longer one fails (learned
+        positions) rather than degrades."""
+        raise NotImplementedError
+
+    def fit_sources(
+        self,
+        source: torch.Tensor,
+        lengths: torch.Tensor,
+        label_lengths: torch.Tensor | None = None,
+        max_length: int | None = None,
+    ) -> FittedSources:
+        """Right-padded ``source`` with every row cut to its first ``max_length`` steps (units or
+        samples) and, where a longer row would fail (learned positions), to its trained context
+        (see ``source_context``). Reports the first row past its context and the first cut."""
+        if label_lengths is None:
+            label_lengths = torch.zeros_like(lengths)
+        context, hard = self.source_context(label_lengths)
+        limit = None if max_length is None else torch.full_like(lengths, max_length)
+        if hard and context is not None:
+            if bool((context < 0).any()):
+                row = int((context < 0).nonzero()[0, 0])
+                raise SpeechPromptError(
+                    f"a label sequence of {int(label_lengths[row])} tokens leaves no room for the "
+                    f"source within the backbone's trained positions ({int(context[row])} left)"
+                )
+            limit = context if limit is None else torch.minimum(limit, context)
+        fitted = FittedSources(source, lengths)
+        if context is not None:
+            fitted.beyond = _first_over(lengths, context)
+        if limit is not None and (cut := _first_over(lengths, limit)) is not None:
+            fitted.cut = cut
+            fitted.lengths = torch.minimum(lengths, limit)
+            fitted.source = source[:, : max(int(fitted.lengths.max()), 1)]
+        return fitted
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Prompts, separator and verbalizer: everything but the frozen backbone."""

@@ -69,6 +69,16 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
     def _label_decoder(self) -> TransformerDecoder:
         return self.backbone.decoder
 
+    def source_context(self, label_lengths: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
+        """Units: ``u_1..u_T </s>`` in the encoder's positions (labels are on the decoder side).
+        Audio: HuBERT's convolutional positions have no maximum, so no limit."""
+        if self.backbone.audio_input:
+            return None, False
+        limit, hard = self.backbone.encoder.position_limit()
+        if limit is None:
+            return None, False
+        return torch.full_like(label_lengths, limit - 1), hard
+
     # ----------------------------------------------------------------- pieces
     def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         """Units ``[B, T]`` (right-padded backbone ids) or audio ``[B, N]`` -> encoder states."""
@@ -164,6 +174,9 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
         batch, device = source.shape[0], source.device
         encoder_out = self.encode(source, source_lengths)
         max_lengths = (max_len_a * encoder_out.source_lengths.float() + max_len_b).long()
+        limit, hard = self.backbone.decoder.position_limit()
+        if hard and limit is not None:  # <start> y_1..y_L in the decoder's learned positions
+            max_lengths = max_lengths.clamp(max=limit - 1)
         start = self._start_inputs(batch, device)
         cache = DecoderCache() if use_cache else None
         first = self._run(*start, encoder_out, cache)[:, -1]

@@ -51,6 +51,12 @@ class PromptedUnitLM(PromptedModel, nn.Module):
     def _label_decoder(self) -> TransformerDecoder:
         return self.backbone
 
+    def source_context(self, label_lengths: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
+        """Source and labels share the LM's positions: ``</s> u_1..u_T <sep> y_1..y_M`` fits
+        when ``T <= max_positions - 2 - M``."""
+        limit, hard = self.backbone.position_limit()
+        return (None if limit is None else limit - 2 - label_lengths), hard
+
     # ----------------------------------------------------------------- embeddings
     def _embed_source(self, block: torch.Tensor) -> torch.Tensor:
         embeds = self.backbone.embed(block)
@@ -143,6 +149,9 @@ class PromptedUnitLM(PromptedModel, nn.Module):
         """
         block = source_block(units, unit_lengths, self.sep_index)
         max_lengths = (max_len_a * unit_lengths.float() + max_len_b).long()
+        room, hard = self.source_context(unit_lengths)  # labels left by the source
+        if hard and room is not None:
+            max_lengths = torch.minimum(max_lengths, room.clamp(min=0))
         cache = DecoderCache() if use_cache else None
         first = self._run(block, self._embed_source(block), cache)[:, -1]
         rows = {"index": torch.arange(units.shape[0], device=units.device)}

@@ -10,12 +10,13 @@ Trainable parameters: ``L_in*d + 2*layers*L_deep*d + d``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
 
 from ..errors import SpeechPromptError
+from ..options import check_keys
 
 
 @dataclass
@@ -28,6 +29,11 @@ class PromptConfig:
     # encoder-decoder backbones: deep prompt length in the decoder (None: deep_length);
     # deep_length then applies to the encoder, input_length to the encoder input
     decoder_deep_length: int | None = None
+
+    @classmethod
+    def from_conf(cls, conf: dict | None, option: str = "prompt_conf") -> PromptConfig:
+        """From a ``prompt_conf`` mapping; an unknown key is one error listing the valid ones."""
+        return cls(**check_keys(option, conf, [f.name for f in fields(cls)]))
 
     def __post_init__(self):
         names = ("input_length", "deep_length")

@@ -13,6 +13,7 @@ from ..checkpoints.dictionary import Dictionary
 from ..checkpoints.encdec import load_unit_mbart, load_wav2seq
 from ..checkpoints.safe_pickle import CheckpointError
 from ..checkpoints.unit_lm import load_unit_lm
+from ..options import check_keys, keyword_names
 from .encoder import EncoderDecoderModel
 from .transformer_lm import TransformerDecoder
 
@@ -56,6 +57,11 @@ class GSLMBackbone:
         self.dictionary = dictionary or (
             os.fspath(Path(checkpoint).with_name("dict.txt")) if checkpoint else None
         )
+
+    @classmethod
+    def from_conf(cls, conf: dict | None, option: str = "backbone_conf") -> GSLMBackbone:
+        """From a ``backbone_conf`` mapping; an unknown key is one error listing the valid ones."""
+        return cls(**check_keys(option, conf, keyword_names(cls)))
 
     def files(self) -> dict[str, str]:
         return {"checkpoint": self.checkpoint, "dictionary": self.dictionary}

@@ -111,6 +111,11 @@ class HubertSeqEncoder(nn.Module):
             x = self.proj(x)
         return x, pad
 
+    @property
+    def min_samples(self) -> int:
+        """The shortest waveform that gives one frame (the feature extractor's receptive field)."""
+        return self.w2v_model.feature_extractor.receptive_field
+
     def source_lengths(self, wav: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         if lengths is None:
             lengths = torch.full((wav.shape[0],), wav.shape[1], device=wav.device)

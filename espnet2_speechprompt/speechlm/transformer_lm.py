@@ -139,6 +139,15 @@ class TransformerStack(nn.Module):
     def embed_dim(self) -> int:
         return self.config.embed_dim
 
+    def position_limit(self) -> tuple[int | None, bool]:
+        """The most real tokens one sequence may hold within the trained positions (``None``:
+        no positions, no limit) and whether more fail (learned positions: no row for them)
+        rather than degrade (sinusoidal positions: past the trained context)."""
+        c = self.config
+        if c.no_positions:
+            return None, False
+        return c.max_positions, c.learned_positions
+
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """Scaled token embeddings (the space the separator and label embeddings live in)."""
         return self.embed_scale * self.embed_tokens(tokens)

@@ -8,6 +8,7 @@ that (resume, averaging and ``build_model_from_file`` keep working).
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -22,6 +23,11 @@ from .inputs import SpeechPromptDataError, missing_input
 BACKBONE = "prompted.backbone."
 
 
+def out_of_memory(exc: RuntimeError) -> bool:
+    """torch's allocator failures: ``OutOfMemoryError`` on GPUs, a plain RuntimeError on CPU."""
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
+
+
 class ESPnetSpeechPromptModel(AbsESPnetModel):
     """``input``: the data name the backbone reads, ``units`` or ``speech`` (16 kHz audio)."""
 
@@ -30,9 +36,12 @@ class ESPnetSpeechPromptModel(AbsESPnetModel):
         prompted: PromptedUnitLM | PromptedEncoderDecoder,
         input: str = "units",
         backbone: str = "gslm",
+        max_source_length: int | None = None,
     ):
         super().__init__()
         self.prompted, self.input, self.backbone_name = prompted, input, backbone
+        self.max_source_length = max_source_length
+        self._cut_logged = False
 
     def source(self, **batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone's input and its lengths from a batch (``units`` or ``speech``)."""
@@ -55,7 +64,25 @@ class ESPnetSpeechPromptModel(AbsESPnetModel):
         source, lengths = self.source(
             units=units, units_lengths=units_lengths, speech=speech, speech_lengths=speech_lengths
         )
-        out = self.prompted(source, lengths, label, label_lengths)
+        fitted = self.prompted.fit_sources(source, lengths, label_lengths, self.max_source_length)
+        unit = "samples" if self.input == "speech" else "units"
+        if fitted.cut is not None and not self._cut_logged:
+            self._cut_logged = True
+            logging.warning(
+                f"a training source of {fitted.cut[0]} {unit} is cut to its first "
+                f"{fitted.cut[1]} (--max_source_length {self.max_source_length}, by default the "
+                "backbone's trained context; logged once)"
+            )
+        try:
+            out = self.prompted(fitted.source, fitted.lengths, label, label_lengths)
+        except RuntimeError as exc:
+            if not out_of_memory(exc):
+                raise
+            raise SpeechPromptDataError(
+                f"out of memory on a batch of {label.shape[0]} sources of up to "
+                f"{int(fitted.lengths.max())} {unit}: lower --batch_size or "
+                "--batch_bins, or cut long sources with --max_source_length"
+            ) from None
         stats = {k: out[k].detach() for k in ("loss", "acc", "acc_utt")}
         loss, stats, weight = force_gatherable((out["loss"], stats, label.shape[0]), label.device)
         return loss, stats, weight

@@ -1,10 +1,13 @@
 """``SpeechPromptTask``: prompt tuning of a frozen speech LM as an ESPnet2 task.
 
-Data: ``label`` (``text``: label tokens, space-separated, e.g. ``yes`` or ``activate lights
-kitchen``) and the backbone's input (``--input``, see ``inputs.py``): ``units`` (``text_int``:
-k-means ids per utterance; GSLM, Unit mBART) or ``speech`` (``sound``: 16 kHz audio; Wav2Seq).
-Units are mapped to backbone tokens through the backbone's ``dict.txt``; labels through the
-label list, which — like the resolved verbalizer mapping — is embedded in ``config.yaml``.
+Data: ``label`` (``text``: label tokens, whitespace-separated, e.g. ``yes`` or ``activate
+lights kitchen``) and the backbone's input (``--input``, see ``inputs.py``): ``units``
+(``text_int``: k-means ids per utterance; GSLM, Unit mBART) or ``speech`` (``sound``: audio,
+resampled to 16 kHz where a file has another rate; Wav2Seq). The data files are checked before
+training starts (``data_checks.py``); sources longer than ``--max_source_length`` (by default
+the backbone's trained context) are cut. Units are mapped to backbone tokens through the
+backbone's ``dict.txt``; labels through the label list, which — like the resolved verbalizer
+mapping — is embedded in ``config.yaml``.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
-from espnet2.utils.types import str_or_none
+from espnet2.utils.types import int_or_none, str_or_none
 
 from ..checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
+from ..kaldi_text import parse_ints, read_entries
 from ..prompt.builders import build_prompted
 from ..prompt.prompts import PromptConfig
 from ..speechlm.backbones import GSLMBackbone, UnitMBARTBackbone, Wav2SeqBackbone
@@ -31,6 +36,7 @@ from ..verbalizer.builders import (
     LearnableVerbalizerConfig,
     TrainStatistics,
 )
+from .data_checks import check_training_data, label_list
 from .espnet_model import ESPnetSpeechPromptModel
 from .experiment import check_same_experiment, resolved_prompt_conf
 from .inputs import (
@@ -40,6 +46,7 @@ from .inputs import (
     check_verbalizer,
     resolve_input,
 )
+from .speech_audio import SpeechAudio, speech_file
 from .trainer import SpeechPromptTrainer
 
 # units in (gslm, unit_mbart) or 16 kHz speech in (wav2seq), labels out
@@ -55,12 +62,7 @@ verbalizer_choices = ClassChoices(
 )
 
 
-def read_list(value: str | list[str] | None) -> list[str] | None:
-    """A list given inline (from config.yaml) or as a file with one entry per line."""
-    if value is None or isinstance(value, list | tuple):
-        return None if value is None else list(value)
-    with open(value, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
+read_list = label_list  # a list given inline (config.yaml) or as a file, one entry per line
 
 
 class LabelEncoder:
@@ -114,22 +116,37 @@ class UnitEncoder:
 
 class SpeechPromptPreprocessor:
     """Labels -> label-space ids; units -> backbone tokens (``units=None``: speech input, the
-    waveform goes to the model as it is)."""
+    waveform goes to the model at 16 kHz, resampled by ``speech`` if its file is at another
+    rate)."""
 
-    def __init__(self, labels: LabelEncoder, units: UnitEncoder | None):
+    def __init__(
+        self, labels: LabelEncoder, units: UnitEncoder | None, speech: SpeechAudio | None = None
+    ):
         self.labels, self.units = labels, units
+        self.speech = speech or SpeechAudio()
+
+    def for_data(self, files) -> SpeechPromptPreprocessor:
+        """This preprocessor for the data ``files`` (``path,name,type`` each) of one loader:
+        speech is resampled by the rate in its ``wav.scp`` entries' headers."""
+        speech = SpeechAudio(speech_file(files))
+        speech.announce()
+        return SpeechPromptPreprocessor(self.labels, self.units, speech)
 
     def __call__(self, uid: str, data: dict) -> dict:
         if "units" in data and self.units is not None:
             data["units"] = self.units.encode(data["units"], uid)
-        if "speech" in data and np.ndim(data["speech"]) != 1:
-            raise SpeechPromptDataError(
-                f"utterance {uid}: speech of shape {np.shape(data['speech'])}; give one "
-                "channel of 16 kHz audio"
-            )
+        if "speech" in data:
+            data["speech"] = self.speech(uid, data["speech"])
         if "label" in data:
             data["label"] = self.labels.encode(str(data["label"]), uid)
         return data
+
+
+def bind_data(preprocess_fn: Callable | None, files) -> Callable | None:
+    """``preprocess_fn`` for one loader's data files (see ``SpeechPromptPreprocessor.for_data``)."""
+    if isinstance(preprocess_fn, SpeechPromptPreprocessor):
+        return preprocess_fn.for_data(files)
+    return preprocess_fn
 
 
 def _train_statistics(
@@ -140,20 +157,43 @@ def _train_statistics(
     files = {name: path for path, name, _ in args.train_data_path_and_name_and_type or []}
     if "label" not in files or (units is not None and "units" not in files):
         return None
-    label_rows, unit_rows = [], []
-    sources = [(files["label"], label_rows, lambda u, t: labels.encode(t, u) - NUM_SPECIALS)]
+    label_rows = [
+        (labels.encode(e.value, e.key) - NUM_SPECIALS).tolist()
+        for e in read_entries(files["label"], "label file")
+    ]
+    unit_rows = []
     if units is not None:
-
-        def parse_units(utt: str, text: str) -> np.ndarray:
-            return units.encode(np.fromstring(text, sep=" "), utt)
-
-        sources.append((files["units"], unit_rows, parse_units))
-    for path, rows, parse in sources:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                utt, _, text = line.strip().partition(" ")
-                rows.append(parse(utt, text).tolist())
+        for e in read_entries(files["units"], "units file"):
+            unit_rows.append(units.encode(np.asarray(parse_ints(e), np.int64), e.key).tolist())
     return TrainStatistics.from_sequences(label_rows, unit_rows, len(labels.labels))
+
+
+def build_backbone(args: argparse.Namespace):
+    """The ``--backbone`` from ``--backbone_conf`` (an unknown key is one error)."""
+    return backbone_choices.get_class(args.backbone).from_conf(args.backbone_conf)
+
+
+def resolve_max_source_length(args: argparse.Namespace, prompted) -> int | None:
+    """``--max_source_length``, by default the backbone's trained context for the source (no
+    labels); one past the backbone's learned positions is refused."""
+    context, hard = prompted.source_context(torch.zeros(1, dtype=torch.long))
+    context = None if context is None else int(context[0])
+    wanted = getattr(args, "max_source_length", None)
+    if wanted is None:
+        return context
+    if wanted < 1:
+        raise SpeechPromptDataError(f"--max_source_length must be positive, not {wanted}")
+    if context is not None and wanted > context:
+        if hard:
+            raise SpeechPromptDataError(
+                f"--max_source_length {wanted} is past the {args.backbone} backbone's learned "
+                f"positions ({context} for the source): use at most {context}"
+            )
+        logging.warning(
+            f"--max_source_length {wanted} is past the {args.backbone} backbone's trained "
+            f"context ({context}): longer sources may give worse results"
+        )
+    return wanted
 
 
 def balanced_weights(label_counts: list[int]) -> list[float]:
@@ -182,6 +222,35 @@ EXPERIMENT_RESOLVERS = {
     "train_data_path_and_name_and_type": lambda value, config: [list(x) for x in value or []],
     "valid_data_path_and_name_and_type": lambda value, config: [list(x) for x in value or []],
 }
+
+
+def add_input_arguments(group: argparse._ArgumentGroup) -> None:
+    """The options about the backbone's input: ``--input``, ``--max_source_length`` and
+    ``--unit_extractor_conf``."""
+    group.add_argument(
+        "--input",
+        type=str_or_none,
+        default=None,
+        help=f"What the backbone reads, one of {INPUTS}: 'units' (data name units, "
+        "text_int) or 'speech' (data name speech, sound: audio, resampled to 16 kHz); "
+        "default: the backbone's (wav2seq: speech; gslm, unit_mbart: units)",
+    )
+    group.add_argument(
+        "--max_source_length",
+        type=int_or_none,
+        default=None,
+        help="Longest source the prompts read, in units (16 kHz samples for speech input): "
+        "a longer one is cut to its first N (logged once). Default: the backbone's trained "
+        "context, resolved into config.yaml (gslm: its positions less </s> and <sep>, shared "
+        "with the labels; unit_mbart: encoder positions less </s>; wav2seq: no limit)",
+    )
+    group.add_argument(
+        "--unit_extractor_conf",
+        action=NestedDictAction,
+        default=dict(),
+        help="How units were made, so inference can take speech: kmeans (file), feature "
+        "(mfcc|hubert), checkpoint, layer, cmvn, dedup (see units.extractor.UnitExtractor)",
+    )
 
 
 class SpeechPromptTask(AbsTask):
@@ -240,21 +309,7 @@ class SpeechPromptTask(AbsTask):
             default=None,
             help="Resolved loss weight per label (set by --label_weighting balanced)",
         )
-        group.add_argument(
-            "--input",
-            type=str_or_none,
-            default=None,
-            help=f"What the backbone reads, one of {INPUTS}: 'units' (data name units, "
-            "text_int) or 'speech' (data name speech, sound: 16 kHz audio); default: the "
-            "backbone's (wav2seq: speech; gslm, unit_mbart: units)",
-        )
-        group.add_argument(
-            "--unit_extractor_conf",
-            action=NestedDictAction,
-            default=dict(),
-            help="How units were made, so inference can take speech: kmeans (file), feature "
-            "(mfcc|hubert), checkpoint, layer, cmvn, dedup (see units.extractor.UnitExtractor)",
-        )
+        add_input_arguments(group)
         group.add_argument(
             "--prompt_conf",
             action=NestedDictAction,
@@ -269,7 +324,29 @@ class SpeechPromptTask(AbsTask):
             optim="adam",
             optim_conf={"lr": 5.0e-3, "betas": [0.9, 0.98]},
             grad_clip=1.0,
+            allow_multi_rates=True,  # speech at any rate is resampled to 16 kHz (speech_audio)
             best_model_criterion=[["valid", "acc", "max"], ["valid", "loss", "min"]],
+        )
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        """Check the data files (one line per problem) before anything is built or trained."""
+        check_training_data(args)
+        super().main_worker(args)
+
+    @classmethod
+    def build_iter_options(cls, args, distributed_option, mode):
+        options = super().build_iter_options(args, distributed_option, mode)
+        options.preprocess_fn = bind_data(
+            options.preprocess_fn, options.data_path_and_name_and_type
+        )
+        return options
+
+    @classmethod
+    def build_streaming_iterator(cls, data_path_and_name_and_type, preprocess_fn, *args, **kwargs):
+        preprocess_fn = bind_data(preprocess_fn, data_path_and_name_and_type)
+        return super().build_streaming_iterator(
+            data_path_and_name_and_type, preprocess_fn, *args, **kwargs
         )
 
     @classmethod
@@ -281,7 +358,7 @@ class SpeechPromptTask(AbsTask):
         backbone_class = backbone_choices.get_class(args.backbone)
         units = None
         if resolve_input(args, backbone_class) == "units":
-            backbone = backbone_class(**args.backbone_conf)
+            backbone = build_backbone(args)
             units = UnitEncoder(backbone.load_dictionary(), backbone.dictionary)
         return SpeechPromptPreprocessor(LabelEncoder(read_list(args.label_list)), units)
 
@@ -308,9 +385,10 @@ class SpeechPromptTask(AbsTask):
         backbone_class = backbone_choices.get_class(args.backbone)
         source = resolve_input(args, backbone_class)
         check_data_names(args, source)
-        backbone = backbone_class(**args.backbone_conf)
-        spec = verbalizer_choices.get_class(args.verbalizer)(**args.verbalizer_conf)
+        backbone = build_backbone(args)
+        spec = verbalizer_choices.get_class(args.verbalizer).from_conf(args.verbalizer_conf)
         check_verbalizer(spec, source)
+        prompt_config = PromptConfig.from_conf(args.prompt_conf)
         lm, vocab = backbone.load()
         weighting = getattr(args, "label_weighting", "none")
         weights = getattr(args, "label_weights", None)
@@ -328,7 +406,6 @@ class SpeechPromptTask(AbsTask):
             args.label_weights = weights  # resolved, for config.yaml
         verbalizer = spec.build(labels, vocab, stats)
         args.verbalizer_conf = spec.conf()  # the resolved mapping, for config.yaml
-        prompt_config = PromptConfig(**args.prompt_conf)
         args.prompt_conf = asdict(prompt_config)  # every field, for config.yaml
         prompted = build_prompted(lm, verbalizer, prompt_config)
         if weighting == "balanced":
@@ -337,9 +414,10 @@ class SpeechPromptTask(AbsTask):
                     f"label_weights has {len(weights)} entries for {len(labels)} labels"
                 )
             prompted.set_label_weights(weights)
+        args.max_source_length = resolve_max_source_length(args, prompted)
         trainable, total = prompted.parameter_counts()
         logging.info(
             f"SpeechPrompt: {trainable:,} trainable parameters of {total:,} "
             f"({100 * trainable / total:.3f}%); backbone {Path(backbone.checkpoint).name} frozen"
         )
-        return ESPnetSpeechPromptModel(prompted, source, args.backbone)
+        return ESPnetSpeechPromptModel(prompted, source, args.backbone, args.max_source_length)

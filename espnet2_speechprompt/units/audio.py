@@ -12,6 +12,7 @@ import soundfile
 import torch
 import torchaudio
 
+from espnet2_speechprompt.kaldi_text import read_entries
 from espnet2_speechprompt.units.errors import AudioError, UnitsError
 
 logger = logging.getLogger(__name__)
@@ -21,24 +22,23 @@ SAMPLE_RATE = 16000
 
 def read_wav_scp(path: str | os.PathLike) -> list[tuple[str, str]]:
     """``(utt, entry)`` pairs in file order; an entry is a path or a ``command |`` pipe."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise UnitsError(f"{path}: no such wav.scp file")
-    pairs, seen = [], set()
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=1)
-            if len(parts) != 2:
-                raise UnitsError(f"{path}:{number}: expected 'utt path' or 'utt command |'")
-            utt, entry = parts
-            if utt in seen:
-                raise UnitsError(f"{path}:{number}: utterance id {utt!r} appears twice")
-            seen.add(utt)
-            pairs.append((utt, entry))
+    pairs = []
+    for entry in read_entries(path, "wav.scp file"):
+        if not entry.value:
+            raise UnitsError(f"{entry.where}: expected 'utt path' or 'utt command |'")
+        pairs.append((entry.key, entry.value))
     return pairs
+
+
+def audio_rate(utt: str, path: str) -> int:
+    """The sample rate in the header of an audio file (no samples are read)."""
+    try:
+        return int(soundfile.info(path).samplerate)
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(
+            f"utterance {utt}: cannot read audio from {path} (corrupt or not audio: {reason})"
+        ) from None
 
 
 def read_audio(utt: str, entry: str) -> tuple[np.ndarray, int]:
@@ -66,6 +66,13 @@ def read_audio(utt: str, entry: str) -> tuple[np.ndarray, int]:
             f"utterance {utt}: cannot read audio from {where} (corrupt or not audio: {reason})"
         ) from None
     return samples, int(rate)
+
+
+def note_resampling(sample_rate: int, utt: str, notes: set[str]) -> None:
+    """Log, once per ``notes`` set and rate, that audio at ``sample_rate`` is resampled."""
+    if sample_rate != SAMPLE_RATE and f"rate{sample_rate}" not in notes:
+        notes.add(f"rate{sample_rate}")
+        logger.info("audio at %d Hz (e.g. %s) is resampled to 16 kHz", sample_rate, utt)
 
 
 def prepare_audio(
@@ -98,9 +105,7 @@ def prepare_audio(
     if not bool(torch.isfinite(x).all()):
         raise AudioError(f"utterance {utt}: audio contains NaN or Inf samples")
     if sample_rate != SAMPLE_RATE:
-        if f"rate{sample_rate}" not in notes:
-            notes.add(f"rate{sample_rate}")
-            logger.info("audio at %d Hz (e.g. %s) is resampled to 16 kHz", sample_rate, utt)
+        note_resampling(sample_rate, utt, notes)
         x = torchaudio.functional.resample(x, sample_rate, SAMPLE_RATE)
     if x.numel() < min_samples:
         raise AudioError(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from espnet2_speechprompt.fileio import atomic_open, temp_sibling
+from espnet2_speechprompt.kaldi_text import parse_ints, read_entries
 from espnet2_speechprompt.units.errors import UnitsError
 
 
@@ -31,15 +32,10 @@ def format_units(utt: str, units: Sequence[int]) -> str:
     return " ".join([utt, *map(str, units)]) + "\n"
 
 
-def read_units(path: str) -> list[tuple[str, list[int]]]:
-    """``(utt, units)`` pairs of a units text file, in file order."""
-    pairs = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            parts = line.split()
-            if parts:
-                pairs.append((parts[0], [int(u) for u in parts[1:]]))
-    return pairs
+def read_units(path: str | os.PathLike) -> list[tuple[str, list[int]]]:
+    """``(utt, units)`` pairs of a units text file, in file order (ids split from the units as
+    ESPnet does; a bad id, byte or repeated utterance is one error naming the file and line)."""
+    return [(e.key, parse_ints(e)) for e in read_entries(path, "units file")]
 
 
 class ArkWriter:

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ..checkpoints.dictionary import Dictionary
+from ..options import check_keys, keyword_names
 from .base import Verbalizer
 from .fixed import (
     FixedVerbalizer,
@@ -68,6 +69,12 @@ class FixedVerbalizerConfig:
         self, mode: str = "frequency", seed: int = 0, label_units: list[str] | None = None
     ):
         self.mode, self.seed, self.label_units = mode, seed, label_units
+
+    @classmethod
+    def from_conf(cls, conf: dict | None, option: str = "verbalizer_conf"):
+        """From a ``verbalizer_conf`` mapping; an unknown key is one error listing the valid
+        ones (those of this verbalizer)."""
+        return cls(**check_keys(option, conf, keyword_names(cls)))
 
     def resolve(self, labels, vocab, stats=None) -> list[int]:
         if self.label_units is None:

@@ -179,6 +179,8 @@ def test_pickled_code_is_never_run(tmp_path):
 
 def test_other_pickle_protocols_are_refused_in_one_line(tmp_path):
     _save_with_fake_fairseq_class(tmp_path / "ckpt.pt", {}, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    with pytest.raises(CheckpointError, match="Unsupported operand .*default pickle protocol only") as info:
+    with pytest.raises(
+        CheckpointError, match="Unsupported operand .*default pickle protocol only"
+    ) as info:
         safe_torch_load(tmp_path / "ckpt.pt")
     assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
