@@ -185,12 +185,10 @@ def test_truncated_training_checkpoint(unit_task_data, exp, capsys):
 
 def test_training_curves_of_make_results(exp, tmp_path, marker, capsys):
     plant(exp / "checkpoint.pth", load_training_checkpoint(exp / "checkpoint.pth"), marker)
-    (tmp_path / "results").mkdir()
-    shutil.move(exp, tmp_path / "results" / "speechprompt")
     with pytest.raises(SystemExit) as info:
         make_results.main(
-            ["--expdir", str(tmp_path / "results"), "--dumpdir", str(tmp_path / "dump"),
+            ["--expdir", str(exp), "--dumpdir", str(tmp_path / "dump"),
              "--test_sets", "test", "--model_file", "1epoch.pth",
-             "--output", str(tmp_path / "RESULTS.md")]
+             "--inference_tag", "decode", "--output", str(tmp_path / "RESULTS.md")]
         )  # fmt: skip
     assert "checkpoint.pth refers to posix.system" in one_error_line(capsys, info)
