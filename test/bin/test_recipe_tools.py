@@ -71,7 +71,9 @@ def test_gru_baseline_learns_the_units(tmp_path):
                          str(tmp_path / "train"), "--valid", str(tmp_path / "valid"), "--test",
                          str(tmp_path / "test"), "--output", str(out), "--max_epoch", "8"])  # fmt: skip
     result = json.loads(out.read_text())
-    assert result["acc"]["test"] >= 0.85 and result["parameters"] > 0
+    # chance 1/3 (an untrained GRU's level); measured 1.0 under 1 or 2 threads and ATen's
+    # default, AVX2 and AVX-512 kernels: the bar leaves room for other CPUs' arithmetic
+    assert result["acc"]["test"] >= 1 / 3 + 0.4 and result["parameters"] > 0
 
 
 def test_upload_dry_run_stages_a_model_card(tmp_path):

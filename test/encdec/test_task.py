@@ -1,5 +1,6 @@
 """``--backbone unit_mbart`` through the ESPnet task: dry run, build, one training epoch, then
-stage-8-like inference (score, greedy, beam, n-best) and the pack / from_pretrained round trip."""
+stage-8-like inference (score, greedy, beam, n-best) and the pack / from_pretrained round trip,
+on fixed random weights (a seeded tiny backbone, perturbed prompts)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder  
 from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
+from test.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
 from test.task_data import data_args  # noqa: E402
 
 LABELS = ["yes", "no", "up"]
@@ -73,6 +75,15 @@ def trained(data, tmp_path_factory) -> Path:
     return exp
 
 
+@pytest.fixture(scope="module")
+def random_exp(data, tmp_path_factory) -> Path:
+    """The scoring config of ``trained`` with fixed random prompts instead of trained ones."""
+    exp = tmp_path_factory.mktemp("mbart_random")
+    return dry_run_with_random_state(
+        _args(data, exp) + ["--candidate_list", str(data / "candidates")]
+    )
+
+
 def test_build_model_and_one_epoch(data, trained, tmp_path):
     args = SpeechPromptTask.get_parser().parse_args(_args(data, tmp_path))
     model = SpeechPromptTask.build_model(args)
@@ -90,7 +101,7 @@ def _decode(data: Path, exp: Path, out: Path, **options) -> dict[str, list[str]]
         output_dir=str(out),
         data_path_and_name_and_type=[(str(data / "valid" / "units"), "units", "text_int")],
         speechprompt_train_config=str(exp / "config.yaml"),
-        speechprompt_model_file=str(exp / "1epoch.pth"),
+        speechprompt_model_file=str(exp / RANDOM_STATE),
         batch_size=5,
         max_len_b=6,
         **options,
@@ -98,15 +109,15 @@ def _decode(data: Path, exp: Path, out: Path, **options) -> dict[str, list[str]]
     return {name: (out / name).read_text().splitlines() for name in ("text", "score", "token")}
 
 
-def test_stage8_inference_score_greedy_beam(data, trained, tmp_path):
-    scored = _decode(data, trained, tmp_path / "score", nbest=2)
+def test_stage8_inference_score_greedy_beam(data, random_exp, tmp_path):
+    scored = _decode(data, random_exp, tmp_path / "score", nbest=2)
     assert len(scored["text"]) == 12
     assert {line.split(" ", 1)[1] for line in scored["text"]} <= set(SEQUENCES)
     assert len((tmp_path / "score" / "2best_recog" / "text").read_text().splitlines()) == 12
-    greedy = _decode(data, trained, tmp_path / "greedy", decoding="greedy")
-    beam1 = _decode(data, trained, tmp_path / "beam1", decoding="beam", beam_size=1)
+    greedy = _decode(data, random_exp, tmp_path / "greedy", decoding="greedy")
+    beam1 = _decode(data, random_exp, tmp_path / "beam1", decoding="beam", beam_size=1)
     assert beam1 == greedy
-    beam = _decode(data, trained, tmp_path / "beam", decoding="beam", beam_size=3, nbest=3)
+    beam = _decode(data, random_exp, tmp_path / "beam", decoding="beam", beam_size=3, nbest=3)
     assert (tmp_path / "beam" / "1best_recog" / "text").read_text().splitlines() == beam["text"]
     for line in beam["token"]:
         assert len(line.split()) <= 7  # key + at most max_len_b labels
@@ -114,9 +125,10 @@ def test_stage8_inference_score_greedy_beam(data, trained, tmp_path):
         assert len(beam[name]) == 12
 
 
-def test_pack_and_from_pretrained(data, trained, tmp_path):
-    packed = pack_task(trained / "config.yaml", trained / "1epoch.pth", tmp_path / "m.zip")
-    direct = SpeechPrompt(trained / "config.yaml", trained / "1epoch.pth", decoding="beam")
+def test_pack_and_from_pretrained(data, random_exp, tmp_path):
+    config, model_file = random_exp / "config.yaml", random_exp / RANDOM_STATE
+    packed = pack_task(config, model_file, tmp_path / "m.zip")
+    direct = SpeechPrompt(config, model_file, decoding="beam")
     loaded = SpeechPrompt.from_pretrained(str(packed), decoding="beam")
     for line in (data / "valid" / "units").read_text().splitlines()[:4]:
         units = [int(u) for u in line.split()[1:]]

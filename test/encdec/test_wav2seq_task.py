@@ -1,6 +1,7 @@
 """``--backbone wav2seq`` through the ESPnet task on 16 kHz audio (``speech``, ``sound``): dry run,
-one training epoch, inference by score and greedy, ``SpeechPrompt(speech=...)``, and the
-one-line errors for missing speech data, ``--input units`` and the frequency verbalizer."""
+one training epoch, inference by score and greedy and ``SpeechPrompt(speech=...)`` (on fixed
+random weights: a seeded tiny backbone, perturbed prompts), and the one-line errors for missing
+speech data, ``--input units`` and the frequency verbalizer."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, infere
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
+from test.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
 from test.task_data import SPEECH, data_args  # noqa: E402
 from test.units.conftest import save_tiny_wav2seq  # noqa: E402
 
@@ -85,12 +87,17 @@ def trained(data, tmp_path_factory) -> Path:
     return exp
 
 
+@pytest.fixture(scope="module")
+def random_exp(data, tmp_path_factory) -> Path:
+    return dry_run_with_random_state(_args(data, tmp_path_factory.mktemp("wav2seq_random")))
+
+
 def _decode(data: Path, exp: Path, out: Path, **options) -> dict[str, list[str]]:
     inference(
         output_dir=str(out),
         data_path_and_name_and_type=[(str(data / "valid" / "wav.scp"), "speech", "sound")],
         speechprompt_train_config=str(exp / "config.yaml"),
-        speechprompt_model_file=str(exp / "1epoch.pth"),
+        speechprompt_model_file=str(exp / RANDOM_STATE),
         batch_size=1,
         max_len_b=3,
         **options,
@@ -98,15 +105,15 @@ def _decode(data: Path, exp: Path, out: Path, **options) -> dict[str, list[str]]
     return {name: (out / name).read_text().splitlines() for name in ("text", "score", "token")}
 
 
-def test_one_epoch_then_inference_on_speech(data, trained, tmp_path):
+def test_one_epoch_then_inference_on_speech(data, trained, random_exp, tmp_path):
     assert (trained / "1epoch.pth").exists()
-    scored = _decode(data, trained, tmp_path / "score")
+    scored = _decode(data, random_exp, tmp_path / "score")
     assert len(scored["text"]) == 6
     assert {line.split(" ", 1)[1] for line in scored["text"]} <= set(LABELS)
-    greedy = _decode(data, trained, tmp_path / "greedy", decoding="greedy")
+    greedy = _decode(data, random_exp, tmp_path / "greedy", decoding="greedy")
     assert len(greedy["token"]) == 6
     assert all(len(line.split()) <= 4 for line in greedy["token"])  # key + at most 3 labels
-    runner = SpeechPrompt(trained / "config.yaml", trained / "1epoch.pth")
+    runner = SpeechPrompt(random_exp / "config.yaml", random_exp / RANDOM_STATE)
     assert isinstance(runner.prompted, PromptedEncoderDecoder) and runner.input == "speech"
     key, path = (data / "valid" / "wav.scp").read_text().splitlines()[0].split()
     text, score, _ = runner(speech=soundfile.read(path, dtype="float32")[0])

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "mini_speechcommands" / "speechprompt1"
-# 4 keywords (chance 0.25), 3 unseen test voices x 16 utterances; measured 0.896 (valid 0.917)
-# on 2 cores; the bar leaves room for platform differences in k-means and training.
-TEST_ACCURACY_BAR = 0.75
+# 4 keywords (chance 0.25), 48 test utterances of unseen voices; measured 0.833-0.896 over runs
+# on 2 cores (GRU baseline 0.9375). The bar, twice chance, is far below: k-means and training
+# come out differently on other CPUs.
+TEST_ACCURACY_BAR = 0.5
 DECODE = "decode_speechprompt_model_valid.acc.best"  # conf/decode.yaml, valid.acc.best.pth
 
 

@@ -1,5 +1,8 @@
 """Sequence targets through SpeechPromptTask: greedy generation of multi-token character
-labels (learnable verbalizer, fed-back label tokens, batched), scoring, and class balancing."""
+labels (learnable verbalizer, fed-back label tokens, batched), scoring, and class balancing.
+
+Equivalences (batched == one at a time, beam 1 == greedy) run on fixed random weights; the
+learning test compares the trained model with the untrained one, with a wide margin."""
 
 from __future__ import annotations
 
@@ -13,9 +16,15 @@ pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is n
 
 from espnet2_speechprompt.bin import speechprompt_score  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
+from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     SpeechPromptTask,
     balanced_weights,
+)
+from test.random_weights import (  # noqa: E402
+    RANDOM_STATE,
+    dry_run_with_random_state,
+    save_random_unit_lm,
 )
 from test.task_data import data_args, make_sequence_data  # noqa: E402
 
@@ -54,6 +63,16 @@ def seq_trained(seq_data, tmp_path_factory) -> Path:
     return root / "exp"
 
 
+@pytest.fixture(scope="module")
+def seq_random(seq_data, tmp_path_factory) -> Path:
+    """The task on fixed random weights: an untrained unit LM, random prompts and verbalizer."""
+    root = tmp_path_factory.mktemp("seqrandom")
+    lm = save_random_unit_lm(Dictionary.load(seq_data / "lm" / "dict.txt"), root / "lm")
+    return dry_run_with_random_state(
+        task_args(seq_data, root / "exp", backbone_conf=f"checkpoint={lm}")
+    )
+
+
 def decode_and_score(data: Path, exp: Path, out: Path, model: str | None) -> dict:
     inference(
         output_dir=str(out),
@@ -74,27 +93,37 @@ def test_greedy_character_task_learns(seq_data, seq_trained, tmp_path):
     trained = decode_and_score(seq_data, seq_trained, tmp_path / "t", "valid.acc.best.pth")
     untrained = decode_and_score(seq_data, seq_trained, tmp_path / "u", None)
     print(f"toy sequence task: trained {trained}, untrained {untrained}")
-    assert trained["char_cer"] < 0.35 and trained["acc"] > 0.4, trained
-    assert untrained["char_cer"] > 0.8, untrained
-    hyps = (tmp_path / "t" / "text").read_text().splitlines()
-    assert len(hyps) == 48 and sum(len(h.split()) > 3 for h in hyps) > 40  # multi-token
+    # measured: CER 0.19-0.20 and accuracy 0.58-0.60 trained, 1.0 and 0.0 untrained
+    assert trained["char_cer"] <= untrained["char_cer"] - 0.4, (trained, untrained)
+    assert trained["acc"] >= untrained["acc"] + 0.25, (trained, untrained)
+    assert len((tmp_path / "t" / "text").read_text().splitlines()) == 48
 
 
-def test_greedy_batched_equals_one_at_a_time(seq_data, seq_trained):
-    runner = SpeechPrompt(seq_trained / "config.yaml", seq_trained / "valid.acc.best.pth")
+@pytest.mark.parametrize("decoding, beam_size", [("greedy", 1), ("beam", 3)])
+def test_generation_batched_equals_one_at_a_time(seq_data, seq_random, decoding, beam_size):
+    """Every hypothesis of the n-best list, rows padded in one batch or decoded alone; at most
+    half as many labels as units, so rows of different lengths also end at different steps."""
+    runner = SpeechPrompt(
+        seq_random / "config.yaml", seq_random / RANDOM_STATE, max_len_a=0.5, max_len_b=0,
+        decoding=decoding, beam_size=beam_size, nbest=beam_size,
+    )  # fmt: skip
     rows = [
         [int(u) for u in line.split()[1:]]
-        for line in (seq_data / "valid" / "units").read_text().splitlines()[:6]
+        for line in (seq_data / "valid" / "units").read_text().splitlines()[:8]
     ]
     tokens = [torch.from_numpy(runner.preprocess("u", {"units": r})["units"]) for r in rows]
     lengths = torch.tensor([len(t) for t in tokens])
     batch = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True, padding_value=1)
-    batched = runner.predict(batch, lengths)
-    for row, (text, score, ids) in zip(rows, batched, strict=True):
-        single = runner(row)
-        assert single[0] == text and single[2] == ids
-        assert single[1] == pytest.approx(score, abs=1e-4)
-    assert all("|" in text for text, _, _ in batched)
+    batched = runner.predict_nbest(batch, lengths)
+    for row, hyps in zip(tokens, batched, strict=True):
+        single = runner.predict_nbest(row[None], torch.tensor([len(row)]))[0]
+        assert [(text, ids) for text, _, ids in single] == [(text, ids) for text, _, ids in hyps]
+        assert [score for _, score, _ in single] == pytest.approx([s for _, s, _ in hyps], abs=1e-4)
+    text, score, ids = runner(rows[0])  # the one-utterance entry point: the best hypothesis
+    assert (text, ids) == (batched[0][0][0], batched[0][0][2])
+    assert score == pytest.approx(batched[0][0][1], abs=1e-4)
+    ends = [len(ids) for hyps in batched for _, _, ids in hyps]
+    assert len(set(ends)) > 2 and max(ends) > 3  # hypotheses end at different steps
 
 
 def test_unknown_label_is_one_line_naming_utterance_and_token(seq_data, tmp_path):
@@ -133,17 +162,17 @@ def test_balanced_label_weighting_resolves_and_weights_the_loss(unit_task_data, 
     assert "label_weights" not in model.state_dict()
 
 
-def test_gslm_beam_inference(seq_data, seq_trained, tmp_path):
-    """``--decoding beam`` with GSLM: beam 1 == greedy; n-best files; beam's best hypothesis
-    ranks first."""
+def test_gslm_beam_inference(seq_data, seq_random, tmp_path):
+    """``--decoding beam`` with GSLM: beam 1 == greedy; n-best files; the best hypothesis (by
+    log-likelihood / (length + 1)) ranks first."""
     greedy_dir, beam1_dir, beam_dir = tmp_path / "g", tmp_path / "b1", tmp_path / "b3"
     common = dict(
         data_path_and_name_and_type=[(str(seq_data / "valid" / "units"), "units", "text_int")],
-        speechprompt_train_config=str(seq_trained / "config.yaml"),
-        speechprompt_model_file=str(seq_trained / "valid.acc.best.pth"),
+        speechprompt_train_config=str(seq_random / "config.yaml"),
+        speechprompt_model_file=str(seq_random / RANDOM_STATE),
         batch_size=8,
         key_file=None,
-        max_len_b=20,
+        max_len_b=10,
     )
     inference(output_dir=str(greedy_dir), **common)
     inference(output_dir=str(beam1_dir), decoding="beam", beam_size=1, **common)
@@ -152,7 +181,13 @@ def test_gslm_beam_inference(seq_data, seq_trained, tmp_path):
         assert (beam1_dir / name).read_text() == (greedy_dir / name).read_text()
         assert (beam_dir / "1best_recog" / name).read_text() == (beam_dir / name).read_text()
     assert len((beam_dir / "2best_recog" / "text").read_text().splitlines()) == 48
-    ref = speechprompt_score.read_table(seq_data / "valid" / "label")
-    beam = speechprompt_score.score(ref, speechprompt_score.read_table(beam_dir / "text"))
-    greedy = speechprompt_score.score(ref, speechprompt_score.read_table(greedy_dir / "text"))
-    assert beam["acc"] >= greedy["acc"] - 0.1, (beam, greedy)
+    first, second = (_normalized_scores(beam_dir / f"{n}best_recog") for n in (1, 2))
+    assert all(first[utt] >= second[utt] - 1e-5 for utt in first)
+    assert (beam_dir / "text").read_text() != (greedy_dir / "text").read_text()  # beams differ
+
+
+def _normalized_scores(decode: Path) -> dict[str, float]:
+    """Per utterance: log-likelihood / (labels + 1), the beam's ranking at length penalty 1."""
+    scores = speechprompt_score.read_table(decode / "score")
+    tokens = speechprompt_score.read_table(decode / "token")
+    return {u: float(s) / (len(tokens[u].split()) + 1) for u, s in scores.items()}

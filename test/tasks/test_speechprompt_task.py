@@ -1,4 +1,7 @@
-"""SpeechPromptTask: ESPnet's task-test pattern, then train -> infer -> score -> pack -> load."""
+"""SpeechPromptTask: ESPnet's task-test pattern, then train -> infer -> score -> pack -> load.
+
+Inference, packing and loading are checked on fixed random weights; training is checked by what
+it writes, by resuming, and against the untrained model with a wide margin."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is n
 
 from espnet2_speechprompt.bin import speechprompt_score  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
+from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
 from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError  # noqa: E402
 from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
@@ -24,6 +28,11 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     SpeechPromptDataError,
     SpeechPromptTask,
     UnitEncoder,
+)
+from test.random_weights import (  # noqa: E402
+    RANDOM_STATE,
+    dry_run_with_random_state,
+    save_random_unit_lm,
 )
 from test.task_data import TASK_LABELS as LABELS  # noqa: E402
 from test.task_data import data_args  # noqa: E402
@@ -50,12 +59,36 @@ def common_args(data: Path, out: Path, shapes: Path | None = None) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory) -> Path:
-    """collect_stats, then 3 epochs of prompt tuning through ESPnet's Trainer."""
+    """collect_stats, then 5 epochs of prompt tuning through ESPnet's Trainer."""
     root = tmp_path_factory.mktemp("exp")
     SpeechPromptTask.main(cmd=common_args(data, root / "stats") + ["--collect_stats", "true"])
     cmd = common_args(data, root / "exp", root / "stats") + ["--max_epoch", "5"]
     SpeechPromptTask.main(cmd=cmd)
     return root
+
+
+@pytest.fixture(scope="module")
+def random_task(data, tmp_path_factory) -> Path:
+    """The task on fixed random weights: an untrained unit LM, random prompts and verbalizer."""
+    root = tmp_path_factory.mktemp("random")
+    lm = save_random_unit_lm(Dictionary.load(data / "lm" / "dict.txt"), root / "lm")
+    return dry_run_with_random_state(
+        common_args(data, root / "exp") + ["--backbone_conf", f"checkpoint={lm}"]
+    )
+
+
+def decode(data: Path, config: Path, model_file: Path | None, out: Path) -> dict[str, str]:
+    """Batched inference on the valid units; the ``text`` written, by utterance."""
+    inference(
+        output_dir=str(out),
+        data_path_and_name_and_type=[(str(data / "valid" / "units"), "units", "text_int")],
+        speechprompt_train_config=str(config),
+        speechprompt_model_file=str(model_file) if model_file else None,
+        batch_size=8,
+    )
+    for name in ("text", "score", "token"):
+        assert len((out / name).read_text().splitlines()) == 48
+    return speechprompt_score.read_table(out / "text")
 
 
 def test_parser_help_and_required_arguments():
@@ -130,39 +163,38 @@ def test_training_writes_prompt_only_checkpoints(trained):
     assert os.path.getsize(exp / "3epoch.pth") < 20_000
 
 
-def test_inference_score_pack_and_from_pretrained(trained, data, tmp_path):
-    exp = trained / "exp"
-    inference(
-        output_dir=str(tmp_path / "decode"),
-        data_path_and_name_and_type=[(str(data / "valid" / "units"), "units", "text_int")],
-        speechprompt_train_config=str(exp / "config.yaml"),
-        speechprompt_model_file=str(exp / "valid.acc.best.pth"),
-        batch_size=8,
-    )
-    for name in ("text", "score", "token"):
-        assert len((tmp_path / "decode" / name).read_text().splitlines()) == 48
-    result = speechprompt_score.score(
-        speechprompt_score.read_table(data / "valid" / "label"),
-        speechprompt_score.read_table(tmp_path / "decode" / "text"),
-    )
-    assert result["acc"] >= 0.8, result
+def test_prompt_tuning_through_the_task_learns(trained, data, tmp_path):
+    """Valid accuracy of the best checkpoint against the untrained model's (4 labels: chance
+    0.25; measured 1.0 against 0.146): the margin leaves room for other CPUs' arithmetic."""
+    exp, ref = trained / "exp", speechprompt_score.read_table(data / "valid" / "label")
+    tuned = decode(data, exp / "config.yaml", exp / "valid.acc.best.pth", tmp_path / "t")
+    untuned = decode(data, exp / "config.yaml", None, tmp_path / "u")
+    tuned_acc = speechprompt_score.score(ref, tuned)["acc"]
+    untuned_acc = speechprompt_score.score(ref, untuned)["acc"]
+    print(f"task prompt tuning: accuracy {untuned_acc:.3f} untrained, {tuned_acc:.3f} trained")
+    assert tuned_acc >= untuned_acc + 0.4, (tuned_acc, untuned_acc)
 
-    (tmp_path / "RESULTS.md").write_text(f"acc {result['acc']:.3f}\n")
-    packed = pack_task(
-        exp / "config.yaml", exp / "valid.acc.best.pth", tmp_path / "model.zip",
-        results=tmp_path / "RESULTS.md",
-    )  # fmt: skip
-    direct = SpeechPrompt(exp / "config.yaml", exp / "valid.acc.best.pth")
+
+def test_inference_pack_and_from_pretrained(random_task, data, tmp_path):
+    """Batched inference == one utterance at a time == the packed task, loaded back."""
+    config, model_file = random_task / "config.yaml", random_task / RANDOM_STATE
+    decoded = decode(data, config, model_file, tmp_path / "decode")
+    scores = speechprompt_score.read_table(tmp_path / "decode" / "score")
+    (tmp_path / "RESULTS.md").write_text("acc 0.000\n")
+    packed = pack_task(config, model_file, tmp_path / "model.zip", results=tmp_path / "RESULTS.md")
+    direct = SpeechPrompt(config, model_file)
     loaded = SpeechPrompt.from_pretrained(str(packed))
     for line in (data / "valid" / "units").read_text().splitlines()[:10]:
-        units = [int(u) for u in line.split()[1:]]
-        assert loaded(units)[0] == direct(units)[0]
+        utt, units = line.split()[0], [int(u) for u in line.split()[1:]]
+        assert loaded(units)[0] == direct(units)[0] == decoded[utt]
         assert loaded(units)[1] == pytest.approx(direct(units)[1], abs=1e-5)
+        assert direct(units)[1] == pytest.approx(float(scores[utt]), abs=1e-4)
+    assert len(set(scores.values())) > 40  # the scores depend on the utterance
 
 
-def test_from_pretrained_checks_the_backbone(trained, tmp_path):
-    exp = trained / "exp"
-    packed = pack_task(exp / "config.yaml", exp / "valid.acc.best.pth", tmp_path / "m.zip")
+def test_from_pretrained_checks_the_backbone(random_task, tmp_path):
+    exp = random_task
+    packed = pack_task(exp / "config.yaml", exp / RANDOM_STATE, tmp_path / "m.zip")
     missing = {"checkpoint": str(tmp_path / "nowhere" / "checkpoint_best.pt")}
     with pytest.raises(CheckpointError, match="not found at .*nowhere.*download it"):
         SpeechPrompt.from_pretrained(str(packed), backbone_conf=missing)
@@ -173,14 +205,14 @@ def test_from_pretrained_checks_the_backbone(trained, tmp_path):
         SpeechPrompt.from_pretrained(str(packed), backbone_conf={"checkpoint": str(other)})
 
 
-def test_speech_input_through_the_unit_extractor(trained, tmp_path):
-    exp = trained / "exp"
+def test_speech_input_through_the_unit_extractor(random_task, tmp_path):
+    exp = random_task
     config = yaml.safe_load((exp / "config.yaml").read_text())
     centres = np.random.default_rng(0).normal(size=(20, 39)).astype(np.float32)
     np.save(tmp_path / "km.npy", centres)
     config["unit_extractor_conf"] = {"kmeans": str(tmp_path / "km.npy"), "feature": "mfcc"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    runner = SpeechPrompt(tmp_path / "config.yaml", exp / "valid.acc.best.pth")
+    runner = SpeechPrompt(tmp_path / "config.yaml", exp / RANDOM_STATE)
     wav = np.sin(np.arange(16000) * 0.05).astype(np.float32) * 0.3
     units = runner.unit_extractor(wav)
     assert units and runner(speech=wav) == runner(units=units)

@@ -1,0 +1,58 @@
+"""Fixed random weights for tests that compare two ways of computing one thing (batched and one
+at a time, saved and loaded, beam 1 and greedy): a seeded, untrained tiny unit LM in the GSLM
+release layout and a seeded random trainable state for a task config. What such a test sees
+then does not depend on how training came out on the CPU that runs it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+import yaml
+
+from espnet2_speechprompt.checkpoints.dictionary import Dictionary
+from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
+from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+
+RANDOM_STATE = "random.pth"
+
+
+def save_random_unit_lm(vocab: Dictionary, directory: Path, seed: int = 0) -> Path:
+    """An untrained unit LM of the toy pre-training size (seeded initialisation) written as
+    ``directory/{checkpoint_best.pt,dict.txt}``; returns the checkpoint."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = TransformerDecoder(DecoderConfig(len(vocab), 32, 64, 2, 4, max_positions=256))
+    return save_unit_lm(model.eval(), vocab, directory)
+
+
+def save_random_trainable_state(config: Path, path: Path, seed: int = 0, std: float = 0.1) -> Path:
+    """The task's trainable state (prompts, learnable verbalizer) as built from ``config``,
+    every floating tensor perturbed by N(0, std^2) noise from a seeded generator (a learnable
+    verbalizer keeps its rule-based start, so labels still follow the LM), saved as an ESPnet
+    ``*.pth``."""
+    from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask
+
+    args = argparse.Namespace(**yaml.safe_load(config.read_text()))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        state = SpeechPromptTask.build_model(args).state_dict()
+    generator = torch.Generator().manual_seed(seed)
+    for key, value in state.items():
+        if value.is_floating_point():
+            noise = torch.randn(value.shape, generator=generator, dtype=value.dtype)
+            state[key] = value + std * noise
+    torch.save(state, path)
+    return path
+
+
+def dry_run_with_random_state(cmd: list[str], seed: int = 0) -> Path:
+    """``--dry_run`` of a task command (``config.yaml`` in its ``--output_dir``), then a random
+    trainable state ``random.pth`` beside it; returns the output directory."""
+    from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask
+
+    SpeechPromptTask.main(cmd=cmd + ["--dry_run", "true"])
+    out = Path(cmd[cmd.index("--output_dir") + 1])
+    save_random_trainable_state(out / "config.yaml", out / RANDOM_STATE, seed)
+    return out
