@@ -31,11 +31,11 @@ from collections.abc import Callable
 
 import torch
 
-from espnet2_speechprompt.checkpoints.dictionary import EOS
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
 from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
+from espnet2_speechprompt.vocab import EOS
 
 
 class NoEOSVerbalizer(FixedVerbalizer):

@@ -58,7 +58,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from espnet2_speechprompt.checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD
 from espnet2_speechprompt.prompt.prompted_lm import (
     PromptedUnitLM,
     label_targets,
@@ -67,6 +66,7 @@ from espnet2_speechprompt.prompt.prompted_lm import (
 from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
+from espnet2_speechprompt.vocab import BOS, EOS, NUM_SPECIALS, PAD
 
 VOCAB_SIZE = 104
 NUM_LABELS = 10

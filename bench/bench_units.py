@@ -17,13 +17,9 @@ import time
 import numpy as np
 import torch
 
+from espnet2_speechprompt.checkpoints.hubert import HUBERT_BASE_CONV, parse_conv_layers
+from espnet2_speechprompt.speechlm.hubert import HubertConfig, HubertModel
 from espnet2_speechprompt.units.features import HubertReader
-from espnet2_speechprompt.units.hubert import (
-    HUBERT_BASE_CONV,
-    HubertConfig,
-    HubertModel,
-    parse_conv_layers,
-)
 from espnet2_speechprompt.units.kmeans import KMeansQuantizer
 
 

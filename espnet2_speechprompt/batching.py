@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .checkpoints.dictionary import PAD
+from .vocab import PAD
 
 
 def pad_batch(rows: list[list[int]], pad: int = PAD) -> tuple[torch.Tensor, torch.Tensor]:

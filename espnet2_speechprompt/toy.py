@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 
 from .batching import pad_batch
-from .checkpoints.dictionary import NUM_SPECIALS, Dictionary
 from .prompt.prompted_lm import PromptedUnitLM
 from .speechlm.pretrain import PretrainConfig
 from .speechlm.pretrain import pretrain_unit_lm as pretrain
 from .speechlm.transformer_lm import TransformerDecoder
+from .vocab import NUM_SPECIALS, Dictionary
 
 
 @dataclass

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from .batching import pad_batch
-from .checkpoints.dictionary import EOS, NUM_SPECIALS, PAD, Dictionary
 from .prompt.prompted_encdec import PromptedEncoderDecoder, append_eos
 from .speechlm.encoder import EncoderDecoderModel, TransformerEncoder
 from .speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+from .vocab import EOS, NUM_SPECIALS, PAD, Dictionary
 
 Pair = tuple[list[int], list[int]]  # (source units, target units), as unit ids 0..U-1
 

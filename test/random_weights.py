@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+from espnet2_speechprompt.vocab import Dictionary
 
 RANDOM_STATE = "random.pth"
 

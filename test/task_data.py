@@ -55,8 +55,8 @@ def make_sequence_data(root: Path, num_train: int = 400, num_valid: int = 48, se
     and valid; units 0..23 (k-means ids, shuffled ``dict.txt`` order)."""
     import random
 
-    from espnet2_speechprompt.checkpoints.dictionary import Dictionary
     from espnet2_speechprompt.data.kaldi import to_char_label
+    from espnet2_speechprompt.vocab import Dictionary
 
     rng = random.Random(seed)
     symbols = [str(u) for u in range(24)]

@@ -14,13 +14,14 @@ import pytest
 import torch
 
 from espnet2_speechprompt.bin import make_results, pretrain_unit_lm, speechprompt_inference
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary
-from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError, safe_torch_load
+from espnet2_speechprompt.checkpoints.hubert import load_hubert
+from espnet2_speechprompt.checkpoints.safe_pickle import safe_torch_load
 from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm, save_unit_lm
+from espnet2_speechprompt.errors import CheckpointError
 from espnet2_speechprompt.safe_load import load_torch_file
 from espnet2_speechprompt.units.errors import KMeansError
-from espnet2_speechprompt.units.hubert import load_hubert
 from espnet2_speechprompt.units.kmeans import load_centres
+from espnet2_speechprompt.vocab import Dictionary
 from espnet2_speechprompt.vocoder.loading import load_vocoder
 from test.conftest import tiny_decoder
 from test.units.conftest import save_native_as_fairseq, tiny_hubert

@@ -32,11 +32,11 @@ import torch
 import yaml
 
 from .. import __version__
-from ..checkpoints.dictionary import NUM_SPECIALS, Dictionary
+from ..checkpoints.trainable_state import load_trainable_state
 from ..fileio import atomic_write_text
 from ..kaldi_text import read_entries
+from ..vocab import NUM_SPECIALS, Dictionary
 from .cli_errors import exit_on_user_error
-from .speechprompt_inference import load_trainable_state
 from .speechprompt_score import read_table
 
 

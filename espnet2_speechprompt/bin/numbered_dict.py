@@ -16,10 +16,10 @@ import argparse
 import os
 from pathlib import Path
 
-from ..checkpoints.dictionary import Dictionary
 from ..checkpoints.safe_pickle import read_fairseq_checkpoint
 from ..errors import SpeechPromptError
 from ..fileio import atomic_path
+from ..vocab import Dictionary
 from .cli_errors import exit_on_user_error
 
 EMBEDDING_KEYS = ("decoder.embed_tokens.weight",)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import yaml
 
-from ..checkpoints.dictionary import Dictionary
 from ..checkpoints.unit_lm import save_unit_lm
 from ..errors import SpeechPromptError
 from ..speechlm.pretrain import PretrainConfig, evaluate, pretrain_unit_lm
 from ..units.datadir import read_units
+from ..vocab import Dictionary
 from .cli_errors import exit_on_user_error
 
 

@@ -35,11 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoints.dictionary import PAD
-from ..checkpoints.safe_pickle import CheckpointError
 from ..errors import SpeechPromptError
 from ..fileio import atomic_directory, directory_lock
-from ..safe_load import load_state_dict_file
+from ..vocab import PAD
 from .cli_errors import exit_on_user_error
 
 logger = logging.getLogger(__name__)
@@ -47,17 +45,6 @@ logger = logging.getLogger(__name__)
 DECODINGS = ("score", "greedy", "beam")
 SAMPLE_RATE = 16000
 Result = tuple[str, float, list[int]]  # label text, log-likelihood, label-space ids
-
-
-def load_trainable_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Prompt-only weights from ``*.safetensors`` or an ESPnet ``*.pth`` (tensors only); a
-    missing, damaged or unsafe file is one :class:`CheckpointError` naming it."""
-    return load_state_dict_file(
-        path,
-        kind="prompt model file",
-        remedy="give a model file written by training (e.g. valid.acc.best.pth)",
-        error=CheckpointError,
-    )
 
 
 def _read_config(

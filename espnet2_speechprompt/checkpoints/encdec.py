@@ -18,11 +18,12 @@ from typing import Any
 
 import torch
 
+from ..errors import CheckpointError
 from ..speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder, TransformerEncoder
 from ..speechlm.transformer_lm import DecoderConfig, TransformerDecoder
-from ..units.hubert import fairseq_hubert_key, hubert_from_state
-from .dictionary import Dictionary
-from .safe_pickle import CheckpointError, FairseqCheckpoint, read_fairseq_checkpoint, to_plain
+from ..vocab import Dictionary
+from .hubert import fairseq_hubert_key, hubert_from_state
+from .safe_pickle import FairseqCheckpoint, read_fairseq_checkpoint, to_plain
 from .unit_lm import check_state_dict, decoder_config_from_state, prefixed_state, write_release
 
 logger = logging.getLogger(__name__)

@@ -15,12 +15,8 @@ from typing import Any
 
 import torch
 
-from ..errors import SpeechPromptError
+from ..errors import CheckpointError
 from ..safe_load import PickledStub, load_torch_file
-
-
-class CheckpointError(SpeechPromptError):
-    """A checkpoint, dictionary or config that cannot be used; the message says why."""
 
 
 def _plain_dict(*_args: Any) -> dict:

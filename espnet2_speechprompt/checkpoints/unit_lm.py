@@ -14,10 +14,11 @@ from typing import Any
 
 import torch
 
+from ..errors import CheckpointError
 from ..fileio import atomic_path
 from ..speechlm.transformer_lm import DecoderConfig, TransformerDecoder
-from .dictionary import Dictionary
-from .safe_pickle import CheckpointError, read_fairseq_checkpoint
+from ..vocab import Dictionary
+from .safe_pickle import read_fairseq_checkpoint
 
 # decoder_attention_heads of the registered transformer_lm architectures
 _ARCH_HEADS = {"transformer_lm": 8, "transformer_lm_big": 16, "transformer_lm_wiki103": 8}

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD, UNK
 from ..errors import SpeechPromptError
 from ..speechlm.beam_search import Advance, Hypothesis, beam_search, greedy_search
 from ..speechlm.transformer_lm import TransformerDecoder
+from ..vocab import BOS, EOS, NUM_SPECIALS, PAD, UNK
 
 NOT_PREDICTED = (BOS, PAD, UNK)  # label-space ids never emitted while decoding
 

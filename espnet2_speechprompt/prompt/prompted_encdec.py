@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints.dictionary import EOS, PAD
 from ..speechlm.beam_search import Hypothesis
 from ..speechlm.encoder import EncoderDecoderModel, EncoderOutput
 from ..speechlm.transformer_lm import DecoderCache, TransformerDecoder
 from ..verbalizer.base import Verbalizer
+from ..vocab import EOS, PAD
 from .base import PromptedModel, label_loss, label_targets, sequence_logprobs
 from .prompts import PromptConfig, Prompts
 

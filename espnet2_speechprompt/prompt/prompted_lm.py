@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..checkpoints.dictionary import BOS, EOS, PAD
 from ..speechlm.beam_search import Hypothesis
 from ..speechlm.transformer_lm import DecoderCache, TransformerDecoder
 from ..verbalizer.base import Verbalizer
+from ..vocab import BOS, EOS, PAD
 from .base import PromptedModel, label_loss, label_targets, sequence_logprobs
 from .prompts import PromptConfig, Prompts
 

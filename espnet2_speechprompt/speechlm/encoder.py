@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..units.hubert import HubertModel
+from .hubert import HubertModel
 from .layers import layer_prefix, prepend_prompt
 from .transformer_lm import DecoderCache, DecoderConfig, TransformerDecoder, TransformerStack
 

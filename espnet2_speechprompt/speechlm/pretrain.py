@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from ..batching import pad_batch
-from ..checkpoints.dictionary import EOS, PAD
 from ..errors import SpeechPromptError
 from ..fileio import atomic_path
 from ..safe_load import load_torch_file
+from ..vocab import EOS, PAD
 from .transformer_lm import DecoderConfig, TransformerDecoder
 
 logger = logging.getLogger(__name__)

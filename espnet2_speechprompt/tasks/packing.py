@@ -22,10 +22,10 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from ..checkpoints.safe_pickle import CheckpointError
-from ..errors import SpeechPromptError
-from ..fileio import atomic_path
-from ..speechlm.backbones import BACKBONES, sha256_of
+from ..checkpoints.backbones import BACKBONES
+from ..checkpoints.trainable_state import load_trainable_state
+from ..errors import CheckpointError, SpeechPromptError
+from ..fileio import atomic_path, sha256_of
 from .unpacking import META, PackageError, package_files, unpack_package
 
 MODEL_KEY, CONFIG_KEY, BACKBONE_KEY, KMEANS_KEY = (
@@ -79,7 +79,6 @@ def depended_files(config: dict) -> dict[str, str]:
 
 def read_trainable_state(model_file: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The prompt-only weights of ``model_file``, or one line saying why they cannot be read."""
-    from ..bin.speechprompt_inference import load_trainable_state
 
     _require_file("model file", model_file)
     try:

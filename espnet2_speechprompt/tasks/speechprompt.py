@@ -26,16 +26,16 @@ from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import int_or_none, str_or_none
 
-from ..checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
+from ..checkpoints.backbones import BACKBONES
 from ..kaldi_text import parse_ints, read_entries
 from ..prompt.builders import build_prompted
 from ..prompt.prompts import PromptConfig
-from ..speechlm.backbones import GSLMBackbone, UnitMBARTBackbone, Wav2SeqBackbone
 from ..verbalizer.builders import (
     FixedVerbalizerConfig,
     LearnableVerbalizerConfig,
     TrainStatistics,
 )
+from ..vocab import NUM_SPECIALS, PAD, Dictionary
 from .data_checks import check_training_data, label_list
 from .espnet_model import ESPnetSpeechPromptModel
 from .experiment import check_same_experiment, resolved_prompt_conf
@@ -52,7 +52,7 @@ from .trainer import SpeechPromptTrainer
 # units in (gslm, unit_mbart) or 16 kHz speech in (wav2seq), labels out
 backbone_choices = ClassChoices(
     "backbone",
-    classes=dict(gslm=GSLMBackbone, unit_mbart=UnitMBARTBackbone, wav2seq=Wav2SeqBackbone),
+    classes=BACKBONES,
     default="gslm",
 )
 verbalizer_choices = ClassChoices(

@@ -23,9 +23,8 @@ from typing import IO
 
 import yaml
 
-from ..checkpoints.safe_pickle import CheckpointError
-from ..fileio import atomic_directory
-from ..speechlm.backbones import sha256_of
+from ..errors import CheckpointError
+from ..fileio import atomic_directory, sha256_of
 
 META = "meta.yaml"
 CACHE_ENV = "SPEECHPROMPT_CACHE_DIR"

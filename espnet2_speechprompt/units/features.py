@@ -12,9 +12,10 @@ import torch
 import torchaudio
 from torchaudio.compliance import kaldi
 
+from espnet2_speechprompt.checkpoints.hubert import load_hubert
+from espnet2_speechprompt.speechlm.hubert import HubertModel
 from espnet2_speechprompt.units.audio import SAMPLE_RATE, prepare_audio
 from espnet2_speechprompt.units.errors import UnitsError
-from espnet2_speechprompt.units.hubert import HubertModel, load_hubert
 
 logger = logging.getLogger(__name__)
 

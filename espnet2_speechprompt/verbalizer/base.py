@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..checkpoints.dictionary import NUM_SPECIALS
+from ..vocab import NUM_SPECIALS
 
 
 class Verbalizer(nn.Module):

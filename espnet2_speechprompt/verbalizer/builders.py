@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from ..checkpoints.dictionary import Dictionary
 from ..options import check_keys, keyword_names
+from ..vocab import Dictionary
 from .base import Verbalizer
 from .fixed import (
     FixedVerbalizer,

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from ..checkpoints.dictionary import NUM_SPECIALS, Dictionary
 from ..errors import SpeechPromptError
+from ..vocab import NUM_SPECIALS, Dictionary
 from .base import Verbalizer
 
 

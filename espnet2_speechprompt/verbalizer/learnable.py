@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..checkpoints.dictionary import NUM_SPECIALS
+from ..vocab import NUM_SPECIALS
 from .base import Verbalizer
 
 

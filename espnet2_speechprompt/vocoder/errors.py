@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError
-from espnet2_speechprompt.errors import SpeechPromptError
+from espnet2_speechprompt.errors import CheckpointError, SpeechPromptError
 
 
 class VocoderError(SpeechPromptError):

@@ -8,8 +8,8 @@ import random
 import pytest
 import torch
 
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary
 from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm
+from espnet2_speechprompt.vocab import Dictionary
 from test.conftest import needs_fairseq
 
 pytestmark = needs_fairseq

@@ -8,7 +8,7 @@ import sys
 CORE = [
     "espnet2_speechprompt.speechlm.encoder",
     "espnet2_speechprompt.speechlm.beam_search",
-    "espnet2_speechprompt.speechlm.backbones",
+    "espnet2_speechprompt.checkpoints.backbones",
     "espnet2_speechprompt.checkpoints.encdec",
     "espnet2_speechprompt.prompt.prompted_encdec",
     "espnet2_speechprompt.prompt.builders",

@@ -6,7 +6,7 @@ import pytest
 
 from espnet2_speechprompt.bin import numbered_dict
 from espnet2_speechprompt.checkpoints.encdec import load_wav2seq
-from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError
+from espnet2_speechprompt.errors import CheckpointError
 from test.units.conftest import save_tiny_wav2seq
 
 

@@ -21,7 +21,6 @@ from espnet2_speechprompt.bin import (  # noqa: E402
     train_baseline,
 )
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     LabelEncoder,
@@ -29,6 +28,7 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     UnitEncoder,
     _train_statistics,
 )
+from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
 from test.task_data import TASK_LABELS, data_args  # noqa: E402
 
 

@@ -23,7 +23,7 @@ pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is n
 from espnet2_speechprompt.bin import pack as pack_cli  # noqa: E402
 from espnet2_speechprompt.bin import speechprompt_upload  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt  # noqa: E402
-from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError  # noqa: E402
+from espnet2_speechprompt.errors import CheckpointError  # noqa: E402
 from espnet2_speechprompt.tasks import unpacking  # noqa: E402
 from espnet2_speechprompt.tasks.packing import pack_task, resolve_pretrained  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402

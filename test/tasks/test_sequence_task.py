@@ -16,11 +16,11 @@ pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is n
 
 from espnet2_speechprompt.bin import speechprompt_score  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     SpeechPromptTask,
     balanced_weights,
 )
+from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
 from test.random_weights import (  # noqa: E402
     RANDOM_STATE,
     dry_run_with_random_state,

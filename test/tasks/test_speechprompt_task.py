@@ -20,8 +20,7 @@ pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is n
 
 from espnet2_speechprompt.bin import speechprompt_score  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary  # noqa: E402
-from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError  # noqa: E402
+from espnet2_speechprompt.errors import CheckpointError  # noqa: E402
 from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     LabelEncoder,
@@ -29,6 +28,7 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     SpeechPromptTask,
     UnitEncoder,
 )
+from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
 from test.random_weights import (  # noqa: E402
     RANDOM_STATE,
     dry_run_with_random_state,
@@ -136,7 +136,7 @@ def test_build_model_tiny_and_frozen(data):
 
 
 def test_preprocess_errors_name_the_utterance(data):
-    from espnet2_speechprompt.checkpoints.dictionary import Dictionary
+    from espnet2_speechprompt.vocab import Dictionary
 
     labels = LabelEncoder(LABELS)
     with pytest.raises(SpeechPromptDataError, match="utterance u7: label 'maybe' is not"):
@@ -155,7 +155,7 @@ def test_training_writes_prompt_only_checkpoints(trained):
     state = torch.load(exp / "valid.acc.best.pth", weights_only=True)
     assert state and not any("backbone" in k for k in state)
     config = yaml.safe_load((exp / "config.yaml").read_text())
-    from espnet2_speechprompt.speechlm.backbones import GSLMBackbone
+    from espnet2_speechprompt.checkpoints.backbones import GSLMBackbone
 
     lm, _ = GSLMBackbone(**config["backbone_conf"]).load()
     full = sum(v.numel() for v in lm.state_dict().values()) + sum(v.numel() for v in state.values())

@@ -10,12 +10,8 @@ import pytest
 import soundfile
 import torch
 
-from espnet2_speechprompt.units.hubert import (
-    HubertConfig,
-    HubertModel,
-    fairseq_hubert_key,
-    parse_conv_layers,
-)
+from espnet2_speechprompt.checkpoints.hubert import fairseq_hubert_key, parse_conv_layers
+from espnet2_speechprompt.speechlm.hubert import HubertConfig, HubertModel
 
 # HuBERT's real conv arithmetic (receptive field 400, hop 320) with 8 channels
 TINY_CONV = "[(8,10,5)] + [(8,3,2)] * 4 + [(8,2,2)] * 2"
@@ -64,8 +60,8 @@ def tiny_wav2seq(vocab_size: int, shared: bool = True, proj_dim: int | None = No
 def save_tiny_wav2seq(directory: str | os.PathLike, num_symbols: int = 10):
     """``tiny_wav2seq`` saved in the released layout with a ``dict.txt`` of ``p0..p<N-1>``;
     returns the checkpoint path."""
-    from espnet2_speechprompt.checkpoints.dictionary import Dictionary
     from espnet2_speechprompt.checkpoints.encdec import save_wav2seq
+    from espnet2_speechprompt.vocab import Dictionary
 
     vocab = Dictionary([f"p{i}" for i in range(num_symbols)])
     return save_wav2seq(tiny_wav2seq(len(vocab)), vocab, directory)

@@ -7,15 +7,12 @@ import pytest
 import torch
 import torchaudio
 
+from espnet2_speechprompt.checkpoints.hubert import HUBERT_BASE_CONV, parse_conv_layers
+from espnet2_speechprompt.speechlm.hubert import ConvFeatureExtractor
 from espnet2_speechprompt.units.audio import prepare_audio
 from espnet2_speechprompt.units.dedup import dedup
 from espnet2_speechprompt.units.errors import AudioError, UnitsError
 from espnet2_speechprompt.units.features import HubertReader, MfccReader, build_reader
-from espnet2_speechprompt.units.hubert import (
-    HUBERT_BASE_CONV,
-    ConvFeatureExtractor,
-    parse_conv_layers,
-)
 from test.units.conftest import tiny_hubert, tone
 
 

@@ -8,8 +8,8 @@ import os
 import pytest
 import torch
 
-from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError
-from espnet2_speechprompt.units.hubert import load_hubert
+from espnet2_speechprompt.checkpoints.hubert import load_hubert
+from espnet2_speechprompt.errors import CheckpointError
 from test.conftest import needs_fairseq
 from test.units.conftest import TINY_CONV, fairseq_tiny_hubert
 

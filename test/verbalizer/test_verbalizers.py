@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from espnet2_speechprompt.checkpoints.dictionary import Dictionary
 from espnet2_speechprompt.verbalizer.fixed import (
     FixedVerbalizer,
     VerbalizerError,
@@ -14,6 +13,7 @@ from espnet2_speechprompt.verbalizer.fixed import (
     random_mapping,
 )
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
+from espnet2_speechprompt.vocab import Dictionary
 
 
 def test_frequency_mapping_pairs_ranks():

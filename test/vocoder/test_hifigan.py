@@ -8,8 +8,7 @@ import os
 import pytest
 import torch
 
-from espnet2_speechprompt.checkpoints.safe_pickle import CheckpointError
-from espnet2_speechprompt.errors import SpeechPromptError
+from espnet2_speechprompt.errors import CheckpointError, SpeechPromptError
 from espnet2_speechprompt.vocoder import (
     UnitInputError,
     VocoderCheckpointError,

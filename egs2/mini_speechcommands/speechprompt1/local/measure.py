@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from espnet2_speechprompt.batching import pad_batch
-from espnet2_speechprompt.checkpoints.dictionary import NUM_SPECIALS, PAD, Dictionary
+from espnet2_speechprompt.vocab import NUM_SPECIALS, PAD, Dictionary
 from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm, save_unit_lm
 from espnet2_speechprompt.prompt.prompted_lm import PromptedUnitLM
 from espnet2_speechprompt.prompt.prompts import PromptConfig

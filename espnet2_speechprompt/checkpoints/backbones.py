@@ -4,32 +4,23 @@ wraps either kind of model (decoder-only or encoder-decoder) with prompts and a 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ..checkpoints.dictionary import Dictionary
-from ..checkpoints.encdec import load_unit_mbart, load_wav2seq
-from ..checkpoints.safe_pickle import CheckpointError
-from ..checkpoints.unit_lm import load_unit_lm
+from ..errors import CheckpointError
 from ..options import check_keys, keyword_names
-from .encoder import EncoderDecoderModel
-from .transformer_lm import TransformerDecoder
+from ..speechlm.encoder import EncoderDecoderModel
+from ..speechlm.transformer_lm import TransformerDecoder
+from ..vocab import Dictionary
+from .encdec import load_unit_mbart, load_wav2seq
+from .unit_lm import load_unit_lm
 
 GSLM_DOWNLOAD = (
     "https://dl.fbaipublicfiles.com/textless_nlp/gslm/hubert/lm_km100/hubert100_lm.tgz "
     "(or the cpc/logmel/w2v2 x 50/100/200 variants); unpack it and pass "
     "--backbone_conf checkpoint=<dir>/checkpoint_best.pt"
 )
-
-
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 UNIT_MBART_DOWNLOAD = (
