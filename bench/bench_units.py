@@ -1,4 +1,4 @@
-"""Speech-to-units benchmark (a script, not a test; numbers go into the issue notes).
+"""Speech-to-units benchmark (a script, not a test; it prints the figures the README quotes).
 
 (a) real-time factor of HuBERT-base-shaped feature extraction (random weights, layer 6 as for
     GSLM, all 12 layers as for a full pass) on 60 s of audio in batches;

@@ -11,7 +11,7 @@ from typing import Any
 from espnet2_speechprompt.vocoder.errors import VocoderCheckpointError
 
 # The released mHuBERT L11 km1000 LJ vocoder's generator config
-# (unit_hifigan_mhubert_vp_en_es_fr_it3_400k_layer11_km1000_lj_dur; research/checkpoints.md §5):
+# (unit_hifigan_mhubert_vp_en_es_fr_it3_400k_layer11_km1000_lj_dur, its config.json):
 # the shapes the benchmark and the fairseq parity test build with random weights.
 RELEASED_MHUBERT_KM1000: dict[str, Any] = {
     "resblock": "1",

@@ -1,7 +1,7 @@
 """Unit HiFi-GAN generator (fairseq ``CodeGenerator`` math), with exact batched synthesis.
 
-Written from the MIT fairseq description (``hifigan.py``, ``codehifigan.py``) and
-``research/checkpoints.md`` §5; parameter names follow the released ``{"generator": ...}``
+The math of fairseq's ``CodeGenerator`` (MIT licence), written anew; parameter names follow
+the released ``{"generator": ...}``
 state dict with weight norm folded away (see :mod:`.loading`)::
 
     units [B,T] -> dict (Embedding) -> [dur_predictor: repeat each unit round(exp(d)-1) >= 1]
