@@ -20,7 +20,7 @@ from torch import nn
 
 from ..units.hubert import HubertModel
 from .layers import layer_prefix, prepend_prompt
-from .transformer_lm import DecoderCache, DecoderConfig, TransformerDecoder, TransformerStack
+from .transformer_lm import DecoderCache, TransformerDecoder, TransformerStack
 
 
 def _prompted_layers(
@@ -45,13 +45,8 @@ def _prompted_layers(
 
 
 class TransformerEncoder(TransformerStack):
-    """fairseq ``TransformerEncoder`` numerics (BART / mBART); parameter names match.
-
-    Takes a ``DecoderConfig``; its output-projection and cross-attention fields are ignored.
-    """
-
-    def __init__(self, config: DecoderConfig):
-        super().__init__(config, cross_attention=False)
+    """fairseq ``TransformerEncoder`` numerics (BART / mBART), built from an
+    ``EncoderConfig``; parameter names match."""
 
     def forward(
         self,

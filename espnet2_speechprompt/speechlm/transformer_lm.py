@@ -23,12 +23,9 @@ from .layers import (
 
 
 @dataclass
-class DecoderConfig:
-    """Architecture of a fairseq ``transformer_lm`` (defaults: ``transformer_lm_big``, GSLM).
-
-    Also describes a fairseq ``TransformerEncoder`` (``encoder.TransformerEncoder``), which
-    ignores the output-projection and cross-attention fields.
-    """
+class EncoderConfig:
+    """Architecture of a fairseq token transformer stack: an encoder (``TransformerEncoder``),
+    and what a decoder shares with it (defaults: ``transformer_lm_big``, GSLM)."""
 
     vocab_size: int
     embed_dim: int = 1024
@@ -43,10 +40,17 @@ class DecoderConfig:
     max_positions: int = 3072
     scale_embedding: bool = True
     layernorm_embedding: bool = False
+    padding_idx: int = 1
+
+
+@dataclass
+class DecoderConfig(EncoderConfig):
+    """Architecture of a fairseq ``transformer_lm`` or ``TransformerDecoder``: the stack plus
+    the output projection and, in encoder-decoder models, cross-attention."""
+
     share_input_output_embed: bool = True
     cross_attention: bool = False
-    encoder_dim: int | None = None
-    padding_idx: int = 1
+    encoder_dim: int | None = None  # cross-attention input width (None: embed_dim)
 
 
 @dataclass
@@ -95,7 +99,7 @@ def attention_mask(
     return (visible | (key_pos == query_pos))[:, None]
 
 
-def build_positions(c: DecoderConfig) -> nn.Module | None:
+def build_positions(c: EncoderConfig) -> nn.Module | None:
     """The positional embedding a config asks for (fairseq offsets, pad row zero)."""
     if c.no_positions:
         return None
@@ -108,7 +112,9 @@ class TransformerStack(nn.Module):
     """What fairseq's token ``TransformerEncoder`` and ``TransformerDecoder`` share (same
     parameter names): embeddings, positions, embedding LayerNorm, layers, final LayerNorm."""
 
-    def __init__(self, config: DecoderConfig, cross_attention: bool = False):
+    def __init__(
+        self, config: EncoderConfig, cross_attention: bool = False, encoder_dim: int | None = None
+    ):
         super().__init__()
         self.config = c = config
         self.padding_idx = c.padding_idx
@@ -124,7 +130,7 @@ class TransformerStack(nn.Module):
                 normalize_before=c.normalize_before,
                 activation=c.activation,
                 cross_attention=cross_attention,
-                encoder_dim=c.encoder_dim,
+                encoder_dim=encoder_dim,
             )
             for _ in range(c.num_layers)
         )
@@ -174,7 +180,7 @@ class TransformerDecoder(TransformerStack):
     """fairseq ``TransformerDecoder`` numerics with input-prompt, deep-prompt and cache hooks."""
 
     def __init__(self, config: DecoderConfig):
-        super().__init__(config, cross_attention=config.cross_attention)
+        super().__init__(config, config.cross_attention, config.encoder_dim)
         c = config
         self.output_projection = nn.Linear(c.embed_dim, c.vocab_size, bias=False)
         if c.share_input_output_embed:
