@@ -13,7 +13,7 @@ from torch import nn
 
 from ..checkpoints.dictionary import BOS, EOS, NUM_SPECIALS, PAD, UNK
 from ..errors import SpeechPromptError
-from ..speechlm.beam_search import Advance, Hypothesis, beam_search, greedy_search
+from ..speechlm.beam_search import Advance, Hypothesis, beam_search
 from ..speechlm.transformer_lm import TransformerDecoder
 
 NOT_PREDICTED = (BOS, PAD, UNK)  # label-space ids never emitted while decoding
@@ -184,8 +184,6 @@ class PromptedModel:
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
         first = torch.log_softmax(first_logits.float(), dim=-1)
-        if beam_size == 1:
-            return [[h] for h in greedy_search(first, advance, max_lengths, EOS, NOT_PREDICTED)]
         return beam_search(
             first, advance, max_lengths, EOS, beam_size, length_penalty, NOT_PREDICTED
         )

@@ -11,7 +11,7 @@ import torch
 
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
 from espnet2_speechprompt.prompt.prompts import PromptConfig
-from espnet2_speechprompt.speechlm.beam_search import beam_search, greedy_search
+from espnet2_speechprompt.speechlm.beam_search import beam_search
 from espnet2_speechprompt.speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec
@@ -173,11 +173,44 @@ def test_beam_search_finds_the_exhaustive_nbest():
         assert all(a.score >= b.score for a, b in zip(row, row[1:], strict=False))
 
 
+def _greedy_walk(table: torch.Tensor, first: torch.Tensor, max_length: int, eos: int):
+    """The most likely next token until ``</s>`` (forced at ``max_length``): tokens, log-prob."""
+    tokens, logprob, logprobs = [], 0.0, first
+    while True:
+        token = eos if len(tokens) == max_length else int(logprobs.argmax())
+        logprob += float(logprobs[token])
+        if token == eos:
+            return tokens, logprob
+        tokens.append(token)
+        logprobs = table[token]
+
+
 def test_beam_one_is_greedy():
     table, advance = _markov(vocab=6, seed=3)
     first = table[torch.tensor([0, 1, 4])]
     lengths = torch.tensor([6, 2, 9])
-    greedy = greedy_search(first, advance, lengths, eos=2)
     beam = beam_search(first, advance, lengths, eos=2, beam_size=1)
-    assert [g.tokens for g in greedy] == [b[0].tokens for b in beam]
-    assert [round(g.logprob, 5) for g in greedy] == [round(b[0].logprob, 5) for b in beam]
+    for row, start, length in zip(beam, first, lengths.tolist(), strict=True):
+        tokens, logprob = _greedy_walk(table, start, length, eos=2)
+        assert len(row) == 1 and row[0].tokens == tokens
+        assert math.isclose(row[0].logprob, logprob, abs_tol=1e-5)
+
+
+def test_a_sampling_choice_plugs_into_the_same_loop():
+    """Sampling as the loop's ``choose`` step (one drawn extension per source): the ``</s>``
+    and length rules and the scores stay the loop's."""
+    table, advance = _markov(vocab=6, seed=3)
+    generator = torch.Generator().manual_seed(0)
+
+    def sample(scores: torch.Tensor, logprobs: torch.Tensor, beam_size: int):
+        total = (scores[..., None] + logprobs).flatten(1)
+        flat = torch.multinomial(logprobs.flatten(1).exp(), beam_size, generator=generator)
+        return total.gather(1, flat), flat
+
+    starts, lengths = [0, 1, 4, 4, 4], torch.tensor([6, 2, 9, 1, 0])
+    drawn = beam_search(table[torch.tensor(starts)], advance, lengths, 2, 1, choose=sample)
+    for (hyp,), start, length in zip(drawn, starts, lengths.tolist(), strict=True):
+        assert len(hyp.tokens) <= length and 2 not in hyp.tokens
+        path = [start, *hyp.tokens, 2]
+        expected = sum(float(table[a, b]) for a, b in zip(path, path[1:], strict=False))
+        assert math.isclose(hyp.logprob, expected, abs_tol=1e-5)
