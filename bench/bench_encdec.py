@@ -5,9 +5,9 @@ d=``--dim``, ``--heads`` heads, FFN ``--ffn``, vocabulary ``--vocab`` (defaults:
 shape, 12+12, d=1024, 16 heads, FFN 4096, 1007 tokens), fp32, ``torch.manual_seed(0)``.
 
 (a) Beam search (``--beam``, default 5) of exactly ``--gen-len`` tokens per source for
-    ``--batch`` sources of ``--src-len`` units, with the self-attention cache (prompt prefix
-    included, cross-attention K/V computed once per source) vs recomputing the decoder prefix
-    every step. The verbalizer maps every unit to a label and pins ``</s>`` to -1e4, so no beam
+    ``--batch`` sources of ``--src-len`` units, with the decoding state (self-attention keys/values
+    with the prompt prefix, cross-attention K/V computed once per source) vs recomputing the
+    teacher-forced forward (encoder and decoder prefix) every step (``test/recompute.py``). The verbalizer maps every unit to a label and pins ``</s>`` to -1e4, so no beam
     ends early (``</s>`` is forced at the last step). One warm-up, then ``--steps`` timed runs
     (median); tokens/s counts beam rows x generated tokens / wall time (encoder included).
 (b) Training step (zero_grad + forward + backward + Adam step) at ``--batch`` x ``--src-len``
@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import torch
 
@@ -77,21 +80,27 @@ def data(args: argparse.Namespace) -> tuple[torch.Tensor, ...]:
     return units, lengths, labels, torch.full((args.batch,), args.label_len)
 
 
+def reference_search() -> Callable:
+    """``test/recompute.py``'s decoding by recomputation (the repository root on the path)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test.recompute import recomputed_search
+
+    return recomputed_search
+
+
 def bench_beam(args: argparse.Namespace, model: PromptedEncoderDecoder) -> None:
     units, lengths, _, _ = data(args)
     rows = {}
-    for use_cache in (True, False):
+    for cached, search in ((True, model.search), (False, partial(reference_search(), model))):
 
-        def run(use_cache: bool = use_cache) -> None:
-            out = model.search(
-                units, lengths, beam_size=args.beam, max_len_b=args.gen_len, use_cache=use_cache
-            )
+        def run(search: Callable = search) -> None:
+            out = search(units, lengths, beam_size=args.beam, max_len_b=args.gen_len)
             assert all(len(h.tokens) == args.gen_len for row in out for h in row)
 
         seconds, share = timed(run, args.steps)
-        rows[use_cache] = args.batch * args.beam * args.gen_len / seconds
-        print(f"(a) beam {args.beam}, cache={use_cache}: {seconds:.2f} s, "
-              f"{rows[use_cache]:.1f} beam tokens/s (CPU share {share:.2f})")  # fmt: skip
+        rows[cached] = args.batch * args.beam * args.gen_len / seconds
+        print(f"(a) beam {args.beam}, cache={cached}: {seconds:.2f} s, "
+              f"{rows[cached]:.1f} beam tokens/s (CPU share {share:.2f})")  # fmt: skip
     print(f"(a) cache speed-up: {rows[True] / rows[False]:.2f}x")
 
 

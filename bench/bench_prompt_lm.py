@@ -22,11 +22,12 @@ d=1024, 16 heads, FFN 4096), ``--dtype`` (fp32 default), ``torch.manual_seed(--s
       are printed too.
     - CUDA: ``torch.cuda.max_memory_allocated()`` (and its growth over the allocation after
       building).
-(b) Greedy decoding of exactly ``--gen-len`` tokens with ``PromptedUnitLM.generate``, with and
-    without the key/value cache, ``--gen-batch`` x ``--gen-src`` source units. The verbalizer
-    pins the ``</s>`` logit to -1e4 so no row ends early; ``generate`` still forces ``</s>`` at
-    the last step. One short warm-up generation each, then one timed run; tokens/s = generated
-    label tokens / wall time (prefill included).
+(b) Greedy decoding of exactly ``--gen-len`` tokens, ``--gen-batch`` x ``--gen-src`` source
+    units: ``PromptedUnitLM.generate`` (key/value cache) vs recomputing the teacher-forced
+    forward over the whole sequence at every step (``test/recompute.py``). The verbalizer pins
+    the ``</s>`` logit to -1e4 so no row ends early; ``</s>`` is still forced at the last step.
+    One short warm-up generation each, then one timed run; tokens/s = generated label tokens /
+    wall time (prefill included).
 (c) Eval forward (no grad) of the backbone on ``--batch`` x ``--seq-len`` tokens; FLOPs counted
     analytically: per layer ``2 * (4 d^2 + 2 d f) * tokens`` (projections, FFN) plus attention
     ``4 T^2 d`` per row (QK^T and AV, full square, causality ignored), plus ``2 d V * tokens``
@@ -54,15 +55,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from espnet2_speechprompt.prompt.prompted_lm import (
-    PromptedUnitLM,
-    label_targets,
-    source_block,
-)
+from espnet2_speechprompt.prompt.base import label_targets
+from espnet2_speechprompt.prompt.prompted_lm import PromptedUnitLM, source_block
 from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
@@ -213,6 +213,14 @@ class NoEarlyEosVerbalizer(FixedVerbalizer):
         return logits.index_fill(-1, torch.tensor([EOS], device=logits.device), -1e4)
 
 
+def reference_search():
+    """``test/recompute.py``'s decoding by recomputation (the repository root on the path)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test.recompute import recomputed_search
+
+    return recomputed_search
+
+
 # ----------------------------------------------------------------------------- (a) training
 def train_worker(kind: str, args: argparse.Namespace) -> dict[str, float]:
     """One training configuration (``prompt`` or ``full``): median step time and memory."""
@@ -330,17 +338,18 @@ def bench_decoding(args: argparse.Namespace) -> list[tuple[str, str, str, bool]]
     lengths = torch.full((sizes.gen_batch,), sizes.gen_src, device=device)
 
     rates, outputs = {}, {}
-    for use_cache in (True, False):
-        model.generate(units, lengths, max_length=2, use_cache=use_cache)  # warm-up
+    for cached, search in ((True, model.search), (False, partial(reference_search(), model))):
+        search(units, lengths, beam_size=1, max_len_b=2)  # warm-up
         sync(device)
         start, share = time.perf_counter(), CpuShare()
-        hyps, _ = model.generate(units, lengths, max_length=sizes.gen_len, use_cache=use_cache)
+        nbest = search(units, lengths, beam_size=1, max_len_b=sizes.gen_len)
         sync(device)
         seconds = time.perf_counter() - start
+        hyps = [row[0].tokens for row in nbest]
         num_tokens = sum(len(h) for h in hyps)
         assert num_tokens == sizes.gen_batch * sizes.gen_len, num_tokens
-        rates[use_cache], outputs[use_cache] = num_tokens / seconds, hyps
-        name = "cached" if use_cache else "uncached"
+        rates[cached], outputs[cached] = num_tokens / seconds, hyps
+        name = "cached" if cached else "uncached"
         print(f"(b) {name:8s}: {num_tokens} tokens in {seconds:.2f} s ({share})", flush=True)
     print(f"(b) cached and uncached outputs identical: {outputs[True] == outputs[False]}")
     ratio = rates[True] / rates[False]

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .batching import pad_batch
 from .prompt.prompted_encdec import PromptedEncoderDecoder, append_eos
 from .speechlm.encoder import EncoderDecoderModel, TransformerEncoder
-from .speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+from .speechlm.transformer_lm import DecoderConfig, EncoderConfig, TransformerDecoder
 from .vocab import EOS, NUM_SPECIALS, PAD, Dictionary
 
 Pair = tuple[list[int], list[int]]  # (source units, target units), as unit ids 0..U-1
@@ -70,7 +70,7 @@ def tiny_encdec(vocab_size: int, dim: int = 32, layers: int = 2, heads: int = 4)
         max_positions=64,
     )
     decoder = TransformerDecoder(DecoderConfig(**config, cross_attention=True))
-    encoder = TransformerEncoder(DecoderConfig(**config))
+    encoder = TransformerEncoder(EncoderConfig(**config))
     encoder.embed_tokens.weight = decoder.embed_tokens.weight  # share_all_embeddings
     return EncoderDecoderModel(encoder, decoder)
 

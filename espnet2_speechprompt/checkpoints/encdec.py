@@ -20,11 +20,17 @@ import torch
 
 from ..errors import CheckpointError
 from ..speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder, TransformerEncoder
-from ..speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from ..vocab import Dictionary
 from .hubert import fairseq_hubert_key, hubert_from_state
 from .safe_pickle import FairseqCheckpoint, read_fairseq_checkpoint, to_plain
-from .unit_lm import check_state_dict, decoder_config_from_state, prefixed_state, write_release
+from .unit_lm import (
+    check_state_dict,
+    decoder_config_from_state,
+    decoder_from_state,
+    encoder_config_from_state,
+    prefixed_state,
+    write_release,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,20 +74,6 @@ def _load_module(path: str, module: torch.nn.Module, state: dict, prefix: str) -
     module.load_state_dict(state)
 
 
-def _decoder(path: str, state: dict, config: DecoderConfig) -> TransformerDecoder:
-    decoder = TransformerDecoder(config)
-    if config.share_input_output_embed:
-        state.pop("output_projection.weight", None)
-    expected = {
-        k: v for k, v in decoder.state_dict().items() if not k.startswith("output_projection")
-    }
-    if not config.share_input_output_embed:
-        expected["output_projection.weight"] = decoder.output_projection.weight
-    check_state_dict(path, expected, state, "decoder.")
-    decoder.load_state_dict(state, strict=False)
-    return decoder
-
-
 def _dictionary(
     path: str, dictionary: str | os.PathLike | None, rows: int, default: str
 ) -> Dictionary:
@@ -118,11 +110,11 @@ def load_unit_mbart(
     if "layers.0.encoder_attn.k_proj.weight" not in dec_state:
         raise CheckpointError(f"{path}: missing key 'decoder.layers.0.encoder_attn.k_proj.weight'")
     bart = dict(arch=ckpt.arch, normalize_before=False, activation="gelu")
-    enc_config = decoder_config_from_state(path, enc_state, config, side="encoder", **bart)
-    dec_config = decoder_config_from_state(path, dec_state, config, side="decoder", **bart)
+    enc_config = encoder_config_from_state(path, enc_state, config, **bart)
+    dec_config = decoder_config_from_state(path, dec_state, config, **bart)
     encoder = TransformerEncoder(enc_config)
     _load_module(path, encoder, enc_state, "encoder.")
-    decoder = _decoder(path, dec_state, dec_config)
+    decoder = decoder_from_state(path, dec_state, dec_config)
     if torch.equal(encoder.embed_tokens.weight, decoder.embed_tokens.weight):
         decoder.embed_tokens.weight = encoder.embed_tokens.weight  # share_all_embeddings
         if dec_config.share_input_output_embed:
@@ -163,7 +155,7 @@ def load_wav2seq(
     )
     dec_config.scale_embedding = True  # Wav2Seq's decoder always scales by sqrt(d)
     dec_config.share_input_output_embed = "output_projection.weight" not in dec_state
-    decoder = _decoder(path, dec_state, dec_config)
+    decoder = decoder_from_state(path, dec_state, dec_config)
     proj = _strip(ckpt.model_state, "encoder.proj.")
     encoder = HubertSeqEncoder(hubert, proj["weight"].shape[0] if proj else None)
     if encoder.proj is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..fileio import atomic_path
-from ..speechlm.transformer_lm import DecoderConfig, TransformerDecoder
+from ..speechlm.transformer_lm import DecoderConfig, EncoderConfig, TransformerDecoder
 from ..vocab import Dictionary
 from .safe_pickle import read_fairseq_checkpoint
 
@@ -48,18 +49,19 @@ def check_state_dict(
         )
 
 
-def decoder_config_from_state(
+def encoder_config_from_state(
     path: str,
     state: dict[str, torch.Tensor],
     config: dict[str, Any],
     arch: str,
-    side: str = "decoder",
+    side: str = "encoder",
     normalize_before: bool = True,
     activation: str = "relu",
-) -> DecoderConfig:
-    """Architecture of a fairseq decoder (or encoder: ``side="encoder"``) from its
-    prefix-stripped state and its config; ``normalize_before`` and ``activation`` are the
-    architecture's defaults, used when neither the keys nor the config tell."""
+) -> EncoderConfig:
+    """Architecture of a fairseq token encoder (or what a decoder shares with one:
+    ``side="decoder"``) from its prefix-stripped state and its config; ``normalize_before`` and
+    ``activation`` are the architecture's defaults, used when neither the keys nor the config
+    tell."""
     if "embed_tokens.weight" not in state:
         raise CheckpointError(f"{path}: missing key '{side}.embed_tokens.weight'")
     vocab, dim = state["embed_tokens.weight"].shape
@@ -73,9 +75,8 @@ def decoder_config_from_state(
         raise CheckpointError(f"{path}: cannot tell the number of attention heads (dim {dim})")
     learned = "embed_positions.weight" in state
     padding_idx = 1
-    cross = "layers.0.encoder_attn.k_proj.weight" in state
     max_positions = config.get(f"max_{'source' if side == 'encoder' else 'target'}_positions")
-    return DecoderConfig(
+    return EncoderConfig(
         vocab_size=vocab,
         embed_dim=dim,
         ffn_dim=state["layers.0.fc1.weight"].shape[0],
@@ -95,12 +96,47 @@ def decoder_config_from_state(
         ),
         scale_embedding=not config.get("no_scale_embedding", False),
         layernorm_embedding="layernorm_embedding.weight" in state,
+        padding_idx=padding_idx,
+    )
+
+
+def decoder_config_from_state(
+    path: str,
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    arch: str,
+    normalize_before: bool = True,
+    activation: str = "relu",
+) -> DecoderConfig:
+    """Architecture of a fairseq decoder (``encoder_config_from_state``'s fields, the output
+    projection and cross-attention)."""
+    stack = encoder_config_from_state(
+        path, state, config, arch, "decoder", normalize_before, activation
+    )
+    cross = "layers.0.encoder_attn.k_proj.weight" in state
+    return DecoderConfig(
+        **asdict(stack),
         share_input_output_embed="output_projection.weight" not in state
         or bool(config.get("share_decoder_input_output_embed", False)),
         cross_attention=cross,
         encoder_dim=int(state["layers.0.encoder_attn.k_proj.weight"].shape[1]) if cross else None,
-        padding_idx=padding_idx,
     )
+
+
+def decoder_from_state(path: str, state: dict, config: DecoderConfig) -> TransformerDecoder:
+    """A ``TransformerDecoder`` holding ``state`` (prefix-stripped ``decoder.*`` keys; the
+    output projection only when it is not the embedding table), after ``check_state_dict``."""
+    decoder = TransformerDecoder(config)
+    if config.share_input_output_embed:
+        state.pop("output_projection.weight", None)
+    expected = {
+        k: v for k, v in decoder.state_dict().items() if not k.startswith("output_projection")
+    }
+    if not config.share_input_output_embed:
+        expected["output_projection.weight"] = decoder.output_projection.weight
+    check_state_dict(path, expected, state, "decoder.")
+    decoder.load_state_dict(state, strict=False)
+    return decoder
 
 
 def load_unit_lm(
@@ -134,17 +170,7 @@ def load_unit_lm(
         if k.startswith("decoder.") and not k.endswith(_IGNORED)
     }
     config = decoder_config_from_state(path, state, ckpt.model_config, ckpt.arch)
-    model = TransformerDecoder(config)
-    if config.share_input_output_embed:
-        state.pop("output_projection.weight", None)
-    expected = {
-        k: v for k, v in model.state_dict().items() if not k.startswith("output_projection")
-    }
-    if not config.share_input_output_embed:
-        expected["output_projection.weight"] = model.output_projection.weight
-    check_state_dict(path, expected, state, "decoder.")
-    model.load_state_dict(state, strict=False)
-    model.eval()
+    model = decoder_from_state(path, state, config).eval()
 
     dict_path = Path(dictionary) if dictionary else Path(path).with_name("dict.txt")
     vocab = Dictionary.load(dict_path)

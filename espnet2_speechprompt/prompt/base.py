@@ -1,9 +1,9 @@
-"""What the prompted models share: label targets, the label loss, candidate scoring, and a mixin
-for a frozen backbone whose (decoder's) embedding table feeds the labels back."""
+"""What the prompted models share: label targets, the label loss, and a mixin for a frozen
+backbone whose (decoder's) embedding table feeds the labels back, with the training forward,
+candidate scoring and beam/greedy search on top of each model's decoding steps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
 
@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SpeechPromptError
-from ..speechlm.beam_search import Advance, Hypothesis, beam_search, greedy_search
-from ..speechlm.transformer_lm import TransformerDecoder
+from ..speechlm.beam_search import Hypothesis, beam_search
+from ..speechlm.transformer_lm import DecodingState, TransformerDecoder
 from ..vocab import BOS, EOS, NUM_SPECIALS, PAD, UNK
 
 NOT_PREDICTED = (BOS, PAD, UNK)  # label-space ids never emitted while decoding
@@ -77,14 +77,14 @@ class PromptedModel:
     """Mixin for ``nn.Module`` wrappers of a frozen ``backbone`` with a ``verbalizer``.
 
     Subclasses call ``_set_backbone`` first in ``__init__``, give the decoder that embeds the
-    labels (``_label_decoder``) and implement ``score_candidates`` and ``search``.
+    labels (``_label_decoder``) and implement the teacher-forced ``sequence_logits`` (training)
+    and, for decoding with a ``DecodingState``, ``start_decoding`` and ``_logits`` (label-space
+    logits of decoder inputs after a state).
     """
 
     backbone: nn.Module
     verbalizer: nn.Module
     label_weights: torch.Tensor | None
-    score_candidates: Callable[..., torch.Tensor]  # (source, source_lengths, candidates) -> [B, K]
-    search: Callable[..., list[list[Hypothesis]]]  # (source, source_lengths, beam_size, ...)
 
     def _set_backbone(self, backbone: nn.Module) -> None:
         """Keep ``backbone`` frozen (no gradients, eval mode); no label weights yet."""
@@ -97,6 +97,50 @@ class PromptedModel:
     @property
     def _label_decoder(self) -> TransformerDecoder:
         raise NotImplementedError
+
+    def sequence_logits(
+        self, source: torch.Tensor, source_lengths: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Label-space logits ``[B, M + 1, S]`` predicting ``y_1..y_M </s>`` from the whole
+        sequence at once (teacher forcing; right-padded ``labels`` ``[B, M]``)."""
+        raise NotImplementedError
+
+    def start_decoding(
+        self, source: torch.Tensor, source_lengths: torch.Tensor
+    ) -> tuple[DecodingState, torch.Tensor]:
+        """A decoding state after the sources (and the decoder start), and the label-space
+        logits ``[B, 1, S]`` of the first label."""
+        raise NotImplementedError
+
+    def _logits(
+        self, tokens: torch.Tensor, embeds: torch.Tensor, state: DecodingState
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def next_logits(self, labels: torch.Tensor, state: DecodingState) -> torch.Tensor:
+        """Label-space logits ``[N, T, S]`` after feeding ``labels`` ``[N, T]`` to ``state``."""
+        return self._logits(*self._label_inputs(labels), state)
+
+    def label_length_limits(
+        self, source: torch.Tensor, source_lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per row, the source length ``max_len_a`` multiplies and the most labels the
+        backbone's positions take (``None``: no limit)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        labels: torch.Tensor,
+        label_lengths: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Loss on ``y_1..y_M </s>`` only, token accuracy and whole-sequence accuracy.
+
+        labels: label-space ids (``4 + c``) ``[B, M]`` right-padded with ``<pad>``.
+        """
+        logits = self.sequence_logits(source, source_lengths, labels)
+        return label_loss(logits, label_targets(labels, label_lengths), self.label_weights)
 
     def train(self, mode: bool = True) -> Self:
         super().train(mode)
@@ -172,20 +216,59 @@ class PromptedModel:
         scores = self.score_candidates(source, source_lengths, candidates)
         return scores.argmax(dim=1), scores
 
-    @staticmethod
-    def _run_search(
-        first_logits: torch.Tensor,
-        advance: Advance,
-        max_lengths: torch.Tensor,
-        beam_size: int,
-        length_penalty: float,
+    @torch.no_grad()
+    def score_candidates(
+        self, source: torch.Tensor, source_lengths: torch.Tensor, candidates: torch.Tensor
+    ) -> torch.Tensor:
+        """Log-likelihood ``[B, K]`` of each candidate label sequence (``[K, M]``, + ``</s>``).
+
+        The sources (and the first decoder step) run once; their state is then repeated for
+        the K candidates, which run in one batched pass.
+        """
+        batch, num = source.shape[0], candidates.shape[0]
+        state, first = self.start_decoding(source, source_lengths)
+        expand = torch.arange(batch, device=first.device).repeat_interleave(num)
+        state.select(expand)
+        cand = candidates.repeat(batch, 1)
+        logits = torch.cat([first.index_select(0, expand), self.next_logits(cand, state)], dim=1)
+        targets = label_targets(cand, cand.ne(PAD).sum(dim=1))
+        return sequence_logprobs(logits, targets).view(batch, num)
+
+    def max_label_lengths(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        max_len_a: float = 0.0,
+        max_len_b: int = 200,
+    ) -> torch.Tensor:
+        """The most labels decoded per source: ``max_len_a * source length + max_len_b``,
+        within the backbone's learned positions."""
+        basis, limit = self.label_length_limits(source, source_lengths)
+        max_lengths = (max_len_a * basis.float() + max_len_b).long()
+        return max_lengths if limit is None else torch.minimum(max_lengths, limit)
+
+    @torch.no_grad()
+    def search(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        beam_size: int = 5,
+        max_len_a: float = 0.0,
+        max_len_b: int = 200,
+        length_penalty: float = 1.0,
     ) -> list[list[Hypothesis]]:
-        """Greedy (``beam_size=1``) or beam search from the first step's label-space logits."""
+        """n-best label sequences per source (beam search; ``beam_size=1``: greedy); after
+        ``max_label_lengths`` labels, ``</s>`` is forced."""
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
-        first = torch.log_softmax(first_logits.float(), dim=-1)
-        if beam_size == 1:
-            return [[h] for h in greedy_search(first, advance, max_lengths, EOS, NOT_PREDICTED)]
+        max_lengths = self.max_label_lengths(source, source_lengths, max_len_a, max_len_b)
+        state, first = self.start_decoding(source, source_lengths)
+
+        def advance(index: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            state.select(index)
+            return torch.log_softmax(self.next_logits(history[:, -1:], state)[:, -1].float(), -1)
+
+        first = torch.log_softmax(first[:, -1].float(), dim=-1)
         return beam_search(
             first, advance, max_lengths, EOS, beam_size, length_penalty, NOT_PREDICTED
         )
@@ -196,18 +279,12 @@ class PromptedModel:
         source: torch.Tensor,
         source_lengths: torch.Tensor,
         max_length: int = 200,
-        use_cache: bool = True,
         beam_size: int = 1,
         **search_options,
     ) -> tuple[list[list[int]], torch.Tensor]:
         """Best label sequence per source (label-space ids, no ``</s>``) and its log-prob."""
         nbest = self.search(
-            source,
-            source_lengths,
-            beam_size=beam_size,
-            max_len_b=max_length,
-            use_cache=use_cache,
-            **search_options,
+            source, source_lengths, beam_size=beam_size, max_len_b=max_length, **search_options
         )
         best = [hyps[0] for hyps in nbest]
         return [h.tokens for h in best], torch.tensor([h.logprob for h in best])

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import SpeechPromptError
 from ..options import check_keys
+from ..speechlm.layers import PromptVectors
 
 
 @dataclass
@@ -72,6 +73,10 @@ class Prompts(nn.Module):
 
     def deep(self) -> torch.Tensor | None:
         return None if self.deep_prompt is None else self.dropout(self.deep_prompt)
+
+    def vectors(self) -> PromptVectors:
+        """Input and deep prompt (after dropout), as a backbone takes them."""
+        return PromptVectors(self.input(), self.deep())
 
     @staticmethod
     def expected_num_parameters(config: PromptConfig, num_layers: int, dim: int) -> int:

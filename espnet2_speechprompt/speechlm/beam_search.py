@@ -1,4 +1,4 @@
-"""Batched greedy and beam search over any autoregressive step function.
+"""Batched beam search over any autoregressive step function; greedy search is beam size 1.
 
 The model side is two callables:
 - the log-probabilities ``[B, V]`` of the first token, one row per source;
@@ -11,6 +11,9 @@ extensions of a source; an end-of-sequence extension ranked among the first ``k`
 with score ``logprob / (length + 1) ** length_penalty`` (``</s>`` counted); the ``k`` best
 other extensions go on. A source stops once it has ``k`` finished hypotheses or reaches its
 maximum length (where only ``</s>`` is allowed). Finished sources leave the batch.
+
+Which extensions are ranked each step is the ``choose`` step (``best_extensions``: the ``2k``
+best); another strategy (sampling) plugs in there and keeps the rest of the loop.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 Advance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Choose = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -43,40 +47,22 @@ def _restrict(
     return logprobs
 
 
-def greedy_search(
-    first: torch.Tensor,
-    advance: Advance,
-    max_lengths: torch.Tensor,
-    eos: int,
-    blocked: Sequence[int] = (),
-) -> list[Hypothesis]:
-    """The most likely token at every step; rows stop at ``</s>`` or their maximum length."""
-    batch = first.shape[0]
-    device = first.device
-    history = torch.empty(batch, 0, dtype=torch.long, device=device)
-    logprob = torch.zeros(batch, device=device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-    lengths = torch.zeros(batch, dtype=torch.long, device=device)
-    logprobs = first
-    while True:
-        step = history.shape[1]
-        logprobs = _restrict(logprobs, eos, blocked, max_lengths <= step)
-        best, token = logprobs.max(dim=-1)
-        logprob = logprob + torch.where(done, 0.0, best)
-        lengths = lengths + (~done & token.ne(eos)).long()
-        done = done | token.eq(eos)
-        if bool(done.all()):
-            break
-        history = torch.cat([history, token.masked_fill(done, eos)[:, None]], dim=1)
-        logprobs = advance(torch.arange(batch, device=device), history)
-    return [
-        Hypothesis(
-            history[i, : lengths[i]].tolist(),
-            float(logprob[i]) / (int(lengths[i]) + 1),
-            float(logprob[i]),
-        )
-        for i in range(batch)
-    ]
+def best_extensions(
+    scores: torch.Tensor, logprobs: torch.Tensor, beam_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Beam search's choice: per source, the ``2 * beam_size`` (hypothesis, token) extensions
+    with the highest summed log-probability, best first.
+
+    scores: ``[A, W]`` summed log-probs of a source's ``W`` live rows; logprobs: ``[A, W, V]``
+    next-token log-probs. Returns their summed log-probs ``[A, C]`` and flat indices
+    ``row * V + token`` ``[A, C]`` (impossible ones ``-inf``).
+    """
+    total = (scores[..., None] + logprobs).flatten(1)
+    size, wanted = total.shape[1], 2 * beam_size
+    if size < wanted:  # tiny vocabularies: pad with impossible candidates
+        total = torch.cat([total, total.new_full((len(total), wanted), float("-inf"))], 1)
+    top, flat = total.topk(wanted, dim=1)
+    return top, flat.clamp(max=size - 1)
 
 
 def beam_search(
@@ -87,8 +73,10 @@ def beam_search(
     beam_size: int = 5,
     length_penalty: float = 1.0,
     blocked: Sequence[int] = (),
+    choose: Choose = best_extensions,
 ) -> list[list[Hypothesis]]:
-    """Up to ``beam_size`` finished hypotheses per source, best score first."""
+    """Up to ``beam_size`` finished hypotheses per source, best score first (``beam_size=1``:
+    greedy search). ``choose`` ranks the extensions each step (``best_extensions``)."""
     batch, vocab = first.shape
     device = first.device
     k = beam_size
@@ -100,26 +88,13 @@ def beam_search(
     while True:
         step = history.shape[1]
         at_max = (max_lengths[active] <= step).repeat_interleave(width)
-        logprobs = _restrict(logprobs, eos, blocked, at_max)
-        total = (scores[:, None] + logprobs).view(len(active), width * vocab)
-        if total.shape[1] < 2 * k:  # tiny vocabularies: pad with impossible candidates
-            total = torch.cat([total, total.new_full((len(active), 2 * k), float("-inf"))], 1)
-        top, flat = total.topk(2 * k, dim=1)
-        flat = flat.clamp(max=width * vocab - 1)
-        row = (
-            flat.div(vocab, rounding_mode="floor")
-            + width * torch.arange(len(active), device=device)[:, None]
-        )
-        token = flat % vocab
+        logprobs = _restrict(logprobs, eos, blocked, at_max).view(len(active), width, vocab)
+        top, flat = choose(scores.view(len(active), width), logprobs, k)
+        offsets = width * torch.arange(len(active), device=device)[:, None]
+        row, token = flat.div(vocab, rounding_mode="floor") + offsets, flat % vocab
         is_eos = token.eq(eos) & top.isfinite()
         if bool(is_eos[:, :k].any()):  # </s> among the first k: a finished hypothesis
-            for s, rank in is_eos[:, :k].nonzero().tolist():
-                src = int(active[s])
-                if len(finished[src]) < k:
-                    tokens = history[row[s, rank]].tolist()
-                    value = float(top[s, rank])
-                    norm = (len(tokens) + 1) ** length_penalty
-                    finished[src].append(Hypothesis(tokens, value / norm, value))
+            _finish(finished, active, is_eos[:, :k], top, history, row, k, length_penalty)
         # the first k other extensions go on (at most `width` <= k of the 2k are </s>)
         live = ~is_eos
         keep = live & (torch.cumsum(live.long(), dim=1) <= k)
@@ -132,11 +107,31 @@ def beam_search(
         if not bool(stays.any()):
             break
         keep &= stays[:, None]
-        index, chosen, new_scores = row[keep], token[keep], top[keep]
+        index, chosen, scores = row[keep], token[keep], top[keep]
         active, width = active[stays], k
         history = torch.cat([history[index], chosen[:, None]], dim=1)
-        scores = new_scores
         logprobs = advance(index, history)
     for hyps in finished:
         hyps.sort(key=lambda h: -h.score)
     return finished
+
+
+def _finish(
+    finished: list[list[Hypothesis]],
+    active: torch.Tensor,
+    is_eos: torch.Tensor,
+    top: torch.Tensor,
+    history: torch.Tensor,
+    row: torch.Tensor,
+    k: int,
+    length_penalty: float,
+) -> None:
+    """Record the ``</s>`` extensions ``is_eos`` ``[A, k]`` (summed log-probs ``top``, of the
+    live rows ``row`` of ``history``) of sources with fewer than ``k`` finished hypotheses."""
+    for s, rank in is_eos.nonzero().tolist():
+        src = int(active[s])
+        if len(finished[src]) < k:
+            hyp_tokens = history[row[s, rank]].tolist()
+            value = float(top[s, rank])
+            norm = (len(hyp_tokens) + 1) ** length_penalty
+            finished[src].append(Hypothesis(hyp_tokens, value / norm, value))

@@ -13,59 +13,54 @@ so the decoder cross-attends to them as well.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from .hubert import HubertModel
-from .layers import layer_prefix, prepend_prompt
-from .transformer_lm import DecoderCache, DecoderConfig, TransformerDecoder, TransformerStack
+from .layers import PromptVectors, layer_prefix, prepend_prompt
+from .transformer_lm import (
+    DecodingState,
+    EncoderOutput,
+    TransformerDecoder,
+    TransformerStack,
+)
 
 
 def _prompted_layers(
     layers: nn.ModuleList,
     x: torch.Tensor,
     padding_mask: torch.Tensor,
-    input_prompt: torch.Tensor | None,
-    deep_prompt: torch.Tensor | None,
+    prompts: PromptVectors | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run bidirectional layers over ``[input prompt; x]`` with a deep-prompt prefix."""
     batch = x.shape[0]
-    if input_prompt is not None:
-        x = prepend_prompt(x, input_prompt)
-        prompt_pad = padding_mask.new_zeros(batch, input_prompt.shape[-2])
+    prompts = prompts or PromptVectors()
+    if prompts.input is not None:
+        x = prepend_prompt(x, prompts.input)
+        prompt_pad = padding_mask.new_zeros(batch, prompts.input_length)
         padding_mask = torch.cat([prompt_pad, padding_mask], dim=1)
-    prefix_len = 0 if deep_prompt is None else deep_prompt.shape[-2]
-    allowed = torch.cat([padding_mask.new_ones(batch, prefix_len), ~padding_mask], dim=1)
+    allowed = torch.cat([padding_mask.new_ones(batch, prompts.deep_length), ~padding_mask], dim=1)
     mask = allowed[:, None, None, :]
     for i, layer in enumerate(layers):
-        x = layer(x, mask, prefix=layer_prefix(deep_prompt, i, x.dtype))
+        x = layer(x, mask, prefix=layer_prefix(prompts.deep, i, x.dtype))
     return x, padding_mask
 
 
 class TransformerEncoder(TransformerStack):
-    """fairseq ``TransformerEncoder`` numerics (BART / mBART); parameter names match.
-
-    Takes a ``DecoderConfig``; its output-projection and cross-attention fields are ignored.
-    """
-
-    def __init__(self, config: DecoderConfig):
-        super().__init__(config, cross_attention=False)
+    """fairseq ``TransformerEncoder`` numerics (BART / mBART), built from an
+    ``EncoderConfig``; parameter names match."""
 
     def forward(
         self,
         tokens: torch.Tensor,
         lengths: torch.Tensor | None = None,
-        *,
-        input_prompt: torch.Tensor | None = None,
-        deep_prompt: torch.Tensor | None = None,
+        prompts: PromptVectors | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``tokens`` ``[B, S]`` padded with ``<pad>`` (either side; lengths are implied)."""
         pad = tokens.eq(self.padding_idx)
         x = self.embed_input(tokens)
         x = x.masked_fill(pad[..., None], 0.0)
-        x, pad = _prompted_layers(self.layers, x, pad, input_prompt, deep_prompt)
+        x, pad = _prompted_layers(self.layers, x, pad, prompts)
         if self.layer_norm is not None:
             x = self.layer_norm(x)
         return x, pad
@@ -96,15 +91,13 @@ class HubertSeqEncoder(nn.Module):
         self,
         wav: torch.Tensor,
         lengths: torch.Tensor | None = None,
-        *,
-        input_prompt: torch.Tensor | None = None,
-        deep_prompt: torch.Tensor | None = None,
+        prompts: PromptVectors | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``wav`` ``[B, N]`` right-padded 16 kHz samples, ``lengths`` ``[B]`` samples."""
         hubert = self.w2v_model
         x, frames = hubert.embed_frames(wav, lengths)
         pad = torch.arange(x.shape[1], device=x.device)[None, :] >= frames[:, None]
-        x, pad = _prompted_layers(hubert.encoder.layers, x, pad, input_prompt, deep_prompt)
+        x, pad = _prompted_layers(hubert.encoder.layers, x, pad, prompts)
         if hubert.encoder.layer_norm_first:
             x = hubert.encoder.layer_norm(x)
         if self.proj is not None:
@@ -122,20 +115,6 @@ class HubertSeqEncoder(nn.Module):
         return self.w2v_model.output_lengths(lengths.long())
 
 
-@dataclass
-class EncoderOutput:
-    states: torch.Tensor  # [B, S, E], input-prompt positions first
-    padding_mask: torch.Tensor  # [B, S], True at pads
-    source_lengths: torch.Tensor  # [B] real source positions (no prompt)
-
-    def index_select(self, index: torch.Tensor) -> EncoderOutput:
-        return EncoderOutput(
-            self.states.index_select(0, index),
-            self.padding_mask.index_select(0, index),
-            self.source_lengths.index_select(0, index),
-        )
-
-
 class EncoderDecoderModel(nn.Module):
     """A frozen-ready encoder-decoder backbone: ``encoder`` + ``decoder`` (fairseq names)."""
 
@@ -151,36 +130,13 @@ class EncoderDecoderModel(nn.Module):
         self,
         source: torch.Tensor,
         lengths: torch.Tensor | None = None,
-        *,
-        input_prompt: torch.Tensor | None = None,
-        deep_prompt: torch.Tensor | None = None,
+        prompts: PromptVectors | None = None,
     ) -> EncoderOutput:
-        states, pad = self.encoder(
-            source, lengths, input_prompt=input_prompt, deep_prompt=deep_prompt
-        )
-        return EncoderOutput(states, pad, self.encoder.source_lengths(source, lengths))
-
-    def decode(
-        self,
-        tokens: torch.Tensor,
-        encoder_out: EncoderOutput,
-        *,
-        embeds: torch.Tensor | None = None,
-        deep_prompt: torch.Tensor | None = None,
-        cache: DecoderCache | None = None,
-    ) -> torch.Tensor:
-        """Decoder logits ``[B, T, V]``; with a cache, cross-attention K/V are computed once."""
-        return self.decoder(
-            tokens,
-            embeds=embeds,
-            deep_prompt=deep_prompt,
-            cache=cache,
-            encoder_out=encoder_out.states,
-            encoder_padding_mask=encoder_out.padding_mask,
-        )
+        return EncoderOutput(*self.encoder(source, lengths, prompts))
 
     def forward(
         self, source: torch.Tensor, lengths: torch.Tensor | None, prev_tokens: torch.Tensor
     ) -> torch.Tensor:
-        """Teacher-forced logits (no prompts), as fairseq's ``model(src, lengths, prev)``."""
-        return self.decode(prev_tokens, self.encode(source, lengths))
+        """Teacher-forced logits (no prompts), as fairseq's ``model(src, lengths, prev)``;
+        incremental decoding: ``decoder(tokens, state=DecodingState(encode(...)))``."""
+        return self.decoder(prev_tokens, state=DecodingState(self.encode(source, lengths)))

@@ -10,12 +10,59 @@ own (frozen) key/value projections and put in front of the keys/values of the se
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-AttentionCache = dict[str, torch.Tensor]
+KeyValues = tuple[torch.Tensor, torch.Tensor]  # [B, H, S, D] keys and values, split in heads
+
+
+@dataclass
+class PromptVectors:
+    """Prompt inputs of one sequence: ``input`` ``[L, E]`` vectors put before the layer inputs
+    (no positions), ``deep`` ``[layers, 2, P, E]`` key/value prefix vectors per layer."""
+
+    input: torch.Tensor | None = None
+    deep: torch.Tensor | None = None
+
+    @property
+    def input_length(self) -> int:
+        return 0 if self.input is None else self.input.shape[-2]
+
+    @property
+    def deep_length(self) -> int:
+        return 0 if self.deep is None else self.deep.shape[-2]
+
+
+@dataclass
+class LayerCache:
+    """One layer's keys/values so far: self-attention (grown at every call) and cross-attention
+    (computed once from the encoder output)."""
+
+    self_kv: KeyValues | None = None
+    cross_kv: KeyValues | None = None
+
+    def add_self(self, keys_values: KeyValues) -> KeyValues:
+        """This call's self-attention keys/values after the earlier ones; returns all of them."""
+        if self.self_kv is not None:
+            keys_values = tuple(
+                torch.cat([past, new], dim=2)
+                for past, new in zip(self.self_kv, keys_values, strict=True)
+            )
+        self.self_kv = keys_values
+        return keys_values
+
+    def select(self, index: torch.Tensor, cross: bool) -> None:
+        """Keep/repeat batch rows ``index``; the cross-attention part only when ``cross``."""
+        self.self_kv = _select(self.self_kv, index)
+        if cross:
+            self.cross_kv = _select(self.cross_kv, index)
+
+
+def _select(kv: KeyValues | None, index: torch.Tensor) -> KeyValues | None:
+    return None if kv is None else (kv[0].index_select(0, index), kv[1].index_select(0, index))
 
 
 def make_positions(tokens: torch.Tensor, padding_idx: int, offset: torch.Tensor | None = None):
@@ -89,6 +136,30 @@ class MultiheadAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(-3, -2)
 
+    def keys_values(
+        self, source: torch.Tensor, prefix: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> KeyValues:
+        """Keys and values of ``source`` ``[B, S, E]``; a ``prefix`` (hidden vectors ``[P, E]``
+        or ``[B, P, E]`` for keys and values) goes through the same k_proj/v_proj, first."""
+        k, v = self._heads(self.k_proj(source)), self._heads(self.v_proj(source))
+        if prefix is not None:
+            batch = (source.shape[0], -1, -1, -1)
+            pk = self._heads(self.k_proj(prefix[0])).expand(batch)
+            pv = self._heads(self.v_proj(prefix[1])).expand(batch)
+            k, v = torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)
+        return k, v
+
+    def queries(self, query: torch.Tensor) -> torch.Tensor:
+        """Scaled queries of ``query`` ``[B, T, E]``, split in heads."""
+        return self._heads(self.q_proj(query) * self.scaling)
+
+    def attend(
+        self, queries: torch.Tensor, keys_values: KeyValues, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``mask``: boolean, True where a query may attend, broadcastable to ``[B, H, T, S]``."""
+        out = F.scaled_dot_product_attention(queries, *keys_values, attn_mask=mask, scale=1.0)
+        return self.out_proj(out.transpose(-3, -2).flatten(-2))
+
     def forward(
         self,
         query: torch.Tensor,
@@ -96,35 +167,11 @@ class MultiheadAttention(nn.Module):
         *,
         prefix: tuple[torch.Tensor, torch.Tensor] | None = None,
         mask: torch.Tensor | None = None,
-        cache: AttentionCache | None = None,
-        static_kv: bool = False,
     ) -> torch.Tensor:
-        """Attend from ``query`` to ``source`` (itself when None).
-
-        prefix: hidden vectors (``[P, E]`` or ``[B, P, E]``) for keys and values, projected by
-            k_proj/v_proj and put first; added only when the cache is empty.
-        mask: boolean, True where a query may attend, broadcastable to ``[B, H, T, S]``.
-        cache: per-layer dict; new keys/values are appended (or, with ``static_kv``, computed
-            once and reused — cross-attention).
-        """
-        q = self._heads(self.q_proj(query) * self.scaling)
-        if static_kv and cache is not None and "k" in cache:
-            k, v = cache["k"], cache["v"]
-        else:
-            source = query if source is None else source
-            k, v = self._heads(self.k_proj(source)), self._heads(self.v_proj(source))
-            first = cache is None or "k" not in cache
-            if prefix is not None and first:
-                batch = (q.shape[0], -1, -1, -1)
-                pk = self._heads(self.k_proj(prefix[0])).expand(batch)
-                pv = self._heads(self.v_proj(prefix[1])).expand(batch)
-                k, v = torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)
-            if cache is not None:
-                if not first and not static_kv:
-                    k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
-                cache["k"], cache["v"] = k, v
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
-        return self.out_proj(out.transpose(-3, -2).flatten(-2))
+        """Attend from ``query`` to ``source`` (itself when None), ``prefix`` keys/values first."""
+        q = self.queries(query)
+        source = query if source is None else source
+        return self.attend(q, self.keys_values(source, prefix), mask)
 
 
 def _gelu(x: torch.Tensor) -> torch.Tensor:
@@ -175,36 +222,54 @@ class TransformerLayer(nn.Module):
         x: torch.Tensor,
         mask: torch.Tensor | None = None,
         *,
+        context: torch.Tensor | None = None,
         prefix: tuple[torch.Tensor, torch.Tensor] | None = None,
-        cache: dict[str, AttentionCache] | None = None,
-        encoder_out: torch.Tensor | None = None,
-        encoder_mask: torch.Tensor | None = None,
-        last: int | None = None,
+        cache: LayerCache | None = None,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``last``: compute only the last ``last`` positions (their keys/values still see
-        every position); used for the top layer when only those outputs are needed."""
-        self_cache = None if cache is None else cache.setdefault("self", {})
-        if last is None:
-            x = self._block(
-                x,
-                self.self_attn_layer_norm,
-                lambda h: self.self_attn(h, prefix=prefix, mask=mask, cache=self_cache),
-            )
-        else:
-            source = self.self_attn_layer_norm(x) if self.normalize_before else x
-            h = self.self_attn(source[:, -last:], source, prefix=prefix, mask=mask[..., -last:, :])
-            x = x[:, -last:] + h
-            if not self.normalize_before:
-                x = self.self_attn_layer_norm(x)
+        """The layer's output for ``x`` ``[B, T, E]``.
+
+        context: the whole layer input when ``x`` is only its last positions: keys and values
+            come from all of it, queries, cross-attention and FFN only from ``x`` (default: x).
+        prefix: this layer's deep-prompt key/value vectors, put before the keys/values.
+        cache: keys/values of earlier calls (incremental decoding); this call's are added.
+        memory, memory_mask: encoder states ``[B, S, E']`` and their key mask (cross-attention;
+            with a cache, their keys/values are computed once).
+        """
+        norm = self.self_attn_layer_norm
+        source = None if context is None else self._input_of(context, norm)
+        x = self._block(
+            x,
+            norm,
+            lambda h: self._self_attention(h, h if source is None else source, mask, prefix, cache),
+        )
         if self.encoder_attn is not None:
-            cross_cache = None if cache is None else cache.setdefault("cross", {})
             x = self._block(
                 x,
                 self.encoder_attn_layer_norm,
-                lambda h: self.encoder_attn(
-                    h, encoder_out, mask=encoder_mask, cache=cross_cache, static_kv=True
-                ),
+                lambda h: self._cross_attention(h, memory, memory_mask, cache),
             )
         return self._block(
             x, self.final_layer_norm, lambda h: self.fc2(self.activation(self.fc1(h)))
         )
+
+    def _input_of(self, x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+        """What a sublayer reads: ``norm(x)`` for pre-LN, ``x`` for post-LN."""
+        return norm(x) if self.normalize_before else x
+
+    def _self_attention(self, h, source, mask, prefix, cache: LayerCache | None) -> torch.Tensor:
+        q = self.self_attn.queries(h)
+        keys_values = self.self_attn.keys_values(source, prefix)
+        if cache is not None:
+            keys_values = cache.add_self(keys_values)
+        return self.self_attn.attend(q, keys_values, mask)
+
+    def _cross_attention(self, h, memory, memory_mask, cache: LayerCache | None) -> torch.Tensor:
+        q = self.encoder_attn.queries(h)
+        keys_values = None if cache is None else cache.cross_kv
+        if keys_values is None:
+            keys_values = self.encoder_attn.keys_values(memory)
+            if cache is not None:
+                cache.cross_kv = keys_values
+        return self.encoder_attn.attend(q, keys_values, memory_mask)

@@ -2,6 +2,9 @@
 
 x = scale * E[tokens] + P[positions]   (positions count real tokens only; pads get no position)
 [input prompt] + x  ->  layers (deep prompts as a key/value prefix)  ->  LayerNorm  ->  x @ E^T
+
+Decoding step by step keeps a ``DecodingState`` between calls (keys/values of every layer, the
+encoder output of encoder-decoder models); ``DecodingState.select`` moves it to new rows.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import torch
 from torch import nn
 
 from .layers import (
+    LayerCache,
     LearnedPositions,
+    PromptVectors,
     SinusoidalPositions,
     TransformerLayer,
     layer_prefix,
@@ -23,12 +28,9 @@ from .layers import (
 
 
 @dataclass
-class DecoderConfig:
-    """Architecture of a fairseq ``transformer_lm`` (defaults: ``transformer_lm_big``, GSLM).
-
-    Also describes a fairseq ``TransformerEncoder`` (``encoder.TransformerEncoder``), which
-    ignores the output-projection and cross-attention fields.
-    """
+class EncoderConfig:
+    """Architecture of a fairseq token transformer stack: an encoder (``TransformerEncoder``),
+    and what a decoder shares with it (defaults: ``transformer_lm_big``, GSLM)."""
 
     vocab_size: int
     embed_dim: int = 1024
@@ -43,38 +45,81 @@ class DecoderConfig:
     max_positions: int = 3072
     scale_embedding: bool = True
     layernorm_embedding: bool = False
-    share_input_output_embed: bool = True
-    cross_attention: bool = False
-    encoder_dim: int | None = None
     padding_idx: int = 1
 
 
 @dataclass
-class DecoderCache:
-    """Incremental decoding state: per-layer keys/values (deep-prompt prefix included)."""
+class DecoderConfig(EncoderConfig):
+    """Architecture of a fairseq ``transformer_lm`` or ``TransformerDecoder``: the stack plus
+    the output projection and, in encoder-decoder models, cross-attention."""
 
-    layers: list[dict] = field(default_factory=list)
+    share_input_output_embed: bool = True
+    cross_attention: bool = False
+    encoder_dim: int | None = None  # cross-attention input width (None: embed_dim)
+
+
+@dataclass
+class EncoderOutput:
+    """What a decoder cross-attends to."""
+
+    states: torch.Tensor  # [B, S, E], input-prompt positions first
+    padding_mask: torch.Tensor  # [B, S], True at pads
+
+    def index_select(self, index: torch.Tensor) -> EncoderOutput:
+        return EncoderOutput(
+            self.states.index_select(0, index), self.padding_mask.index_select(0, index)
+        )
+
+
+@dataclass
+class DecodingState:
+    """Everything a decoder keeps between calls on the same rows: the encoder output it
+    cross-attends to (encoder-decoder models), per layer the keys/values so far (deep-prompt
+    prefix and input prompt included), which keys are real, and the real tokens seen per row
+    (for positions). ``select`` moves all of it to new rows at once."""
+
+    encoder_out: EncoderOutput | None = None
+    layers: list[LayerCache] = field(default_factory=list)
     key_allowed: torch.Tensor | None = None  # [B, S] True for real keys (prefix, prompt, tokens)
-    num_tokens: torch.Tensor | None = None  # [B] real tokens seen, for positions
+    num_tokens: torch.Tensor | None = None  # [B] real tokens seen
+    sources: torch.Tensor | None = None  # [B] the source (first call's row) of every row
 
     @property
     def empty(self) -> bool:
         return self.key_allowed is None
 
-    def reorder(self, index: torch.Tensor, cross: bool = True) -> None:
-        """Select/repeat batch rows (beam search, scoring several candidates per source).
+    def start(self, batch: int, num_layers: int, prefix_length: int, device: torch.device):
+        """Before the first call: no keys but ``prefix_length`` deep-prompt ones, no tokens."""
+        self.layers = [LayerCache() for _ in range(num_layers)]
+        self.key_allowed = torch.ones(batch, prefix_length, dtype=torch.bool, device=device)
+        self.num_tokens = torch.zeros(batch, dtype=torch.long, device=device)
+        self.sources = torch.arange(batch, device=device)
 
-        ``cross=False`` leaves the cross-attention keys/values alone: right when every new row
-        comes from a row of the same source (beams of one source share them).
-        """
+    def add_keys(self, allowed: torch.Tensor, num_tokens: torch.Tensor) -> torch.Tensor:
+        """Record a call's new keys (``allowed`` ``[B, T]``) and real tokens; returns all keys'."""
+        self.key_allowed = torch.cat([self.key_allowed, allowed], dim=1)
+        self.num_tokens = self.num_tokens + num_tokens
+        return self.key_allowed
+
+    def select(self, index: torch.Tensor) -> None:
+        """Keep/repeat rows ``index`` (beam search, several candidates per source). Keys/values
+        of cross-attention and the encoder output depend on the source only, so they stay as
+        they are while every row keeps its source (beams of one source reordered)."""
+        if self.empty:
+            raise ValueError("DecodingState.select needs a state that has seen a first call")
+        rows = len(self.sources)
+        if len(index) == rows and torch.equal(index, torch.arange(rows, device=index.device)):
+            return
+        sources = self.sources.index_select(0, index)
+        moved = not torch.equal(sources, self.sources)
         for layer in self.layers:
-            for kind, attn in layer.items():
-                if kind == "cross" and not cross:
-                    continue
-                for name, value in attn.items():
-                    attn[name] = value.index_select(0, index)
+            layer.select(index, cross=moved)
         self.key_allowed = self.key_allowed.index_select(0, index)
         self.num_tokens = self.num_tokens.index_select(0, index)
+        if moved:
+            self.sources = sources
+            if self.encoder_out is not None:
+                self.encoder_out = self.encoder_out.index_select(index)
 
 
 def attention_mask(
@@ -95,7 +140,7 @@ def attention_mask(
     return (visible | (key_pos == query_pos))[:, None]
 
 
-def build_positions(c: DecoderConfig) -> nn.Module | None:
+def build_positions(c: EncoderConfig) -> nn.Module | None:
     """The positional embedding a config asks for (fairseq offsets, pad row zero)."""
     if c.no_positions:
         return None
@@ -108,7 +153,9 @@ class TransformerStack(nn.Module):
     """What fairseq's token ``TransformerEncoder`` and ``TransformerDecoder`` share (same
     parameter names): embeddings, positions, embedding LayerNorm, layers, final LayerNorm."""
 
-    def __init__(self, config: DecoderConfig, cross_attention: bool = False):
+    def __init__(
+        self, config: EncoderConfig, cross_attention: bool = False, encoder_dim: int | None = None
+    ):
         super().__init__()
         self.config = c = config
         self.padding_idx = c.padding_idx
@@ -124,7 +171,7 @@ class TransformerStack(nn.Module):
                 normalize_before=c.normalize_before,
                 activation=c.activation,
                 cross_attention=cross_attention,
-                encoder_dim=c.encoder_dim,
+                encoder_dim=encoder_dim,
             )
             for _ in range(c.num_layers)
         )
@@ -174,7 +221,7 @@ class TransformerDecoder(TransformerStack):
     """fairseq ``TransformerDecoder`` numerics with input-prompt, deep-prompt and cache hooks."""
 
     def __init__(self, config: DecoderConfig):
-        super().__init__(config, cross_attention=config.cross_attention)
+        super().__init__(config, config.cross_attention, config.encoder_dim)
         c = config
         self.output_projection = nn.Linear(c.embed_dim, c.vocab_size, bias=False)
         if c.share_input_output_embed:
@@ -197,65 +244,59 @@ class TransformerDecoder(TransformerStack):
     def forward(
         self,
         tokens: torch.Tensor,
-        *,
         embeds: torch.Tensor | None = None,
-        input_prompt: torch.Tensor | None = None,
-        deep_prompt: torch.Tensor | None = None,
-        cache: DecoderCache | None = None,
-        encoder_out: torch.Tensor | None = None,
-        encoder_padding_mask: torch.Tensor | None = None,
-        features_only: bool = False,
+        prompts: PromptVectors | None = None,
+        state: DecodingState | None = None,
         keep_last: int | None = None,
     ) -> torch.Tensor:
-        """Logits ``[B, T, V]`` (or features) for ``tokens`` ``[B, T]``.
+        """Logits ``[B, T, V]`` for ``tokens`` ``[B, T]``.
 
         embeds: replaces ``self.embed(tokens)`` (tokens still give positions and padding).
-        input_prompt: ``[L, E]`` vectors put before the sequence, without positions.
-        deep_prompt: ``[layers, 2, P, E]`` key/value prefix vectors, one pair per layer.
-        Prompts are taken only when the cache is empty (they are cached after that).
-        keep_last: return only the last ``keep_last`` positions; without a cache the top layer
-            then computes queries, FFN and logits for those positions only (training on labels
-            at the end of the sequence).
+        prompts: an input prompt put before the sequence (without positions) and a deep prompt
+            (a key/value prefix in every layer); used on a state's first call only.
+        state: continues from (and records) earlier calls on the same rows; holds the encoder
+            output that cross-attention needs. Without one, a call starts afresh.
+        keep_last: logits of the last ``keep_last`` positions only: the top layer takes just
+            those positions as queries (keys/values still see every position), so its
+            attention output, FFN and the logits are computed for them only.
         """
-        batch = tokens.shape[0]
-        first = cache is None or cache.empty
-        offset = None if first else cache.num_tokens
-        x = self.embed_input(tokens, embeds, offset)
+        state = DecodingState() if state is None else state
+        if not state.empty:
+            prompts = None  # the first call's are in the cached keys/values
+        prompts = prompts or PromptVectors()
+        if state.empty:
+            state.start(tokens.shape[0], self.num_layers, prompts.deep_length, tokens.device)
+        x = self.embed_input(tokens, embeds, state.num_tokens)
         allowed = tokens.ne(self.padding_idx)
-        num_prompt = 0
-        if first and input_prompt is not None:
-            num_prompt = input_prompt.shape[-2]
-            x = prepend_prompt(x, input_prompt)
-        new_allowed = torch.cat([allowed.new_ones(batch, num_prompt), allowed], dim=1)
-        if first:
-            prefix_len = 0 if deep_prompt is None else deep_prompt.shape[-2]
-            past = allowed.new_ones(batch, prefix_len)
-        else:
-            past = cache.key_allowed
-        key_allowed = torch.cat([past, new_allowed], dim=1)
-        mask = attention_mask(key_allowed, x.shape[1])
-        enc_mask = None
-        if encoder_padding_mask is not None:
-            enc_mask = ~encoder_padding_mask[:, None, None, :]
-        if cache is not None and first:
-            cache.layers = [{} for _ in self.layers]
-        top = len(self.layers) - 1 if keep_last is not None and cache is None else -1
-        deep_prompt = deep_prompt if first else None
+        num_prompt = prompts.input_length
+        if prompts.input is not None:
+            x = prepend_prompt(x, prompts.input)
+        new_keys = torch.cat([allowed.new_ones(allowed.shape[0], num_prompt), allowed], dim=1)
+        mask = attention_mask(state.add_keys(new_keys, allowed.sum(dim=1)), x.shape[1])
+        memory, memory_mask = self._memory(state)
         for i, layer in enumerate(self.layers):
+            context = None
+            if keep_last is not None and i == self.num_layers - 1:
+                context, x, mask = x, x[:, -keep_last:], mask[..., -keep_last:, :]
             x = layer(
                 x,
                 mask,
-                prefix=layer_prefix(deep_prompt, i, x.dtype),
-                cache=None if cache is None else cache.layers[i],
-                encoder_out=encoder_out,
-                encoder_mask=enc_mask,
-                last=keep_last if i == top else None,
+                context=context,
+                prefix=layer_prefix(prompts.deep, i, x.dtype),
+                cache=state.layers[i],
+                memory=memory,
+                memory_mask=memory_mask,
             )
-        x = x[:, -keep_last:] if keep_last is not None else x[:, num_prompt:]
+        if keep_last is None:
+            x = x[:, num_prompt:]
         if self.layer_norm is not None:
             x = self.layer_norm(x)
-        if cache is not None:
-            cache.key_allowed = key_allowed
-            seen = allowed.sum(dim=1)
-            cache.num_tokens = seen if first else cache.num_tokens + seen
-        return x if features_only else self.output_projection(x)
+        return self.output_projection(x)
+
+    def _memory(self, state: DecodingState) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Encoder states and their key mask for cross-attention (None, None: no encoder)."""
+        if self.config.cross_attention and state.encoder_out is None:
+            raise ValueError("a decoder with cross-attention needs DecodingState(encoder_out)")
+        if state.encoder_out is None:
+            return None, None
+        return state.encoder_out.states, ~state.encoder_out.padding_mask[:, None, None, :]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from espnet2_speechprompt.checkpoints.encdec import load_unit_mbart, load_wav2seq
-from espnet2_speechprompt.speechlm.transformer_lm import DecoderCache
+from espnet2_speechprompt.speechlm.transformer_lm import DecodingState
 from test.conftest import needs_fairseq
 from test.units.conftest import fairseq_tiny_hubert
 
@@ -110,7 +110,7 @@ def test_unit_mbart_matches_fairseq(tmp_path, pre_ln, layout):
         fs_enc = fs_model.encoder(src, src_lengths=src.ne(1).sum(1))
         expected = fs_model(src, src.ne(1).sum(1), prev)[0]
         enc = ours.encode(src)
-        got = ours.decode(prev, enc)
+        got = ours(src, None, prev)
     real_src = src.ne(1)
     torch.testing.assert_close(
         enc.states[real_src], fs_enc["encoder_out"][0].transpose(0, 1)[real_src], atol=ATOL, rtol=0
@@ -130,12 +130,12 @@ def test_unit_mbart_incremental_matches_fairseq_full(tmp_path):
     prev[2, 4:] = 7  # no padding: every row decodes every step
     with torch.no_grad():
         expected = fs_model(src, src.ne(1).sum(1), prev)[0]
-        enc, cache, steps = ours.encode(src), DecoderCache(), []
+        state, steps = DecodingState(ours.encode(src)), []
         for t in range(prev.shape[1]):
-            steps.append(ours.decode(prev[:, t : t + 1], enc, cache=cache))
+            steps.append(ours.decoder(prev[:, t : t + 1], state=state))
             if t == 0:
-                cross_k = cache.layers[0]["cross"]["k"]
-        assert cache.layers[0]["cross"]["k"] is cross_k  # computed once per source
+                cross_k = state.layers[0].cross_kv[0]
+        assert state.layers[0].cross_kv[0] is cross_k  # computed once per source
     torch.testing.assert_close(torch.cat(steps, 1), expected, atol=ATOL, rtol=0)
 
 
@@ -198,10 +198,10 @@ def test_wav2seq_matches_fairseq(tmp_path, shared, layout):
         feats, _ = hubert.extract_features(wav, padding_mask=None, mask=False)
         expected = decoder(prev, {"encoder_out": feats.transpose(0, 1), "padding_mask": None})[0]
         enc = ours.encode(wav, torch.tensor([4000, 4000]))
-        got = ours.decode(prev, enc)
-        cache, steps = DecoderCache(), []
+        got = ours(wav, torch.tensor([4000, 4000]), prev)
+        state, steps = DecodingState(enc), []
         for t in range(4):
-            steps.append(ours.decode(prev[:, t : t + 1], enc, cache=cache))
+            steps.append(ours.decoder(prev[:, t : t + 1], state=state))
     torch.testing.assert_close(enc.states, feats, atol=ATOL, rtol=0)
     real = prev.ne(1)
     torch.testing.assert_close(got[real], expected[real], atol=ATOL, rtol=0)

@@ -15,6 +15,7 @@ from espnet2_speechprompt.checkpoints.encdec import (
 )
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
 from espnet2_speechprompt.errors import CheckpointError
+from espnet2_speechprompt.speechlm.transformer_lm import EncoderConfig
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec
 from espnet2_speechprompt.vocab import Dictionary
 from test.conftest import tiny_decoder
@@ -40,6 +41,10 @@ def test_round_trip_and_shared_embeddings(saved):
     loaded, vocab = load_unit_mbart(path)
     assert vocab.symbols == VOCAB.symbols
     assert loaded.decoder.embed_tokens.weight is loaded.encoder.embed_tokens.weight
+    # the encoder's config holds only what an encoder uses; the decoder's adds its own fields
+    assert type(loaded.encoder.config) is EncoderConfig
+    assert loaded.encoder.config == model.encoder.config
+    assert loaded.decoder.config.cross_attention and loaded.decoder.config.encoder_dim == 16
     src = torch.tensor([[5, 6, 7, 2], [1, 8, 9, 2]])
     prev = torch.tensor([[2, 4, 5], [2, 6, 1]])
     torch.testing.assert_close(loaded(src, None, prev), model(src, None, prev), atol=0, rtol=0)
@@ -59,9 +64,8 @@ def test_wav2seq_save_load_round_trip(tmp_path, shared, proj):
     wav, lengths = torch.randn(2, 2400), torch.tensor([2400, 1700])
     prev = torch.tensor([[2, 4, 5], [2, 6, 1]])
     with torch.no_grad():
-        expected = model.decode(prev, model.encode(wav, lengths))
-        torch.testing.assert_close(loaded.decode(prev, loaded.encode(wav, lengths)), expected,
-                                   atol=0, rtol=0)  # fmt: skip
+        expected = model(wav, lengths, prev)
+        torch.testing.assert_close(loaded(wav, lengths, prev), expected, atol=0, rtol=0)
 
 
 def test_mask_token_appended_when_the_table_has_one_more_row(tmp_path):

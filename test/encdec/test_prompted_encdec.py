@@ -1,5 +1,6 @@
 """Prompts on encoder-decoder backbones (Unit-mBART- and Wav2Seq-shaped, random weights):
-gradient flow, frozen backbone, parameter count, cached == recomputed, greedy and beam search."""
+gradient flow, frozen backbone, parameter count, cached decoding == the teacher-forced forward
+recomputed at every step, greedy and beam search."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import torch
 
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
 from espnet2_speechprompt.prompt.prompts import PromptConfig
-from espnet2_speechprompt.speechlm.beam_search import beam_search, greedy_search
+from espnet2_speechprompt.speechlm.beam_search import beam_search
 from espnet2_speechprompt.speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from espnet2_speechprompt.toy_seq2seq import tiny_encdec
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
+from test.recompute import assert_same_nbest, recomputed_scores, recomputed_search
 from test.units.conftest import tiny_hubert
 
 V = 20
@@ -106,8 +108,7 @@ def test_scores_cached_equal_recomputed_and_match_the_loss(kind):
     source = _source(kind)
     cands = torch.tensor([[4, 1, 1], [5, 6, 1], [6, 7, 8]])
     cached = model.score_candidates(*source, cands)
-    full = model.score_candidates(*source, cands, use_cache=False)
-    torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
+    torch.testing.assert_close(cached, recomputed_scores(model, *source, cands), atol=1e-5, rtol=0)
     # the score of candidate 1 for source 0 is minus the summed teacher-forced loss
     one = model(source[0][:1], source[1][:1], cands[1:2, :2], torch.tensor([2]))
     torch.testing.assert_close(cached[0, 1], -3 * one["loss"], atol=1e-5, rtol=0)
@@ -117,12 +118,8 @@ def test_scores_cached_equal_recomputed_and_match_the_loss(kind):
 @pytest.mark.parametrize("beam", [1, 4])
 def test_search_cached_equals_recomputed(kind, beam):
     model, source = _model(kind).eval(), _source(kind)
-    cached = model.search(*source, beam_size=beam, max_len_b=5)
-    full = model.search(*source, beam_size=beam, max_len_b=5, use_cache=False)
-    assert [[h.tokens for h in row] for row in cached] == [[h.tokens for h in row] for row in full]
-    for row_c, row_f in zip(cached, full, strict=True):
-        for a, b in zip(row_c, row_f, strict=True):
-            assert math.isclose(a.score, b.score, abs_tol=1e-5)
+    cached = model.search(*source, beam_size=beam, max_len_a=0.5, max_len_b=3)
+    assert_same_nbest(cached, recomputed_search(model, *source, beam, 0.5, 3))
 
 
 def test_beam_search_is_deterministic_sorted_and_scored():
@@ -173,11 +170,44 @@ def test_beam_search_finds_the_exhaustive_nbest():
         assert all(a.score >= b.score for a, b in zip(row, row[1:], strict=False))
 
 
+def _greedy_walk(table: torch.Tensor, first: torch.Tensor, max_length: int, eos: int):
+    """The most likely next token until ``</s>`` (forced at ``max_length``): tokens, log-prob."""
+    tokens, logprob, logprobs = [], 0.0, first
+    while True:
+        token = eos if len(tokens) == max_length else int(logprobs.argmax())
+        logprob += float(logprobs[token])
+        if token == eos:
+            return tokens, logprob
+        tokens.append(token)
+        logprobs = table[token]
+
+
 def test_beam_one_is_greedy():
     table, advance = _markov(vocab=6, seed=3)
     first = table[torch.tensor([0, 1, 4])]
     lengths = torch.tensor([6, 2, 9])
-    greedy = greedy_search(first, advance, lengths, eos=2)
     beam = beam_search(first, advance, lengths, eos=2, beam_size=1)
-    assert [g.tokens for g in greedy] == [b[0].tokens for b in beam]
-    assert [round(g.logprob, 5) for g in greedy] == [round(b[0].logprob, 5) for b in beam]
+    for row, start, length in zip(beam, first, lengths.tolist(), strict=True):
+        tokens, logprob = _greedy_walk(table, start, length, eos=2)
+        assert len(row) == 1 and row[0].tokens == tokens
+        assert math.isclose(row[0].logprob, logprob, abs_tol=1e-5)
+
+
+def test_a_sampling_choice_plugs_into_the_same_loop():
+    """Sampling as the loop's ``choose`` step (one drawn extension per source): the ``</s>``
+    and length rules and the scores stay the loop's."""
+    table, advance = _markov(vocab=6, seed=3)
+    generator = torch.Generator().manual_seed(0)
+
+    def sample(scores: torch.Tensor, logprobs: torch.Tensor, beam_size: int):
+        total = (scores[..., None] + logprobs).flatten(1)
+        flat = torch.multinomial(logprobs.flatten(1).exp(), beam_size, generator=generator)
+        return total.gather(1, flat), flat
+
+    starts, lengths = [0, 1, 4, 4, 4], torch.tensor([6, 2, 9, 1, 0])
+    drawn = beam_search(table[torch.tensor(starts)], advance, lengths, 2, 1, choose=sample)
+    for (hyp,), start, length in zip(drawn, starts, lengths.tolist(), strict=True):
+        assert len(hyp.tokens) <= length and 2 not in hyp.tokens
+        path = [start, *hyp.tokens, 2]
+        expected = sum(float(table[a, b]) for a, b in zip(path, path[1:], strict=False))
+        assert math.isclose(hyp.logprob, expected, abs_tol=1e-5)

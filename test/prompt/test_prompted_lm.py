@@ -1,5 +1,6 @@
 """One shared test for every prompt configuration x verbalizer (the PEFT pattern):
-gradient flow, frozen backbone, save/load of the trainable state, cached == recomputed."""
+gradient flow, frozen backbone, save/load of the trainable state, cached decoding == the
+teacher-forced forward recomputed at every step."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from espnet2_speechprompt.prompt.prompts import PromptConfig, Prompts
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
 from test.conftest import tiny_decoder
+from test.recompute import assert_same_nbest, recomputed_scores, recomputed_search
 
 PROMPTS = {
     "input+deep+sep": PromptConfig(input_length=3, deep_length=2, dropout=0.0),
@@ -85,15 +87,16 @@ def test_cached_inference_equals_recompute(prompt, verbalizer):
     cands = torch.tensor([[4, 1, 1], [5, 6, 1], [6, 4, 5]])
     torch.testing.assert_close(
         model.score_candidates(units, lengths, cands),
-        model.score_candidates(units, lengths, cands, use_cache=False),
+        recomputed_scores(model, units, lengths, cands),
         atol=1e-5,
         rtol=0,
     )
-    hyp_cached, score_cached = model.generate(units, lengths, max_length=6)
-    hyp_full, score_full = model.generate(units, lengths, max_length=6, use_cache=False)
-    assert hyp_cached == hyp_full
-    torch.testing.assert_close(score_cached, score_full, atol=1e-5, rtol=0)
-    assert all(len(h) <= 6 and all(t >= 4 for t in h) for h in hyp_cached)
+    greedy = model.search(units, lengths, beam_size=1, max_len_b=6)
+    assert_same_nbest(greedy, recomputed_search(model, units, lengths, 1, max_len_b=6))
+    hyps, logprobs = model.generate(units, lengths, max_length=6)
+    assert hyps == [row[0].tokens for row in greedy]
+    assert logprobs.tolist() == [row[0].logprob for row in greedy]
+    assert all(len(h) <= 6 and all(t >= 4 for t in h) for h in hyps)
 
 
 @pytest.mark.parametrize("prompt,verbalizer", CASES)
@@ -135,7 +138,7 @@ def test_empty_prompts_leave_the_backbone_output_unchanged():
     # label c -> token 4 + c, so label-space ids are the backbone tokens themselves
     tokens = torch.cat([block, labels], dim=1)
     expected = backbone(tokens)[:, block.shape[1] - 1 :]
-    got = model._full_sequence_logits(block, labels)  # top layer on the label positions only
+    got = model.sequence_logits(units, lengths, labels)  # top layer on the label positions only
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
@@ -147,8 +150,7 @@ def test_beam_search(verbalizer):
     model = _model("input+deep+sep", verbalizer).eval()
     units, lengths, _, _ = _batch()
     cached = model.search(units, lengths, beam_size=3, max_len_b=5)
-    full = model.search(units, lengths, beam_size=3, max_len_b=5, use_cache=False)
-    assert [[h.tokens for h in n] for n in cached] == [[h.tokens for h in n] for n in full]
+    assert_same_nbest(cached, recomputed_search(model, units, lengths, 3, max_len_b=5))
     for nbest in cached:
         assert 1 <= len(nbest) <= 3 and all(len(h.tokens) <= 5 for h in nbest)
         assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)

@@ -7,11 +7,13 @@ import torch
 from torch import nn
 
 from espnet2_speechprompt.speechlm.layers import (
+    PromptVectors,
     SinusoidalPositions,
     TransformerLayer,
     make_positions,
 )
-from espnet2_speechprompt.speechlm.transformer_lm import DecoderCache
+from espnet2_speechprompt.speechlm.transformer_lm import DecodingState
+from espnet2_speechprompt.toy_seq2seq import tiny_encdec
 from test.conftest import tiny_decoder
 
 
@@ -78,26 +80,49 @@ def test_cache_equals_full_recompute_with_prompts():
     model = tiny_decoder()
     tokens = torch.randint(4, 20, (3, 9))
     tokens[0, :3] = 1  # left padding
-    prompt, deep = torch.randn(3, 16), torch.randn(2, 2, 4, 16)
-    full = model(tokens, input_prompt=prompt, deep_prompt=deep)
-    cache = DecoderCache()
-    pieces = [model(tokens[:, :5], input_prompt=prompt, deep_prompt=deep, cache=cache)]
+    prompts = PromptVectors(torch.randn(3, 16), torch.randn(2, 2, 4, 16))
+    full = model(tokens, prompts=prompts)
+    state = DecodingState()
+    pieces = [model(tokens[:, :5], prompts=prompts, state=state)]
     for t in range(5, 9):  # prompts are ignored once cached
-        pieces.append(
-            model(tokens[:, t : t + 1], input_prompt=prompt, deep_prompt=deep, cache=cache)
-        )
+        pieces.append(model(tokens[:, t : t + 1], prompts=prompts, state=state))
     torch.testing.assert_close(torch.cat(pieces, 1), full, atol=1e-5, rtol=0)
-    assert cache.layers[0]["self"]["k"].shape[2] == 4 + 3 + 9  # prefix + prompt + tokens
+    assert state.layers[0].self_kv[0].shape[2] == 4 + 3 + 9  # prefix + prompt + tokens
 
 
-def test_cache_reorder_repeats_rows():
+def test_select_repeats_rows():
     model = tiny_decoder()
     tokens = torch.randint(4, 20, (2, 5))
-    cache = DecoderCache()
-    model(tokens[:, :3], cache=cache)
-    cache.reorder(torch.tensor([1, 1, 0]))
-    step = model(tokens[[1, 1, 0], 3:], cache=cache)
+    state = DecodingState()
+    model(tokens[:, :3], state=state)
+    state.select(torch.tensor([1, 1, 0]))
+    step = model(tokens[[1, 1, 0], 3:], state=state)
     torch.testing.assert_close(step, model(tokens[[1, 1, 0]])[:, 3:], atol=1e-5, rtol=0)
+
+
+def test_select_moves_the_encoder_output_with_the_rows():
+    """Rows taken from other sources get those sources' encoder output and cross-attention
+    keys/values; a reordering that keeps every row on its source leaves both untouched."""
+    model = tiny_encdec(20, dim=16, heads=2).eval()
+    src = torch.randint(4, 20, (2, 6))
+    src[1, 4:] = 1
+    prev = torch.randint(4, 20, (3, 4))
+    prev[:, 0] = 2
+    with torch.no_grad():
+        state = DecodingState(model.encode(src))
+        steps = [model.decoder(prev[:2, :1], state=state)]
+        state.select(torch.tensor([1, 1, 0]))  # rows change source
+        cross, encoder_out = state.layers[0].cross_kv, state.encoder_out
+        steps.append(model.decoder(prev[:, 1:2], state=state))
+        state.select(torch.tensor([1, 0, 2]))  # beams of source 1 swap: sources stay [1, 1, 0]
+        assert state.layers[0].cross_kv is cross and state.encoder_out is encoder_out
+        order = prev[[1, 0, 2]]
+        steps.append(model.decoder(order[:, 2:], state=state))
+        expected = model(src[[1, 1, 0]], None, torch.cat([prev[[1, 1, 0], :1], order[:, 1:]], 1))
+    assert encoder_out.states.shape[0] == 3
+    torch.testing.assert_close(steps[0], model(src, None, prev[:2, :1]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(steps[1], expected[[1, 0, 2], 1:2], atol=1e-5, rtol=0)
+    torch.testing.assert_close(steps[2], expected[:, 2:], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("pre_ln", [True, False])
@@ -105,7 +130,7 @@ def test_keep_last_trims_the_top_layer_only(pre_ln):
     model = tiny_decoder(normalize_before=pre_ln)
     tokens = torch.randint(4, 20, (3, 9))
     tokens[0, :3] = 1
-    prompt, deep = torch.randn(3, 16), torch.randn(2, 2, 4, 16)
-    full = model(tokens, input_prompt=prompt, deep_prompt=deep)
-    tail = model(tokens, input_prompt=prompt, deep_prompt=deep, keep_last=4)
+    prompts = PromptVectors(torch.randn(3, 16), torch.randn(2, 2, 4, 16))
+    full = model(tokens, prompts=prompts)
+    tail = model(tokens, prompts=prompts, keep_last=4)
     torch.testing.assert_close(tail, full[:, -4:], atol=1e-5, rtol=0)
