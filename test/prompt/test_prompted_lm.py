@@ -10,7 +10,7 @@ from espnet2_speechprompt.prompt.prompted_lm import PromptedUnitLM, source_block
 from espnet2_speechprompt.prompt.prompts import PromptConfig, Prompts
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
-from test.conftest import tiny_decoder
+from test.factories.unit_lm import tiny_decoder
 
 PROMPTS = {
     "input+deep+sep": PromptConfig(input_length=3, deep_length=2, dropout=0.0),

@@ -12,7 +12,7 @@ from espnet2_speechprompt.speechlm.layers import (
     make_positions,
 )
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderCache
-from test.conftest import tiny_decoder
+from test.factories.unit_lm import tiny_decoder
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
