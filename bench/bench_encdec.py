@@ -36,9 +36,9 @@ import torch
 
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
 from espnet2_speechprompt.prompt.prompts import PromptConfig
-from espnet2_speechprompt.toy_seq2seq import tiny_encdec
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.vocab import EOS
+from test.factories.encdec import tiny_encdec
 
 
 class NoEOSVerbalizer(FixedVerbalizer):

@@ -1,19 +1,9 @@
-"""Shared fixtures: tiny models, seeded; fairseq only as a reference oracle."""
+"""Shared fixtures; the tiny models and data they build come from ``test.factories``."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
-
-from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
-
-FAIRSEQ_MISSING = importlib.util.find_spec("fairseq") is None
-needs_fairseq = pytest.mark.skipif(
-    FAIRSEQ_MISSING,
-    reason="fairseq is not installed (reference oracle; `pip install -e .[test]` brings ve-fairseq)",
-)
 
 
 @pytest.fixture(autouse=True)
@@ -29,22 +19,9 @@ def _package_cache(tmp_path_factory):
         yield
 
 
-def tiny_decoder(vocab_size: int = 20, **overrides) -> TransformerDecoder:
-    config = DecoderConfig(
-        vocab_size=vocab_size,
-        embed_dim=16,
-        ffn_dim=32,
-        num_layers=2,
-        num_heads=2,
-        max_positions=64,
-        **overrides,
-    )
-    return TransformerDecoder(config).eval()
-
-
 @pytest.fixture(scope="session")
 def unit_task_data(tmp_path_factory):
-    """The tiny unit LM + units/label files of ``test.task_data`` (made once per session)."""
-    from test.task_data import make_task_data
+    """The tiny unit LM + units/label files of ``make_task_data`` (made once per session)."""
+    from test.factories.task_data import make_task_data
 
     return make_task_data(tmp_path_factory.mktemp("task"))

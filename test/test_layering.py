@@ -21,6 +21,7 @@ LAYERS = [
     "options",  # mapping options with checked keys
     "vocab",  # fairseq dictionary and special tokens
     "batching",  # padding token rows
+    "training",  # the one training loop
     "speechlm",  # networks: unit LM, encoder-decoder, HuBERT; decoding
     "checkpoints",  # fairseq loaders and savers, the backbone registry
     "units",  # speech to units
@@ -30,8 +31,6 @@ LAYERS = [
     "verbalizer",
     "prompt",
     "baselines",
-    "toy",
-    "toy_seq2seq",
     "tasks",  # the ESPnet2 task: the only layer importing espnet2
     "bin",  # command lines
 ]
@@ -135,3 +134,37 @@ def imported_modules_under(path: Path, root: Path) -> set[str]:
         return imported_modules(path)
     finally:
         ROOT = saved
+
+
+TEST_ROOT = ROOT.parent / "test"
+HELPER_USERS = sorted([*TEST_ROOT.rglob("*.py"), *(ROOT.parent / "bench").rglob("*.py")])
+
+
+@pytest.mark.parametrize("path", HELPER_USERS, ids=lambda p: str(p.relative_to(ROOT.parent)))
+def test_no_module_imports_a_conftest(path):
+    """Tiny models and data come from ``test.factories``; conftest files are pytest's own."""
+    conftests = sorted(m for m in imported_modules(path) if m.split(".")[-1] == "conftest")
+    assert not conftests, f"{path} imports {conftests}: import from test.factories instead"
+
+
+def is_fixture_or_hook(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.FunctionDef):
+        return False
+    decorators = [d.func if isinstance(d, ast.Call) else d for d in node.decorator_list]
+    fixture = any(ast.unparse(d) == "pytest.fixture" for d in decorators)
+    return fixture or node.name.startswith("pytest_")
+
+
+@pytest.mark.parametrize(
+    "path", sorted(TEST_ROOT.rglob("conftest.py")), ids=lambda p: str(p.relative_to(ROOT.parent))
+)
+def test_conftest_files_hold_only_fixtures(path):
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    other = [
+        getattr(node, "name", ast.unparse(node).splitlines()[0])
+        for node in body
+        if not isinstance(node, ast.Import | ast.ImportFrom)
+        and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        and not is_fixture_or_hook(node)
+    ]
+    assert not other, f"{path}: move {other} to test/factories (conftest: fixtures only)"

@@ -23,9 +23,9 @@ from espnet2_speechprompt.units.errors import KMeansError
 from espnet2_speechprompt.units.kmeans import load_centres
 from espnet2_speechprompt.vocab import Dictionary
 from espnet2_speechprompt.vocoder.loading import load_vocoder
-from test.conftest import tiny_decoder
-from test.units.conftest import save_native_as_fairseq, tiny_hubert
-from test.vocoder.conftest import native_state, save_released, tiny_config
+from test.factories.hubert import save_native_as_fairseq, tiny_hubert
+from test.factories.unit_lm import tiny_decoder
+from test.factories.vocoder import native_state, save_released, tiny_config
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import training
 from ..batching import pad_batch
 
 
@@ -56,24 +56,25 @@ def train_gru(
 ) -> GRUClassifier:
     """Adam on cross-entropy; keeps the epoch with the best validation accuracy."""
     torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
     model = GRUClassifier(num_units, num_classes, config)
-    optim = torch.optim.Adam(model.parameters(), lr=config.lr)
-    best, best_state = -1.0, None
-    data = list(train)
-    for _ in range(config.max_epoch):
-        model.train()
-        rng.shuffle(data)
-        for i in range(0, len(data), config.batch_size):
-            chunk = data[i : i + config.batch_size]
-            logits = model(*pad_batch([u for u, _ in chunk], model.pad))
-            loss = F.cross_entropy(logits, torch.tensor([c for _, c in chunk]))
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-        preds = predict(model, [u for u, _ in valid])
-        acc = sum(p == c for p, (_, c) in zip(preds, valid, strict=True)) / len(valid)
-        if acc > best:
-            best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
-    return model.eval()
+
+    def cross_entropy(batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, int]:
+        logits = model(*pad_batch([units for units, _ in batch], model.pad))
+        return F.cross_entropy(logits, torch.tensor([label for _, label in batch])), len(batch)
+
+    def error_rate() -> float:
+        preds = predict(model, [units for units, _ in valid])
+        return 1 - sum(p == c for p, (_, c) in zip(preds, valid, strict=True)) / len(valid)
+
+    training.train(
+        model,
+        training.reshuffled(train, config.batch_size),
+        cross_entropy,
+        torch.optim.Adam(model.parameters(), lr=config.lr),
+        config.max_epoch,
+        seed=config.seed,
+        valid_loss=error_rate,
+        keep_best=True,
+        name="GRU baseline",
+    )
+    return model

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from pathlib import Path
@@ -21,15 +20,13 @@ import torch
 from ..errors import CheckpointError
 from ..speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder, TransformerEncoder
 from ..vocab import Dictionary
-from .hubert import fairseq_hubert_key, hubert_from_state
+from .hubert import hubert_from_state
 from .safe_pickle import FairseqCheckpoint, read_fairseq_checkpoint, to_plain
 from .unit_lm import (
     check_state_dict,
     decoder_config_from_state,
     decoder_from_state,
     encoder_config_from_state,
-    prefixed_state,
-    write_release,
 )
 
 logger = logging.getLogger(__name__)
@@ -167,96 +164,3 @@ def load_wav2seq(
         )
     vocab = _dictionary(path, dictionary, dec_config.vocab_size, "dict.txt")
     return EncoderDecoderModel(encoder.eval(), decoder).eval(), vocab
-
-
-def save_unit_mbart(
-    model: EncoderDecoderModel, vocab: Dictionary, directory: str | os.PathLike
-) -> Path:
-    """Write ``checkpoint.pt`` + ``dict.txt`` in the Unit mBART layout (``cfg["model"]`` a
-    Namespace), for recipes and tests that make their own small backbone."""
-    enc, dec = model.encoder.config, model.decoder.config
-    args = argparse.Namespace(
-        _name="bart",
-        arch="mbart_large",
-        encoder_layers=enc.num_layers,
-        decoder_layers=dec.num_layers,
-        encoder_embed_dim=enc.embed_dim,
-        decoder_embed_dim=dec.embed_dim,
-        encoder_ffn_embed_dim=enc.ffn_dim,
-        decoder_ffn_embed_dim=dec.ffn_dim,
-        encoder_attention_heads=enc.num_heads,
-        decoder_attention_heads=dec.num_heads,
-        encoder_normalize_before=enc.normalize_before,
-        decoder_normalize_before=dec.normalize_before,
-        activation_fn=dec.activation,
-        no_scale_embedding=not dec.scale_embedding,
-        layernorm_embedding=dec.layernorm_embedding,
-        share_all_embeddings=True,
-        share_decoder_input_output_embed=dec.share_input_output_embed,
-        max_source_positions=enc.max_positions,
-        max_target_positions=dec.max_positions,
-    )
-    state = prefixed_state(model.encoder, "encoder.") | prefixed_state(model.decoder, "decoder.")
-    state["encoder.version"] = state["decoder.version"] = torch.tensor([3.0])
-    payload = {"args": None, "cfg": {"model": args, "task": {}}, "model": state}
-    return write_release(directory, "checkpoint.pt", payload, vocab)
-
-
-def save_wav2seq(
-    model: EncoderDecoderModel, vocab: Dictionary, directory: str | os.PathLike
-) -> Path:
-    """Write ``checkpoint.pt`` + ``dict.txt`` in the released Wav2Seq layout (``args`` with a
-    ``w2v_args`` Namespace; ``encoder.w2v_model.*`` in fairseq's HuBERT key names), which
-    :func:`load_wav2seq` reads back exactly; for recipes and tests with a small backbone."""
-    if not model.audio_input:
-        raise CheckpointError("save_wav2seq needs a HuBERT encoder (HubertSeqEncoder)")
-    hubert, dec = model.encoder.w2v_model, model.decoder.config
-    hc = hubert.cfg
-    w2v_args = argparse.Namespace(
-        _name="hubert",
-        arch="hubert",
-        conv_feature_layers=repr([tuple(layer) for layer in hc.conv_layers]),
-        extractor_mode=hc.extractor_mode,
-        conv_bias=hc.conv_bias,
-        encoder_layers=hc.num_layers,
-        encoder_embed_dim=hc.embed_dim,
-        encoder_ffn_embed_dim=hc.ffn_dim,
-        encoder_attention_heads=hc.num_heads,
-        conv_pos=hc.conv_pos,
-        conv_pos_groups=hc.conv_pos_groups,
-        layer_norm_first=hc.layer_norm_first,
-        activation_fn=hc.activation,
-        normalize=hc.normalize,
-    )
-    args = argparse.Namespace(
-        _name="wav2vec_seq2seq_v2",
-        arch="wav2vec_seq2seq_v2",
-        decoder_embed_dim=dec.embed_dim,
-        decoder_ffn_embed_dim=dec.ffn_dim,
-        decoder_layers=dec.num_layers,
-        decoder_attention_heads=dec.num_heads,
-        decoder_normalize_before=False,
-        decoder_learned_pos=dec.learned_positions,
-        no_token_positional_embeddings=dec.no_positions,
-        max_target_positions=dec.max_positions,
-        activation_fn=dec.activation,
-        share_decoder_input_output_embed=dec.share_input_output_embed,
-        autoregressive=True,
-        normalize=hc.normalize,
-        w2v_args=w2v_args,
-    )
-    mode = hc.extractor_mode
-    state = {
-        f"encoder.w2v_model.{fairseq_hubert_key(k, mode)}": v.detach().clone()
-        for k, v in hubert.state_dict().items()
-    }
-    if model.encoder.proj is not None:
-        state |= prefixed_state(model.encoder.proj, "encoder.proj.")
-    for key, value in model.decoder.state_dict().items():
-        if key == "output_projection.weight":
-            if dec.share_input_output_embed:
-                continue
-            key = "embed_out"
-        state[f"decoder.{key}"] = value.detach().clone()
-    state["decoder.version"] = torch.tensor([3.0])
-    return write_release(directory, "checkpoint.pt", {"args": args, "model": state}, vocab)

@@ -16,7 +16,7 @@ from espnet2_speechprompt.bin.speechprompt_inference import inference  # noqa: E
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
 from espnet2_speechprompt.fileio import directory_lock  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
-from test.task_data import data_args  # noqa: E402
+from test.factories.task_data import data_args  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -180,7 +180,7 @@ def test_metric_table_columns_from_the_result_files(tmp_path):
 def test_units_to_wav_skips_empty_generations(tmp_path):
     from espnet2_speechprompt.bin import units_to_wav
     from espnet2_speechprompt.bin.units_cli import run
-    from test.vocoder.conftest import native_state, save_released, tiny_config
+    from test.factories.vocoder import native_state, save_released, tiny_config
 
     cfg = tiny_config(dur=True)
     ckpt, _ = save_released(tmp_path / "voc", native_state(cfg), cfg)

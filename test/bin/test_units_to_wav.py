@@ -16,7 +16,7 @@ import torch
 from espnet2_speechprompt.bin import units_to_wav
 from espnet2_speechprompt.bin.units_cli import run
 from espnet2_speechprompt.vocoder import load_vocoder
-from test.vocoder.conftest import native_state, save_released, tiny_config
+from test.factories.vocoder import native_state, save_released, tiny_config
 
 HOP = 6
 UNITS = {"b": [0, 1, 1, 2, 6], "a": [3], "c": [5, 4, 3, 2, 1, 0, 6, 6, 2, 2, 1]}

@@ -10,7 +10,7 @@ import torch
 
 from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm
 from espnet2_speechprompt.vocab import Dictionary
-from test.conftest import needs_fairseq
+from test.factories.oracles import needs_fairseq
 
 pytestmark = needs_fairseq
 

@@ -15,7 +15,7 @@ from espnet2_speechprompt.checkpoints.safe_pickle import safe_torch_load
 from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm, save_unit_lm
 from espnet2_speechprompt.errors import CheckpointError
 from espnet2_speechprompt.vocab import Dictionary
-from test.conftest import tiny_decoder
+from test.factories.unit_lm import tiny_decoder
 
 
 @pytest.fixture

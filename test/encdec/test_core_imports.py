@@ -12,7 +12,6 @@ CORE = [
     "espnet2_speechprompt.checkpoints.encdec",
     "espnet2_speechprompt.prompt.prompted_encdec",
     "espnet2_speechprompt.prompt.builders",
-    "espnet2_speechprompt.toy_seq2seq",
 ]
 
 

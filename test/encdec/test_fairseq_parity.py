@@ -12,8 +12,7 @@ import torch
 
 from espnet2_speechprompt.checkpoints.encdec import load_unit_mbart, load_wav2seq
 from espnet2_speechprompt.speechlm.transformer_lm import DecodingState
-from test.conftest import needs_fairseq
-from test.units.conftest import fairseq_tiny_hubert
+from test.factories.oracles import fairseq_tiny_hubert, needs_fairseq
 
 pytestmark = needs_fairseq
 ATOL = 1e-5

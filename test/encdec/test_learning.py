@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from espnet2_speechprompt import toy_seq2seq as toy
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
 from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
+from test.factories import seq2seq as toy
 
 MIN_GAIN, MIN_ACCURACY = 0.5, 0.8
 

@@ -7,19 +7,13 @@ import os
 import pytest
 import torch
 
-from espnet2_speechprompt.checkpoints.encdec import (
-    load_unit_mbart,
-    load_wav2seq,
-    save_unit_mbart,
-    save_wav2seq,
-)
+from espnet2_speechprompt.checkpoints.encdec import load_unit_mbart, load_wav2seq
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
 from espnet2_speechprompt.errors import CheckpointError
 from espnet2_speechprompt.speechlm.transformer_lm import EncoderConfig
-from espnet2_speechprompt.toy_seq2seq import tiny_encdec
 from espnet2_speechprompt.vocab import Dictionary
-from test.conftest import tiny_decoder
-from test.units.conftest import tiny_wav2seq
+from test.factories.encdec import save_unit_mbart, save_wav2seq, tiny_encdec, tiny_wav2seq
+from test.factories.unit_lm import tiny_decoder
 
 VOCAB = Dictionary([str(u) for u in (3, 0, 5, 1, 2, 4, 7, 6)] + ["<en>", "<es>"])
 

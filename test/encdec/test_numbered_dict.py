@@ -7,7 +7,7 @@ import pytest
 from espnet2_speechprompt.bin import numbered_dict
 from espnet2_speechprompt.checkpoints.encdec import load_wav2seq
 from espnet2_speechprompt.errors import CheckpointError
-from test.units.conftest import save_tiny_wav2seq
+from test.factories.encdec import save_tiny_wav2seq
 
 
 def test_numbered_dict_makes_a_wav2seq_release_loadable(tmp_path, capsys):

@@ -15,11 +15,11 @@ from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.speechlm.beam_search import beam_search
 from espnet2_speechprompt.speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
-from espnet2_speechprompt.toy_seq2seq import tiny_encdec
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
+from test.factories.encdec import tiny_encdec
+from test.factories.hubert import tiny_hubert
 from test.recompute import assert_same_nbest, recomputed_scores, recomputed_search
-from test.units.conftest import tiny_hubert
 
 V = 20
 CONFIG = PromptConfig(input_length=3, deep_length=2, decoder_deep_length=4, dropout=0.0)

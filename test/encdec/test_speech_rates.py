@@ -19,8 +19,8 @@ from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, infere
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
 from espnet2_speechprompt.tasks import speech_audio  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
-from test.task_data import SPEECH, data_args  # noqa: E402
-from test.units.conftest import save_tiny_wav2seq  # noqa: E402
+from test.factories.encdec import save_tiny_wav2seq  # noqa: E402
+from test.factories.task_data import SPEECH, data_args  # noqa: E402
 
 LABELS = ["yes", "no", "up"]
 RESAMPLED = "resampled to 16 kHz"

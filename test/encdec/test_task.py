@@ -13,14 +13,13 @@ import yaml
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
-from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart  # noqa: E402
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder  # noqa: E402
 from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
-from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
-from test.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
-from test.task_data import data_args  # noqa: E402
+from test.factories.encdec import save_unit_mbart, tiny_encdec  # noqa: E402
+from test.factories.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
+from test.factories.task_data import data_args  # noqa: E402
 
 LABELS = ["yes", "no", "up"]
 SEQUENCES = ["yes", "no up", "up yes no"]  # multi-token labels: a sequence task

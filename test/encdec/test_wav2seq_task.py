@@ -19,9 +19,9 @@ from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, infere
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
-from test.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
-from test.task_data import SPEECH, data_args  # noqa: E402
-from test.units.conftest import save_tiny_wav2seq  # noqa: E402
+from test.factories.encdec import save_tiny_wav2seq  # noqa: E402
+from test.factories.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
+from test.factories.task_data import SPEECH, data_args  # noqa: E402
 
 LABELS = ["yes", "no", "up"]
 SPEECH_DATA = "--train_data_path_and_name_and_type dump/raw/train/wav.scp,speech,sound"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from espnet2_speechprompt import toy
 from espnet2_speechprompt.prompt.prompted_lm import PromptedUnitLM
 from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer, frequency_mapping, random_mapping
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
+from test.factories import toy
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from espnet2_speechprompt.prompt.prompted_lm import PromptedUnitLM, source_block
 from espnet2_speechprompt.prompt.prompts import PromptConfig, Prompts
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
-from test.conftest import tiny_decoder
+from test.factories.unit_lm import tiny_decoder
 from test.recompute import assert_same_nbest, recomputed_scores, recomputed_search
 
 PROMPTS = {

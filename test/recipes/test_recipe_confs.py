@@ -18,7 +18,6 @@ import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
-from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart  # noqa: E402
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm  # noqa: E402
 from espnet2_speechprompt.data.kaldi import to_char_label  # noqa: E402
 from espnet2_speechprompt.speechlm.transformer_lm import (  # noqa: E402
@@ -26,9 +25,8 @@ from espnet2_speechprompt.speechlm.transformer_lm import (  # noqa: E402
     TransformerDecoder,
 )
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
-from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
-from test.units.conftest import save_tiny_wav2seq  # noqa: E402
+from test.factories.encdec import save_tiny_wav2seq, save_unit_mbart, tiny_encdec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = (

@@ -18,8 +18,8 @@ import yaml
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
 
-from test.task_data import make_sequence_data  # noqa: E402
-from test.vocoder.conftest import native_state, save_released, tiny_config  # noqa: E402
+from test.factories.task_data import make_sequence_data  # noqa: E402
+from test.factories.vocoder import native_state, save_released, tiny_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "egs2" / "TEMPLATE" / "speechprompt1"
@@ -199,7 +199,7 @@ def test_speech_output_vocoding_and_asr_bleu_stages_8_9(tmp_path, unit_task_data
 
 def test_speech_input_wav2seq_through_stages_2_to_9(tmp_path):
     """``--input speech``: no units or k-means; stages 6-8 read dump/raw/<set>/wav.scp."""
-    from test.units.conftest import save_tiny_wav2seq
+    from test.factories.encdec import save_tiny_wav2seq
 
     save_tiny_wav2seq(tmp_path / "wav2seq")
     recipe = setup_recipe(tmp_path / "w2s" / "speechprompt1")

@@ -13,8 +13,8 @@ from espnet2_speechprompt.speechlm.layers import (
     make_positions,
 )
 from espnet2_speechprompt.speechlm.transformer_lm import DecodingState
-from espnet2_speechprompt.toy_seq2seq import tiny_encdec
-from test.conftest import tiny_decoder
+from test.factories.encdec import tiny_encdec
+from test.factories.unit_lm import tiny_decoder
 
 
 @pytest.mark.parametrize("norm_first", [False, True])

@@ -29,7 +29,7 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     _train_statistics,
 )
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
-from test.task_data import TASK_LABELS, data_args  # noqa: E402
+from test.factories.task_data import TASK_LABELS, data_args  # noqa: E402
 
 
 @pytest.fixture

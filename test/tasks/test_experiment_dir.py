@@ -14,7 +14,7 @@ pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is n
 
 from espnet2_speechprompt.tasks.experiment import ExperimentMismatchError  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
-from test.task_data import data_args  # noqa: E402
+from test.factories.task_data import data_args  # noqa: E402
 
 LEARNABLE = {
     "verbalizer": "learnable", "verbalizer_conf": {"mode": "frequency"},

@@ -15,17 +15,16 @@ import yaml
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
-from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart  # noqa: E402
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
 from espnet2_speechprompt.prompt.builders import build_prompted  # noqa: E402
 from espnet2_speechprompt.prompt.prompts import PromptConfig  # noqa: E402
 from espnet2_speechprompt.tasks.espnet_model import ESPnetSpeechPromptModel  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
-from espnet2_speechprompt.toy_seq2seq import tiny_encdec  # noqa: E402
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer  # noqa: E402
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
-from test.conftest import tiny_decoder  # noqa: E402
-from test.task_data import data_args  # noqa: E402
+from test.factories.encdec import save_unit_mbart, tiny_encdec  # noqa: E402
+from test.factories.task_data import data_args  # noqa: E402
+from test.factories.unit_lm import tiny_decoder  # noqa: E402
 
 PROMPTS = PromptConfig(input_length=2, deep_length=2, dropout=0.0)
 

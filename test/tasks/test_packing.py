@@ -28,7 +28,7 @@ from espnet2_speechprompt.tasks import unpacking  # noqa: E402
 from espnet2_speechprompt.tasks.packing import pack_task, resolve_pretrained  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.tasks.unpacking import CACHE_ENV, PackageError  # noqa: E402
-from test.task_data import data_args  # noqa: E402
+from test.factories.task_data import data_args  # noqa: E402
 
 WAV = (np.sin(np.arange(16000) * 0.05) * 0.3).astype(np.float32)
 

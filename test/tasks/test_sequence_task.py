@@ -21,12 +21,9 @@ from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
     balanced_weights,
 )
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
-from test.random_weights import (  # noqa: E402
-    RANDOM_STATE,
-    dry_run_with_random_state,
-    save_random_unit_lm,
-)
-from test.task_data import data_args, make_sequence_data  # noqa: E402
+from test.factories.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
+from test.factories.task_data import data_args, make_sequence_data  # noqa: E402
+from test.factories.unit_lm import save_random_unit_lm  # noqa: E402
 
 EPOCHS = 14
 

@@ -17,7 +17,7 @@ from espnet2_speechprompt.bin.units_cli import run
 from espnet2_speechprompt.units.datadir import job_slice, read_units
 from espnet2_speechprompt.units.features import MfccReader
 from espnet2_speechprompt.units.kmeans import KMeansQuantizer
-from test.units.conftest import tone
+from test.factories.audio import tone
 
 KM_FAST = ["--n-init", "1", "--max-iter", "10", "--km-batch-size", "256"]
 

@@ -13,7 +13,8 @@ from espnet2_speechprompt.units.audio import prepare_audio
 from espnet2_speechprompt.units.dedup import dedup
 from espnet2_speechprompt.units.errors import AudioError, UnitsError
 from espnet2_speechprompt.units.features import HubertReader, MfccReader, build_reader
-from test.units.conftest import tiny_hubert, tone
+from test.factories.audio import tone
+from test.factories.hubert import tiny_hubert
 
 
 def test_dedup_tensor_and_list():

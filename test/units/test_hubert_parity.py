@@ -10,8 +10,8 @@ import torch
 
 from espnet2_speechprompt.checkpoints.hubert import load_hubert
 from espnet2_speechprompt.errors import CheckpointError
-from test.conftest import needs_fairseq
-from test.units.conftest import TINY_CONV, fairseq_tiny_hubert
+from test.factories.hubert import TINY_CONV
+from test.factories.oracles import fairseq_tiny_hubert, needs_fairseq
 
 MODES = {
     "base": dict(extractor_mode="default"),  # GroupNorm extractor, post-LN, conv dim != embed

@@ -7,8 +7,8 @@ import torch
 
 from espnet2_speechprompt.vocoder import load_vocoder
 from espnet2_speechprompt.vocoder.config import RELEASED_MHUBERT_KM1000
-from test.conftest import needs_fairseq
-from test.vocoder.conftest import randomize_, save_released, tiny_config
+from test.factories.oracles import needs_fairseq
+from test.factories.vocoder import randomize_, save_released, tiny_config
 
 pytestmark = needs_fairseq
 

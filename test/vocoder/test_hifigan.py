@@ -15,7 +15,7 @@ from espnet2_speechprompt.vocoder import (
     fold_weight_norm,
     load_vocoder,
 )
-from test.vocoder.conftest import native_state, save_released, tiny_config
+from test.factories.vocoder import native_state, save_released, tiny_config
 
 HOP = 6
 

@@ -1,6 +1,6 @@
 """Fixed random weights for tests that compare two ways of computing one thing (batched and one
-at a time, saved and loaded, beam 1 and greedy): a seeded, untrained tiny unit LM in the GSLM
-release layout and a seeded random trainable state for a task config. What such a test sees
+at a time, saved and loaded, beam 1 and greedy): a seeded random trainable state for a task
+config (with ``unit_lm.save_random_unit_lm``, a seeded untrained backbone). What such a test sees
 then does not depend on how training came out on the CPU that runs it."""
 
 from __future__ import annotations
@@ -11,20 +11,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
-from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
-from espnet2_speechprompt.vocab import Dictionary
-
 RANDOM_STATE = "random.pth"
-
-
-def save_random_unit_lm(vocab: Dictionary, directory: Path, seed: int = 0) -> Path:
-    """An untrained unit LM of the toy pre-training size (seeded initialisation) written as
-    ``directory/{checkpoint_best.pt,dict.txt}``; returns the checkpoint."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = TransformerDecoder(DecoderConfig(len(vocab), 32, 64, 2, 4, max_positions=256))
-    return save_unit_lm(model.eval(), vocab, directory)
 
 
 def save_random_trainable_state(config: Path, path: Path, seed: int = 0, std: float = 0.1) -> Path:

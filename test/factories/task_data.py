@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from espnet2_speechprompt import toy
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
+from test.factories import toy
 
 TASK_LABELS = ["yes", "no", "up", "down"]
 UNITS = ("units", "units", "text_int")

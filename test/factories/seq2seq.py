@@ -9,19 +9,21 @@ has to elicit one of them from the frozen model *without* its marker.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .batching import pad_batch
-from .prompt.prompted_encdec import PromptedEncoderDecoder, append_eos
-from .speechlm.encoder import EncoderDecoderModel, TransformerEncoder
-from .speechlm.transformer_lm import DecoderConfig, EncoderConfig, TransformerDecoder
-from .vocab import EOS, NUM_SPECIALS, PAD, Dictionary
+from espnet2_speechprompt import training
+from espnet2_speechprompt.batching import pad_batch
+from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder, append_eos
+from espnet2_speechprompt.speechlm.encoder import EncoderDecoderModel
+from espnet2_speechprompt.vocab import EOS, NUM_SPECIALS, PAD, Dictionary
+from test.factories.encdec import tiny_encdec
 
 Pair = tuple[list[int], list[int]]  # (source units, target units), as unit ids 0..U-1
+Tensors = tuple[torch.Tensor, ...]
 
 MAPPINGS: dict[str, Callable[[list[int], int], list[int]]] = {
     "copy": lambda units, num_units: list(units),
@@ -56,63 +58,50 @@ def make_corpus(num_units: int = 12, seed: int = 0) -> Seq2SeqCorpus:
     return Seq2SeqCorpus(Dictionary(symbols + [f"<{m}>" for m in MAPPINGS]), num_units)
 
 
-def tiny_encdec(vocab_size: int, dim: int = 32, layers: int = 2, heads: int = 4):
-    """A Unit-mBART-shaped model (pre-LN, GELU, learned positions, layernorm_embedding)."""
-    config = dict(
-        vocab_size=vocab_size,
-        embed_dim=dim,
-        ffn_dim=2 * dim,
-        num_layers=layers,
-        num_heads=heads,
-        activation="gelu",
-        learned_positions=True,
-        layernorm_embedding=True,
-        max_positions=64,
-    )
-    decoder = TransformerDecoder(DecoderConfig(**config, cross_attention=True))
-    encoder = TransformerEncoder(EncoderConfig(**config))
-    encoder.embed_tokens.weight = decoder.embed_tokens.weight  # share_all_embeddings
-    return EncoderDecoderModel(encoder, decoder)
+def marked_batch(corpus: Seq2SeqCorpus, batch_size: int, rng: random.Random) -> Tensors:
+    """Sources ``u_1..u_T </s> <marker>`` of every mapping in turn (the marker after ``</s>``,
+    as mBART's language tag, so unit positions do not move), previous target tokens and gold
+    targets ``f(u) </s>``."""
+    names, units_of = list(MAPPINGS), corpus.unit_tokens()
+    sources, targets = [], []
+    for i, (src, _) in enumerate(corpus.pairs("copy", batch_size, rng.randrange(1 << 30))):
+        mapping = names[i % len(names)]
+        tgt = MAPPINGS[mapping](src, corpus.num_units)
+        sources.append([units_of[u] for u in src] + [EOS, corpus.marker(mapping)])
+        targets.append([units_of[u] for u in tgt])
+    src, _ = pad_batch(sources)
+    tgt, tgt_len = pad_batch(targets)
+    prev = torch.cat([torch.full_like(tgt[:, :1], EOS), tgt], dim=1)
+    return src, prev, append_eos(tgt, tgt_len)
 
 
 def pretrain(
     corpus: Seq2SeqCorpus, steps: int = 600, batch_size: int = 48, lr: float = 3e-3, seed: int = 0
 ) -> EncoderDecoderModel:
-    """Teacher-forced training on ``u_1..u_T </s> <marker>`` -> ``f(u) </s>``, all mappings
-    (the marker after ``</s>``, as mBART's language tag, so unit positions do not move)."""
+    """Teacher-forced training on all mappings at once: ``steps`` Adam steps (one epoch)."""
     torch.manual_seed(seed)
     model = tiny_encdec(len(corpus.vocab))
-    optim = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
-    names, rng = list(MAPPINGS), random.Random(seed)
-    units_of = corpus.unit_tokens()
-    model.train()
-    for _ in range(steps):
-        sources, targets = [], []
-        for i, (src, _) in enumerate(corpus.pairs("copy", batch_size, rng.randrange(1 << 30))):
-            mapping = names[i % len(names)]
-            tgt = MAPPINGS[mapping](src, corpus.num_units)
-            sources.append([units_of[u] for u in src] + [EOS, corpus.marker(mapping)])
-            targets.append([units_of[u] for u in tgt])
-        src, src_len = pad_batch(sources)
-        tgt, tgt_len = pad_batch(targets)
-        prev = torch.cat([torch.full_like(tgt[:, :1], EOS), tgt], dim=1)
-        gold = append_eos(tgt, tgt_len)
+
+    def steps_of_batches(rng: random.Random) -> Iterator[Tensors]:
+        return (marked_batch(corpus, batch_size, rng) for _ in range(steps))
+
+    def cross_entropy(batch: Tensors) -> tuple[torch.Tensor, int]:
+        src, prev, gold = batch
         logits = model(src, None, prev)
         loss = F.cross_entropy(logits.transpose(1, 2), gold, ignore_index=PAD)
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-    return model.eval()
+        return loss, int(gold.ne(PAD).sum())
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
+    training.train(model, steps_of_batches, cross_entropy, optimizer, 1, seed=seed)
+    return model
 
 
-def batches(pairs: list[Pair], corpus: Seq2SeqCorpus, batch_size: int):
+def as_tensors(pairs: list[Pair], corpus: Seq2SeqCorpus) -> Tensors:
     """(backbone source tokens, lengths, label-space targets, lengths); label c = unit c."""
     units_of = corpus.unit_tokens()
-    for i in range(0, len(pairs), batch_size):
-        chunk = pairs[i : i + batch_size]
-        src, src_len = pad_batch([[units_of[u] for u in s] for s, _ in chunk])
-        tgt, tgt_len = pad_batch([[NUM_SPECIALS + u for u in t] for _, t in chunk])
-        yield src, src_len, tgt, tgt_len
+    src, src_len = pad_batch([[units_of[u] for u in s] for s, _ in pairs])
+    tgt, tgt_len = pad_batch([[NUM_SPECIALS + u for u in t] for _, t in pairs])
+    return src, src_len, tgt, tgt_len
 
 
 def tune(
@@ -124,21 +113,18 @@ def tune(
     lr: float = 2e-2,
     seed: int = 0,
 ) -> list[float]:
+    """Adam on the trainable parameters, gradient norm clipped at 1; every step's loss."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.98))
-    rng, pairs, losses = random.Random(seed), list(pairs), []
-    model.train()
-    for _ in range(epochs):
-        rng.shuffle(pairs)
-        for batch in batches(pairs, corpus, batch_size):
-            loss = model(*batch)["loss"]
-            optim.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optim.step()
-            losses.append(float(loss.detach()))
-    model.eval()
-    return losses
+
+    def sequence_loss(batch: list[Pair]) -> tuple[torch.Tensor, int]:
+        return model(*as_tensors(batch, corpus))["loss"], len(batch)
+
+    optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.98))
+    batches = training.reshuffled(pairs, batch_size)
+    history = training.train(
+        model, batches, sequence_loss, optimizer, epochs, seed=seed, clip_norm=1.0
+    )
+    return history.step_losses
 
 
 @torch.no_grad()
@@ -147,7 +133,8 @@ def generated_token_accuracy(
 ) -> float:
     """Position-wise accuracy of decoded sequences against the targets (length errors count)."""
     correct = total = 0
-    for src, src_len, tgt, tgt_len in batches(pairs, corpus, 64):
+    for start in range(0, len(pairs), 64):
+        src, src_len, tgt, tgt_len = as_tensors(pairs[start : start + 64], corpus)
         hyps, _ = model.generate(src, src_len, max_length=12, beam_size=beam_size)
         for hyp, row, n in zip(hyps, tgt, tgt_len.tolist(), strict=True):
             gold = row[:n].tolist()
