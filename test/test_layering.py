@@ -32,6 +32,7 @@ LAYERS = [
     "baselines",
     "toy",
     "toy_seq2seq",
+    "api",  # the library: building, config reading, packages, SpeechPrompt
     "tasks",  # the ESPnet2 task: the only layer importing espnet2
     "bin",  # command lines
 ]
