@@ -31,6 +31,7 @@ LAYERS = [
     "verbalizer",
     "prompt",
     "baselines",
+    "api",  # the library: building, config reading, packages, SpeechPrompt
     "tasks",  # the ESPnet2 task: the only layer importing espnet2
     "bin",  # command lines
 ]

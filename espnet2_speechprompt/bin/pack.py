@@ -22,10 +22,10 @@ def main(cmd: list[str] | None = None) -> None:
     parser.add_argument("--images")
     parser.add_argument("--outpath", required=True)
     args = parser.parse_args(cmd)
-    from ..tasks.packing import pack_task
+    from ..api.packing import pack
 
     with exit_on_user_error():
-        out = pack_task(args.train_config, args.model_file, args.outpath, args.results, args.images)
+        out = pack(args.train_config, args.model_file, args.outpath, args.results, args.images)
     print(f"packed: {out}")
 
 

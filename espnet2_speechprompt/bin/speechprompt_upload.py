@@ -32,7 +32,7 @@ only the trainable state ({size} bytes); download the backbone yourself and chec
 `backbone.yaml` (file names and sha256).
 
 ```python
-from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt
+from espnet2_speechprompt.api import SpeechPrompt
 task = SpeechPrompt.from_pretrained("{repo}", backbone_conf={{"checkpoint": "<checkpoint_best.pt>"}})
 label, score, ids = task(units=[...])  # or task(speech=wav)
 ```
@@ -45,7 +45,7 @@ Labels: {labels}
 
 def stage_folder(packed: str, repo: str, folder: Path) -> Path:
     """``folder``: the checked contents of ``packed`` and a model card (README.md)."""
-    from ..tasks.unpacking import extract_package
+    from ..api.unpacking import extract_package
 
     if not Path(packed).is_file():
         raise SpeechPromptError(f"{packed}: no such package (run the pack stage first)")

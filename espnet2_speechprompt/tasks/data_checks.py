@@ -14,8 +14,9 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from ..kaldi_text import Entry, read_entries, read_lines
-from .inputs import SpeechPromptDataError
+from ..api.inputs import SpeechPromptDataError
+from ..api.preprocess import read_list
+from ..kaldi_text import Entry, read_entries
 
 DataFile = Sequence[str]  # (path, data name, ESPnet data type)
 WHAT = {"text": "text file", "text_int": "units file", "sound": "wav.scp file"}
@@ -137,16 +138,9 @@ def check_data_files(
     return [e.key for e in sets[0]] if sets else []
 
 
-def label_list(value: str | Sequence[str] | None) -> list[str] | None:
-    """A label list given inline (config.yaml) or as a file with one entry per line."""
-    if value is None or isinstance(value, list | tuple):
-        return None if value is None else list(value)
-    return read_lines(value, "label list")
-
-
 def check_training_data(args: argparse.Namespace) -> None:
     """Check the training and validation data before anything is built or trained."""
-    labels = label_list(args.label_list)
+    labels = read_list(args.label_list)
     if not labels:
         raise SpeechPromptDataError(f"the label list {args.label_list} is empty")
     source = args.label_list if isinstance(args.label_list, str) else "of the config"

@@ -1,4 +1,5 @@
-"""The ESPnet2 model: a ``PromptedUnitLM`` whose state is only its trainable part.
+"""The ESPnet2 model: a prompted model (``api.build_speechprompt``) whose state is only its
+trainable part, under the keys of model files (``api.builder.STATE_PREFIX``: ``prompted.``).
 
 ``state_dict()`` leaves out the frozen backbone, so every file ESPnet's Trainer writes (epoch
 files, ``checkpoint.pth``, best and averaged models) holds prompts, separator and verbalizer —
@@ -16,11 +17,10 @@ import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from ..prompt.prompted_encdec import PromptedEncoderDecoder
-from ..prompt.prompted_lm import PromptedUnitLM
-from .inputs import SpeechPromptDataError, missing_input
+from ..api.builder import STATE_PREFIX, Prompted
+from ..api.inputs import SpeechPromptDataError, missing_input
 
-BACKBONE = "prompted.backbone."
+BACKBONE = STATE_PREFIX + "backbone."
 
 
 def out_of_memory(exc: RuntimeError) -> bool:
@@ -33,7 +33,7 @@ class ESPnetSpeechPromptModel(AbsESPnetModel):
 
     def __init__(
         self,
-        prompted: PromptedUnitLM | PromptedEncoderDecoder,
+        prompted: Prompted,
         input: str = "units",
         backbone: str = "gslm",
         max_source_length: int | None = None,

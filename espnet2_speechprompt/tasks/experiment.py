@@ -19,8 +19,12 @@ from typing import Any
 
 import yaml
 
+from ..api.config import OPTION_DEFAULTS, registered
+from ..api.preprocess import read_list
+from ..checkpoints.backbones import BACKBONES
 from ..errors import SpeechPromptError
 from ..prompt.prompts import PromptConfig
+from ..verbalizer.builders import VERBALIZERS
 
 # options compared as they are; dict-valued ones on the keys this run gives (a saved config may
 # hold keys that training resolved and added)
@@ -50,12 +54,11 @@ class ExperimentMismatchError(SpeechPromptError):
     """The output directory holds another experiment."""
 
 
-def check_same_experiment(args: argparse.Namespace, resolvers: dict[str, Callable]) -> None:
+def check_same_experiment(args: argparse.Namespace) -> None:
     """Refuse ``args.output_dir`` when its ``config.yaml`` defines another experiment.
 
-    ``resolvers`` maps an option to ``f(value, config) -> comparable value`` for both the saved
-    config and this run's (as a dict); an option whose value cannot be resolved is left to the
-    run itself to report."""
+    Each option is compared as ``RESOLVERS`` resolve it in both the saved config and this run's
+    (as a dict); an option whose value cannot be resolved is left to the run itself to report."""
     if not getattr(args, "output_dir", None):
         return
     saved_path = Path(args.output_dir) / "config.yaml"
@@ -63,9 +66,7 @@ def check_same_experiment(args: argparse.Namespace, resolvers: dict[str, Callabl
         return
     with open(saved_path, encoding="utf-8") as f:
         saved = yaml.safe_load(f) or {}
-    differences = [
-        line for key in PLAIN_KEYS if (line := _difference(key, saved, vars(args), resolvers))
-    ]
+    differences = [line for key in PLAIN_KEYS if (line := _difference(key, saved, vars(args)))]
     if differences:
         raise ExperimentMismatchError(
             f"{args.output_dir} holds an experiment of another config "
@@ -77,8 +78,8 @@ def check_same_experiment(args: argparse.Namespace, resolvers: dict[str, Callabl
         )
 
 
-def _difference(key: str, saved: dict, new: dict, resolvers: dict[str, Callable]) -> str | None:
-    resolve = resolvers.get(key, lambda value, config: value)
+def _difference(key: str, saved: dict, new: dict) -> str | None:
+    resolve = RESOLVERS.get(key, lambda value, config: value)
     try:
         new_value = resolve(new.get(key), new)
         saved_value = resolve(saved.get(key), saved)
@@ -101,5 +102,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def resolved_prompt_conf(value: dict | None, config: dict) -> dict:
-    return asdict(PromptConfig(**(value or {})))
+def _resolved_verbalizer_conf(value: dict | None, config: dict) -> dict:
+    """Every setting of the verbalizer (a label->unit map only where one was given or saved)."""
+    name = config.get("verbalizer", OPTION_DEFAULTS["verbalizer"])
+    conf = registered(VERBALIZERS, "verbalizer", name)(**(value or {})).conf()
+    return {k: v for k, v in conf.items() if not (k == "label_units" and v is None)}
+
+
+# how config.yaml stores what the options define
+RESOLVERS: dict[str, Callable[[Any, dict], Any]] = {
+    "label_list": lambda value, config: read_list(value),
+    "candidate_list": lambda value, config: (
+        read_list(value) if config.get("decoding", "score") == "score" else None
+    ),
+    "input": lambda value, config: value or BACKBONES[config["backbone"]].input,
+    "verbalizer_conf": _resolved_verbalizer_conf,
+    "prompt_conf": lambda value, config: asdict(PromptConfig(**(value or {}))),
+    "train_data_path_and_name_and_type": lambda value, config: [list(x) for x in value or []],
+    "valid_data_path_and_name_and_type": lambda value, config: [list(x) for x in value or []],
+}

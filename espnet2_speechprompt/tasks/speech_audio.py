@@ -3,22 +3,21 @@
 ESPnet's sound loaders return the samples without their rate, so the rate of each utterance is
 read from the header of its file in ``wav.scp`` (no samples are read twice) and audio at another
 rate is resampled to 16 kHz, channels mixed down, as the unit extractors do
-(``units.audio.prepare_audio``). Each rate is logged once per run: from the first utterance of
+(``api.preprocess.to_16k``). Each rate is logged once per run: from the first utterance of
 each file when the data is bound (main process), and by a DataLoader worker only for a rate that
 was not logged before it started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..api import preprocess
+from ..api.inputs import SpeechPromptDataError
 from ..kaldi_text import read_entries, read_table
-from ..units.audio import SAMPLE_RATE, audio_rate, note_resampling, prepare_audio
-from .inputs import SpeechPromptDataError
-
-NOTES: set[str] = set()  # what was logged in this process (workers inherit it)
+from ..units.audio import SAMPLE_RATE, audio_rate, note_resampling
 
 
 def speech_file(files: Sequence[Sequence[str]] | None) -> str | None:
@@ -43,7 +42,7 @@ class SpeechAudio:
             return
         first = next(iter(read_entries(self.wav_scp, "wav.scp file")), None)
         if first is not None:
-            note_resampling(audio_rate(first.key, first.value), first.key, NOTES)
+            note_resampling(audio_rate(first.key, first.value), first.key, preprocess.NOTES)
 
     def rate(self, uid: str) -> int:
         if self.wav_scp is None:
@@ -55,5 +54,14 @@ class SpeechAudio:
         return audio_rate(uid, self._paths[uid])
 
     def __call__(self, uid: str, samples: np.ndarray) -> np.ndarray:
-        wav = prepare_audio(samples, self.rate(uid), uid, min_samples=self.min_samples, notes=NOTES)
-        return wav.numpy()
+        return preprocess.to_16k(samples, self.rate(uid), uid, self.min_samples).numpy()
+
+
+def bind_data(preprocess_fn: Callable | None, files) -> Callable | None:
+    """``preprocess_fn`` for one loader's data ``files`` (``path,name,type`` each): speech is
+    resampled by the rate in its ``wav.scp`` entries' headers."""
+    if not isinstance(preprocess_fn, preprocess.SpeechPromptPreprocessor):
+        return preprocess_fn
+    speech = SpeechAudio(speech_file(files))
+    speech.announce()
+    return preprocess_fn.with_speech(speech)

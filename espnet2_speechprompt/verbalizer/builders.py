@@ -123,3 +123,7 @@ class LearnableVerbalizerConfig(FixedVerbalizerConfig):
             "temperature": self.temperature,
             "feedback": self.feedback,
         }
+
+
+# ``--verbalizer <name>``: the settings class of each verbalizer
+VERBALIZERS = {"fixed": FixedVerbalizerConfig, "learnable": LearnableVerbalizerConfig}

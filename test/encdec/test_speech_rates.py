@@ -15,9 +15,9 @@ import torchaudio
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
+from espnet2_speechprompt.api import preprocess, trainable_state  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
-from espnet2_speechprompt.tasks import speech_audio  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from test.factories.encdec import save_tiny_wav2seq  # noqa: E402
 from test.factories.task_data import SPEECH, data_args  # noqa: E402
@@ -29,7 +29,7 @@ RESAMPLED = "resampled to 16 kHz"
 @pytest.fixture(autouse=True)
 def _fresh_notes(monkeypatch):
     """Each test is a run of its own: nothing logged yet."""
-    monkeypatch.setattr(speech_audio, "NOTES", set())
+    monkeypatch.setattr(preprocess, "NOTES", set())
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -91,7 +91,7 @@ def model_file(config) -> Path:
     """Prompts at their (seeded) initial values, so every decode uses the same ones."""
     torch.manual_seed(0)
     path = config.with_name("init.pth")
-    torch.save(SpeechPrompt(config).model.state_dict(), path)
+    torch.save(trainable_state(SpeechPrompt(config).prompted), path)
     return path
 
 

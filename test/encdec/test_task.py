@@ -12,9 +12,9 @@ import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
+from espnet2_speechprompt.api.packing import pack as pack_task  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder  # noqa: E402
-from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
 from test.factories.encdec import save_unit_mbart, tiny_encdec  # noqa: E402

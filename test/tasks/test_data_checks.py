@@ -14,6 +14,11 @@ import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
+from espnet2_speechprompt.api.preprocess import (  # noqa: E402
+    LabelEncoder,
+    UnitEncoder,
+    train_statistics,
+)
 from espnet2_speechprompt.bin import (  # noqa: E402
     make_label_list,
     speechprompt_inference,
@@ -22,12 +27,7 @@ from espnet2_speechprompt.bin import (  # noqa: E402
 )
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
-from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
-    LabelEncoder,
-    SpeechPromptTask,
-    UnitEncoder,
-    _train_statistics,
-)
+from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
 from test.factories.task_data import TASK_LABELS, data_args  # noqa: E402
 
@@ -75,7 +75,8 @@ def test_tab_separated_files_feed_the_frequency_statistics(data, tmp_path):
         tabbed(data / split / "units")
     args = SpeechPromptTask.get_parser().parse_args(task_args(data, tmp_path / "x"))
     vocab = Dictionary.load(data / "lm" / "dict.txt")
-    stats = _train_statistics(args, LabelEncoder(TASK_LABELS), UnitEncoder(vocab))
+    files = args.train_data_path_and_name_and_type
+    stats = train_statistics(files, LabelEncoder(TASK_LABELS), UnitEncoder(vocab))
     lines = (data / "train" / "label").read_text().splitlines()
     assert sum(stats.label_counts) == len(lines) and all(c > 0 for c in stats.label_counts)
     assert sum(stats.unit_counts.values()) > len(lines)

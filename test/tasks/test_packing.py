@@ -20,14 +20,15 @@ import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
+from espnet2_speechprompt.api import unpacking  # noqa: E402
+from espnet2_speechprompt.api.packing import pack as pack_task  # noqa: E402
+from espnet2_speechprompt.api.packing import resolve_pretrained  # noqa: E402
+from espnet2_speechprompt.api.unpacking import CACHE_ENV, PackageError  # noqa: E402
 from espnet2_speechprompt.bin import pack as pack_cli  # noqa: E402
 from espnet2_speechprompt.bin import speechprompt_upload  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt  # noqa: E402
 from espnet2_speechprompt.errors import CheckpointError  # noqa: E402
-from espnet2_speechprompt.tasks import unpacking  # noqa: E402
-from espnet2_speechprompt.tasks.packing import pack_task, resolve_pretrained  # noqa: E402
 from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
-from espnet2_speechprompt.tasks.unpacking import CACHE_ENV, PackageError  # noqa: E402
 from test.factories.task_data import data_args  # noqa: E402
 
 WAV = (np.sin(np.arange(16000) * 0.05) * 0.3).astype(np.float32)
@@ -293,13 +294,11 @@ def test_pack_refuses_missing_files(run, tmp_path, capsys, missing):
 
 
 def test_hub_snapshot_gets_the_same_checks_and_a_missing_path_one_line(run, tmp_path, monkeypatch):
-    downloader = pytest.importorskip("espnet_model_zoo.downloader", reason="no espnet_model_zoo")
+    hub = pytest.importorskip("huggingface_hub", reason="no huggingface_hub")
     snapshot = tmp_path / "snapshot"
     snapshot.mkdir()
     (snapshot / "meta.yaml").write_text(yaml.safe_dump(_meta(["../../etc/passwd"])))
-    monkeypatch.setattr(
-        downloader.ModelDownloader, "huggingface_download", lambda self, name: str(snapshot)
-    )
+    monkeypatch.setattr(hub, "snapshot_download", lambda repo, **kwargs: str(snapshot))
     with pytest.raises(PackageError, match="'../../etc/passwd' has a '..' component"):
         SpeechPrompt.from_pretrained("org/name", cache_dir=tmp_path / "cache")
     with pytest.raises(PackageError, match="exp/missing.zip: no such package file or directory"):

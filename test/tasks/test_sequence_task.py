@@ -14,12 +14,10 @@ import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
+from espnet2_speechprompt.api.preprocess import balanced_weights  # noqa: E402
 from espnet2_speechprompt.bin import speechprompt_score  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
-from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
-    SpeechPromptTask,
-    balanced_weights,
-)
+from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
 from test.factories.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
 from test.factories.task_data import data_args, make_sequence_data  # noqa: E402

@@ -18,16 +18,13 @@ import yaml
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
+from espnet2_speechprompt.api.inputs import SpeechPromptDataError  # noqa: E402
+from espnet2_speechprompt.api.packing import pack as pack_task  # noqa: E402
+from espnet2_speechprompt.api.preprocess import LabelEncoder, UnitEncoder  # noqa: E402
 from espnet2_speechprompt.bin import speechprompt_score  # noqa: E402
 from espnet2_speechprompt.bin.speechprompt_inference import SpeechPrompt, inference  # noqa: E402
 from espnet2_speechprompt.errors import CheckpointError  # noqa: E402
-from espnet2_speechprompt.tasks.packing import pack_task  # noqa: E402
-from espnet2_speechprompt.tasks.speechprompt import (  # noqa: E402
-    LabelEncoder,
-    SpeechPromptDataError,
-    SpeechPromptTask,
-    UnitEncoder,
-)
+from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask  # noqa: E402
 from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
 from test.factories.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
 from test.factories.task_data import TASK_LABELS as LABELS  # noqa: E402

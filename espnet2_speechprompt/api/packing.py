@@ -10,7 +10,6 @@ is the one the prompts were trained with.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import os
 import re
@@ -18,14 +17,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
 import yaml
 from safetensors.torch import save_file
 
 from ..checkpoints.backbones import BACKBONES
-from ..checkpoints.trainable_state import load_trainable_state
-from ..errors import CheckpointError, SpeechPromptError
-from ..fileio import atomic_path, sha256_of
+from ..errors import CheckpointError
+from ..fileio import sha256_of
+from .archive import archive_kind, write_archive
+from .builder import BuiltSpeechPrompt, Options, backbone_of, build_speechprompt, load_state
+from .config import load_config, option_values
 from .unpacking import META, PackageError, package_files, unpack_package
 
 MODEL_KEY, CONFIG_KEY, BACKBONE_KEY, KMEANS_KEY = (
@@ -35,18 +35,8 @@ MODEL_KEY, CONFIG_KEY, BACKBONE_KEY, KMEANS_KEY = (
     "speechprompt_kmeans",
 )
 PACKAGE_KEYS = (CONFIG_KEY, MODEL_KEY, BACKBONE_KEY, KMEANS_KEY)
-ARCHIVE_SUFFIXES = {".zip": ".zip", ".tgz": ".tgz", ".gz": ".tgz", ".tar": ".tar"}
+ARCHIVE_SUFFIXES = (".zip", ".tgz", ".gz", ".tar")
 HUB_TAG = re.compile(r"[\w.-]+/[\w.-]+(@[\w./-]+)?")
-
-
-@contextlib.contextmanager
-def _working_directory(path: Path):
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 def _require_file(what: str, path: str | os.PathLike | None, folder: bool = False) -> None:
@@ -55,12 +45,8 @@ def _require_file(what: str, path: str | os.PathLike | None, folder: bool = Fals
 
 
 def _read_config(path: str | os.PathLike) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PackageError(f"{path}: unreadable training config ({exc})") from None
-    if not isinstance(config, dict) or config.get("backbone") not in BACKBONES:
+    config = load_config(path)
+    if config.get("backbone") not in BACKBONES:
         raise PackageError(
             f"{path}: not a training config (no backbone among {sorted(BACKBONES)}): give the "
             "config.yaml that training wrote"
@@ -75,38 +61,6 @@ def depended_files(config: dict) -> dict[str, str]:
     named = {**backbone.files(), "kmeans": extractor.get("kmeans")}
     named["feature_checkpoint"] = extractor.get("checkpoint")
     return {name: os.fspath(path) for name, path in named.items() if path}
-
-
-def read_trainable_state(model_file: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The prompt-only weights of ``model_file``, or one line saying why they cannot be read."""
-
-    _require_file("model file", model_file)
-    try:
-        return load_trainable_state(model_file)
-    except SpeechPromptError:
-        raise
-    except Exception as exc:  # torch / safetensors raise many types for a bad file
-        raise CheckpointError(
-            f"{model_file}: not a readable model file ({type(exc).__name__}): give the .pth "
-            "or .safetensors file that training wrote"
-        ) from None
-
-
-def _mismatch(expected: dict[str, torch.Tensor], state: dict) -> str:
-    def listed(what: str, keys: list[str]) -> list[str]:
-        more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-        return [f"{what} {', '.join(keys[:3])}{more}"] if keys else []
-
-    shapes = [
-        f"{key} {tuple(getattr(state[key], 'shape', ()))} vs {tuple(expected[key].shape)}"
-        for key in sorted(expected.keys() & state.keys())
-        if getattr(state[key], "shape", None) != expected[key].shape
-    ]
-    return "; ".join(
-        listed("missing", sorted(expected.keys() - state.keys()))
-        + listed("unexpected", sorted(state.keys() - expected.keys()))
-        + listed("shape of", shapes)
-    )
 
 
 def extractor_conf(
@@ -125,36 +79,23 @@ def extractor_conf(
     return conf
 
 
-def build_trained_model(
-    args: argparse.Namespace,
+def build_trained(
+    options: Options,
     config_file: str | os.PathLike,
     model_file: str | os.PathLike | None,
     backbone_record: str | os.PathLike | None = None,
-):
-    """The model of ``args`` with the weights of ``model_file`` (strictly: every trainable
-    tensor, same shapes), its backbone files first checked against ``backbone_record`` (a
-    package's ``backbone.yaml``) when given; returns ``(model, state)``."""
-    from .speechprompt import SpeechPromptTask, backbone_choices
-
+) -> tuple[BuiltSpeechPrompt, dict | None]:
+    """The model of ``options`` with the weights of ``model_file`` (if given; strictly: every
+    trainable tensor, same shapes), its backbone files first checked against
+    ``backbone_record`` (a package's ``backbone.yaml``) when given; returns the model and the
+    weights as read."""
     if backbone_record is not None:
-        backbone = backbone_choices.get_class(args.backbone)(**args.backbone_conf)
+        backbone, _ = backbone_of(option_values(options))
         verify_backbone(backbone_record, backbone.files())
-    model = SpeechPromptTask.build_model(args)
+    built = build_speechprompt(options)
     if model_file is None:
-        return model, None
-    state = read_trainable_state(model_file)
-    detail = _mismatch(model.state_dict(), state)
-    try:
-        if not detail:
-            model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        detail = str(exc).splitlines()[0]
-    if detail:
-        raise CheckpointError(
-            f"model file {model_file} does not match the training config {config_file} "
-            f"({detail}): give the config.yaml of the run that wrote this model file"
-        )
-    return model, state
+        return built, None
+    return built, load_state(built.prompted, model_file, config_file)
 
 
 def _backbone_record(train_config: str | os.PathLike, config: dict) -> dict:
@@ -169,66 +110,60 @@ def _backbone_record(train_config: str | os.PathLike, config: dict) -> dict:
     return record
 
 
-def _archive_suffix(outpath: Path) -> str:
-    suffix = ARCHIVE_SUFFIXES.get(outpath.suffix)
-    if suffix is None or (outpath.suffix == ".gz" and not outpath.name.endswith(".tar.gz")):
-        raise PackageError(f"--outpath {outpath}: name it .zip, .tgz, .tar.gz or .tar")
-    return suffix
+def _stage(stage: Path, config: dict, record: dict, state: dict) -> dict[str, str]:
+    """Write the package's own files into ``stage``; returns its ``files`` (key -> name)."""
+    state = {k: v.contiguous() for k, v in state.items()}
+    save_file(state, os.fspath(stage / "speechprompt.safetensors"), metadata={"format": "pt"})
+    (stage / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (stage / "backbone.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    (stage / "label_list").write_text("\n".join(config["label_list"]) + "\n")
+    files = {MODEL_KEY: "speechprompt.safetensors"}
+    if "kmeans" in record["files"]:
+        files[KMEANS_KEY] = f"kmeans/{record['files']['kmeans']['name']}"
+        (stage / "kmeans").mkdir()
+        shutil.copyfile(config["unit_extractor_conf"]["kmeans"], stage / files[KMEANS_KEY])
+    return files
 
 
-def pack_task(
+def pack(
     train_config: str | os.PathLike,
     model_file: str | os.PathLike,
     outpath: str | os.PathLike,
     results: str | os.PathLike | None = None,
     images: str | os.PathLike | None = None,
 ) -> Path:
-    """Write ``outpath`` (.zip or .tgz) in ESPnet's package format, after checking that
+    """Write ``outpath`` (.zip, .tgz or .tar) in ESPnet's package format, after checking that
     ``model_file`` is a model of ``train_config``."""
-    from espnet2.main_funcs.pack_funcs import pack
-
     outpath = Path(outpath).absolute()
-    suffix = _archive_suffix(outpath)
+    archive_kind(outpath)
     for what, path in (("training config", train_config), ("results", results)):
         _require_file(what, path)
     _require_file("model file", model_file)
     _require_file("images", images, folder=True)
     config = _read_config(train_config)
     record = _backbone_record(train_config, config)
-    _, state = build_trained_model(
-        argparse.Namespace(**copy.deepcopy(config)), train_config, model_file
-    )
+    _, state = build_trained(argparse.Namespace(**copy.deepcopy(config)), train_config, model_file)
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)
-        state = {k: v.contiguous() for k, v in state.items()}
-        save_file(state, os.fspath(stage / "speechprompt.safetensors"), metadata={"format": "pt"})
-        (stage / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        (stage / "backbone.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
-        (stage / "label_list").write_text("\n".join(config["label_list"]) + "\n")
-        files = {MODEL_KEY: "speechprompt.safetensors"}
-        if "kmeans" in record["files"]:
-            files[KMEANS_KEY] = f"kmeans/{record['files']['kmeans']['name']}"
-            (stage / "kmeans").mkdir()
-            shutil.copyfile(config["unit_extractor_conf"]["kmeans"], stage / files[KMEANS_KEY])
-        option = ["label_list"]
+        files = _stage(stage, config, record, state)
+        extra = ["label_list"]
         if results is not None:
             shutil.copy(results, stage / "RESULTS.md")
-            option.append("RESULTS.md")
+            extra.append("RESULTS.md")
         if images is not None:
             shutil.copytree(images, stage / "images")
-            option.append("images")
-        with atomic_path(outpath, suffix) as tmp_out, _working_directory(stage):
-            yaml_files = {CONFIG_KEY: "config.yaml", BACKBONE_KEY: "backbone.yaml"}
-            pack(files=files, yaml_files=yaml_files, option=option, outpath=tmp_out)
-    return outpath
+            extra.append("images")
+        yaml_files = {CONFIG_KEY: "config.yaml", BACKBONE_KEY: "backbone.yaml"}
+        return write_archive(outpath, stage, files, yaml_files, extra)
 
 
 def _hub_snapshot(model_tag: str, cache_dir: str | os.PathLike | None) -> Path:
-    from espnet_model_zoo.downloader import ModelDownloader
+    from huggingface_hub import snapshot_download
 
+    repo, _, revision = model_tag.partition("@")
     try:
-        hub_cache = None if cache_dir is None else Path(cache_dir) / "hub"
-        return Path(ModelDownloader(hub_cache).huggingface_download(name=model_tag))
+        hub_cache = None if cache_dir is None else os.fspath(Path(cache_dir) / "hub")
+        return Path(snapshot_download(repo, revision=revision or None, cache_dir=hub_cache))
     except Exception as exc:  # network / Hub errors of many types
         raise PackageError(
             f"{model_tag}: no such local package, and the Hub gave {type(exc).__name__}: "

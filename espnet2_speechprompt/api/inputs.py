@@ -1,10 +1,10 @@
 """What a task's backbone reads: ``units`` (k-means ids; GSLM, Unit mBART) or ``speech`` (16 kHz
-waveforms; Wav2Seq), chosen by ``--input`` (default: the backbone's), and the one-line errors
+waveforms; Wav2Seq), chosen by ``input`` (default: the backbone's), and the one-line errors
 when the data or the verbalizer does not fit it."""
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Mapping
 
 from ..errors import SpeechPromptError
 
@@ -14,6 +14,7 @@ EXAMPLES = {
     "units": "dump/units/{split}/units,units,text_int",
     "speech": "dump/raw/{split}/wav.scp,speech,sound",
 }
+DATA_OPTIONS = ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type")
 
 
 class SpeechPromptDataError(SpeechPromptError):
@@ -32,26 +33,25 @@ def missing_input(
     )
 
 
-def resolve_input(args: argparse.Namespace, backbone_class: type) -> str:
-    """``args.input`` (written back, for config.yaml), by default the backbone's own input."""
-    wanted = getattr(args, "input", None) or backbone_class.input
+def resolve_input(wanted: str | None, backbone: str, backbone_class: type) -> str:
+    """``wanted`` (``input`` of the options), by default the backbone's own input."""
+    wanted = wanted or backbone_class.input
     if wanted not in INPUTS:
         raise SpeechPromptDataError(f"--input {wanted!r}: use one of {INPUTS}")
     if wanted != backbone_class.input:
         raise SpeechPromptDataError(
-            f"--input {wanted}: the {args.backbone} backbone reads {backbone_class.input}; "
+            f"--input {wanted}: the {backbone} backbone reads {backbone_class.input}; "
             f"use --input {backbone_class.input} (or another --backbone)"
         )
-    args.input = wanted
     return wanted
 
 
-def check_data_names(args: argparse.Namespace, name: str) -> None:
+def check_data_names(options: Mapping, name: str, backbone: str) -> None:
     """Fail early when training or validation data is given without the input ``name``."""
-    for option in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type"):
-        given = getattr(args, option, None)
+    for option in DATA_OPTIONS:
+        given = options.get(option)
         if given and name not in {entry[1] for entry in given}:
-            raise SpeechPromptDataError(missing_input(name, args.backbone, option))
+            raise SpeechPromptDataError(missing_input(name, backbone, option))
 
 
 def check_verbalizer(spec, name: str) -> None:

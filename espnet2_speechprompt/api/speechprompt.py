@@ -1,0 +1,219 @@
+"""``SpeechPrompt``: a trained task ready for inference, from its training ``config.yaml`` and
+model file or from a package (``SpeechPrompt.from_pretrained``).
+
+Scoring (classification) ranks the candidate label sequences; ``greedy`` and ``beam`` decoding
+generate a label sequence (at most ``max_len_a * source_length + max_len_b`` labels, finished
+beams ranked by ``logprob / length ** length_penalty``). A source longer than the backbone's
+trained context is warned about once and cut to the training config's ``max_source_length``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+import numpy as np
+import torch
+
+from ..errors import SpeechPromptError
+from ..vocab import PAD
+from .config import DECODINGS, read_train_config
+from .packing import build_trained, extractor_conf, resolve_pretrained, verify_backbone
+from .preprocess import LabelEncoder, to_16k
+
+logger = logging.getLogger(__name__)
+
+Result = tuple[str, float, list[int]]  # label text, log-likelihood, label-space ids
+
+
+def read_options(
+    config: str | os.PathLike, model_file: str | os.PathLike | None, backbone_conf: dict | None
+) -> argparse.Namespace:
+    """The training options (checked: ``config.read_train_config``), ``backbone_conf`` applied;
+    a missing model file is one error before anything is loaded."""
+    options = read_train_config(config)
+    if model_file is not None and not os.path.isfile(model_file):
+        raise SpeechPromptError(f"{model_file}: no such model file")
+    if backbone_conf:
+        options.backbone_conf = {**(options.backbone_conf or {}), **backbone_conf}
+    return options
+
+
+def search_options(
+    decoding: str, beam_size: int | None, nbest: int, **limits: float
+) -> dict[str, float]:
+    """The checked search settings of ``decoding`` (beam size 5 for beam search unless given)."""
+    if decoding not in DECODINGS:
+        raise SpeechPromptError(f"decoding {decoding!r}: use one of {DECODINGS}")
+    if beam_size is None:
+        beam_size = 5 if decoding == "beam" else 1
+    limit = beam_size if decoding != "score" else float("inf")
+    if beam_size < 1 or not 1 <= nbest <= limit:
+        raise SpeechPromptError(
+            f"need beam_size >= 1 and 1 <= nbest <= beam_size (got {beam_size}, {nbest})"
+        )
+    return dict(beam_size=beam_size, **limits)
+
+
+def candidate_table(labels: LabelEncoder, candidates: list[str]) -> torch.Tensor:
+    """The label-space ids of each candidate label sequence, right-padded ``[K, longest]``."""
+    rows = [labels.encode(c, "candidate_list") for c in candidates]
+    table = torch.full((len(rows), max(len(r) for r in rows)), PAD, dtype=torch.long)
+    for i, row in enumerate(rows):
+        table[i, : len(row)] = torch.from_numpy(row)
+    return table
+
+
+class SpeechPrompt:
+    """A trained task ready for inference: ``SpeechPrompt(config, model_file)(units)``."""
+
+    def __init__(
+        self,
+        speechprompt_train_config: str | os.PathLike,
+        speechprompt_model_file: str | os.PathLike | None = None,
+        device: str = "cpu",
+        max_len_b: int = 200,
+        backbone_conf: dict | None = None,
+        speechprompt_backbone: str | os.PathLike | None = None,
+        decoding: str | None = None,
+        beam_size: int | None = None,
+        max_len_a: float = 0.0,
+        length_penalty: float = 1.0,
+        nbest: int = 1,
+        speechprompt_kmeans: str | os.PathLike | None = None,
+        kmeans: str | os.PathLike | None = None,
+        unit_extractor_conf: dict | None = None,
+    ):
+        """Package files (``meta.yaml`` keys): ``speechprompt_backbone`` (sha256 of each file the
+        prompts depend on, checked when the file is used), ``speechprompt_kmeans``;
+        ``backbone_conf``, ``unit_extractor_conf`` and ``kmeans`` override the config's."""
+        config, model_file = speechprompt_train_config, speechprompt_model_file
+        options = read_options(config, model_file, backbone_conf)
+        built, _ = build_trained(options, config, model_file, speechprompt_backbone)
+        self.backbone_record = speechprompt_backbone
+        self.unit_extractor_conf = extractor_conf(
+            options.unit_extractor_conf, speechprompt_kmeans, unit_extractor_conf, kmeans
+        )
+        self.prompted = built.prompted.to(device).eval()
+        self.train_args, self.device = options, device
+        self.input = built.input  # "units" or "speech" (resolved by build_speechprompt)
+        self.preprocess = built.preprocessor
+        self.labels = built.preprocessor.labels
+        self._unit_extractor = None
+        self._long_input_warned = False
+        self.decoding = decoding or options.decoding
+        self.search_options = search_options(
+            self.decoding, beam_size, nbest, max_len_a=max_len_a, max_len_b=max_len_b,
+            length_penalty=length_penalty,
+        )  # fmt: skip
+        self.nbest = nbest
+        self.candidates = None
+        if self.decoding == "score":
+            candidates = options.candidate_list or options.label_list
+            self.candidates = candidate_table(self.labels, candidates).to(device)
+
+    @torch.no_grad()
+    def predict_nbest(self, units: torch.Tensor, lengths: torch.Tensor) -> list[list[Result]]:
+        """Batched: up to ``nbest`` (label text, log-likelihood, label-space ids), best first,
+        per row of mapped units (or of 16 kHz audio, for speech input)."""
+        units, lengths = self._fit_context(units.to(self.device), lengths.to(self.device))
+        if self.decoding == "score":
+            _, scores = self.prompted.classify(units, lengths, self.candidates)
+            top, order = scores.topk(min(self.nbest, scores.shape[1]), dim=1)
+            out = []
+            for values, rows in zip(top.tolist(), order.tolist(), strict=True):
+                cands = [[int(t) for t in self.candidates[b] if t != PAD] for b in rows]
+                out.append([self._result(ids, v) for ids, v in zip(cands, values, strict=True)])
+            return out
+        nbest = self.prompted.search(units, lengths, **self.search_options)
+        return [[self._result(h.tokens, h.logprob) for h in hyps[: self.nbest]] for hyps in nbest]
+
+    def _fit_context(
+        self, source: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sources cut to ``max_source_length`` of the training config (by default the
+        backbone's trained context); one warning per run for a source past the trained context
+        (next to the longest candidate, for a decoder-only backbone) or cut."""
+        room = 0 if self.candidates is None else self.candidates.shape[1]
+        limit = self.train_args.max_source_length
+        fitted = self.prompted.fit_sources(source, lengths, torch.full_like(lengths, room), limit)
+        if (fitted.beyond or fitted.cut) and not self._long_input_warned:
+            self._long_input_warned = True
+            unit = "samples" if self.input == "speech" else "units"
+            if fitted.beyond:
+                length, context = fitted.beyond
+                message = (
+                    f"a source of {length} {unit} is longer than the {self.train_args.backbone} "
+                    f"backbone's trained context ({context} {unit}); results may degrade"
+                )
+            else:
+                message = f"a source of {fitted.cut[0]} {unit} is longer than max_source_length"
+            if fitted.cut:
+                message += f"; sources are cut to their first {fitted.cut[1]} {unit}"
+            logger.warning(message + " (max_source_length of the training config; warned once)")
+        return fitted.source, fitted.lengths
+
+    def predict(self, units: torch.Tensor, lengths: torch.Tensor) -> list[Result]:
+        """Batched: (label text, log-likelihood, label-space ids) per row of mapped units."""
+        return [hyps[0] for hyps in self.predict_nbest(units, lengths)]
+
+    def _result(self, ids: list[int], score: float) -> Result:
+        return " ".join(self.labels.decode(ids)), float(score), ids
+
+    def __call__(
+        self,
+        units: list[int] | np.ndarray | None = None,
+        speech: np.ndarray | torch.Tensor | None = None,
+        sample_rate: int = 16000,
+        utt: str = "input",
+    ) -> Result:
+        """One utterance: its k-means units (as in the ``units`` files) or its waveform at
+        ``sample_rate`` (resampled to 16 kHz and mixed to mono for speech-input backbones, once
+        logged per rate; else through the unit extractor)."""
+        if self.input == "speech":
+            return self._predict_speech(speech, sample_rate, utt)
+        if speech is not None:
+            units = self.unit_extractor(speech, sample_rate, utt)
+        if units is None:
+            raise SpeechPromptError("give units or speech")
+        tokens = torch.from_numpy(self.preprocess(utt, {"units": np.asarray(units)})["units"])
+        return self.predict(tokens[None], torch.tensor([len(tokens)]))[0]
+
+    def _predict_speech(self, speech, sample_rate: int, utt: str) -> Result:
+        if speech is None:
+            raise SpeechPromptError(
+                f"the {self.train_args.backbone} backbone reads speech: pass speech=<waveform> "
+                "and sample_rate=<its rate>, not units"
+            )
+        min_samples = getattr(self.prompted.backbone.encoder, "min_samples", 1)
+        wav = to_16k(speech, sample_rate, utt, min_samples)
+        return self.predict(wav[None], torch.tensor([len(wav)]))[0]
+
+    @property
+    def unit_extractor(self):
+        """The configured ``UnitExtractor`` (``unit_extractor_conf`` of the training config, the
+        package's k-means file, the overrides), its files checked against the package's."""
+        if self._unit_extractor is None:
+            from ..units.extractor import UnitExtractor
+
+            if not self.unit_extractor_conf:
+                raise SpeechPromptError(
+                    "this task has no unit_extractor_conf: pass units, or train with "
+                    "--unit_extractor_conf kmeans=...,feature=..."
+                )
+            if self.backbone_record is not None:
+                conf = self.unit_extractor_conf
+                files = {"kmeans": conf.get("kmeans"), "feature_checkpoint": conf.get("checkpoint")}
+                verify_backbone(self.backbone_record, {k: v for k, v in files.items() if v})
+            self._unit_extractor = UnitExtractor(**self.unit_extractor_conf, device=self.device)
+        return self._unit_extractor
+
+    @staticmethod
+    def from_pretrained(
+        model_tag: str, cache_dir: str | os.PathLike | None = None, **kwargs
+    ) -> SpeechPrompt:
+        """A packed task: a packed .zip/.tgz (unpacked once into ``cache_dir``, by default
+        ``$SPEECHPROMPT_CACHE_DIR`` or ``~/.cache/espnet2_speechprompt/packages``), its
+        unpacked directory, or a Hugging Face Hub tag."""
+        return SpeechPrompt(**{**resolve_pretrained(model_tag, cache_dir), **kwargs})
