@@ -51,28 +51,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--checkpoint", help="unit HiFi-GAN generator ({'generator': ...}, e.g. g_00500000)"
     )
     parser.add_argument("--config", help="its config.json (default: config.json beside it)")
-    dur = parser.add_mutually_exclusive_group()
-    dur.add_argument(
-        "--dur_prediction",
-        "--dur-prediction",
-        dest="dur_prediction",
-        action="store_const",
-        const=True,
-        default=None,
-        help="units are deduplicated: repeat each by the vocoder's predicted duration "
-        "(default: on when the vocoder has a duration predictor)",
-    )
-    dur.add_argument(
-        "--no_dur_prediction",
-        "--no-dur-prediction",
-        dest="dur_prediction",
-        action="store_const",
-        const=False,
-        help="units are frames (e.g. 50 Hz HuBERT units, not deduplicated)",
-    )
-    dur.add_argument(
-        "--durations", help="frames per unit: 'utt d1 d2 ...' (one count per unit, >= 0)"
-    )
+    add_duration_options(parser)
     parser.add_argument(
         "--batch_size",
         "--batch-size",
@@ -100,6 +79,32 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--job", type=int, help="this job's number, 1..nj (JOB=1:N)")
     parser.add_argument("--merge", action="store_true", help="join wav.scp.1..N into wav.scp")
     return parser
+
+
+def add_duration_options(parser: argparse.ArgumentParser) -> None:
+    """How unit durations are known: predicted, frames already, or given per unit."""
+    dur = parser.add_mutually_exclusive_group()
+    dur.add_argument(
+        "--dur_prediction",
+        "--dur-prediction",
+        dest="dur_prediction",
+        action="store_const",
+        const=True,
+        default=None,
+        help="units are deduplicated: repeat each by the vocoder's predicted duration "
+        "(default: on when the vocoder has a duration predictor)",
+    )
+    dur.add_argument(
+        "--no_dur_prediction",
+        "--no-dur-prediction",
+        dest="dur_prediction",
+        action="store_const",
+        const=False,
+        help="units are frames (e.g. 50 Hz HuBERT units, not deduplicated)",
+    )
+    dur.add_argument(
+        "--durations", help="frames per unit: 'utt d1 d2 ...' (one count per unit, >= 0)"
+    )
 
 
 def read_int_table(path: str, what: str) -> list[tuple[str, list[int]]]:

@@ -77,6 +77,26 @@ def _map_key(key: str) -> str | None:
     return key
 
 
+def _conv_layers(
+    state: dict[str, torch.Tensor], config: dict[str, Any], path: str, need
+) -> list[tuple[int, int, int]]:
+    """(channels, kernel, stride) of each conv layer: shapes from the weights, strides from
+    ``conv_feature_layers``, whose layer count must match the weights'."""
+    prefix = "feature_extractor.conv_layers."
+    need(f"{prefix}0.0.weight")
+    n_conv = 1 + max((int(k.split(".")[2]) for k in state if k.startswith(prefix)), default=-1)
+    spec = parse_conv_layers(str(config.get("conv_feature_layers") or HUBERT_BASE_CONV))
+    if len(spec) != n_conv:
+        raise CheckpointError(
+            f"{path}: conv_feature_layers has {len(spec)} layers, the weights have {n_conv}"
+        )
+    layers = []
+    for i, (_, _, stride) in enumerate(spec):
+        weight = need(f"{prefix}{i}.0.weight")
+        layers.append((int(weight.shape[0]), int(weight.shape[2]), stride))
+    return layers
+
+
 def _config_from_checkpoint(
     state: dict[str, torch.Tensor], config: dict[str, Any], path: str
 ) -> HubertConfig:
@@ -90,18 +110,8 @@ def _config_from_checkpoint(
     if int(config.get("pos_conv_depth", 1) or 1) != 1 or config.get("conv_pos_batch_norm"):
         raise CheckpointError(f"{path}: only the single weight-normed pos_conv is supported")
     prefix = "feature_extractor.conv_layers."
-    need(f"{prefix}0.0.weight")
     need("encoder.layer_norm.weight")
-    n_conv = 1 + max((int(k.split(".")[2]) for k in state if k.startswith(prefix)), default=-1)
-    spec = parse_conv_layers(str(config.get("conv_feature_layers") or HUBERT_BASE_CONV))
-    if len(spec) != n_conv:
-        raise CheckpointError(
-            f"{path}: conv_feature_layers has {len(spec)} layers, the weights have {n_conv}"
-        )
-    conv_layers = []
-    for i, (_, _, stride) in enumerate(spec):
-        weight = need(f"{prefix}{i}.0.weight")
-        conv_layers.append((int(weight.shape[0]), int(weight.shape[2]), stride))
+    conv_layers = _conv_layers(state, config, path, need)
     mode = "layer_norm" if f"{prefix}0.2.1.weight" in state else "default"
     if mode == "default":
         need(f"{prefix}0.2.weight")
