@@ -18,7 +18,6 @@ import sys
 
 from espnet2_speechprompt.bin.units_cli import (
     add_input_args,
-    check_job,
     feature_batches,
     load_pairs,
     make_reader,
@@ -27,6 +26,7 @@ from espnet2_speechprompt.bin.units_cli import (
 from espnet2_speechprompt.fileio import atomic_open
 from espnet2_speechprompt.units.datadir import (
     ArkWriter,
+    check_job_options,
     format_units,
     job_slice,
     merge_parts,
@@ -94,13 +94,11 @@ def dump(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
+    check_job_options(args.nj, args.job, args.merge)
     if args.merge:
-        if args.nj < 1:
-            raise UnitsError(f"--nj must be positive (got {args.nj})")
         merge(args)
         print(f"merged {args.nj} parts into {os.path.join(args.out_dir, 'units')}", file=sys.stderr)
     else:
-        check_job(args)
         path = dump(args)
         print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -24,7 +24,7 @@ import numpy as np
 
 from espnet2_speechprompt.bin.cli_errors import exit_on_user_error
 from espnet2_speechprompt.fileio import atomic_open, write_wav
-from espnet2_speechprompt.units.datadir import job_slice, merge_parts, part_name
+from espnet2_speechprompt.units.datadir import check_job_options, job_slice, merge_parts, part_name
 from espnet2_speechprompt.units.errors import UnitsError
 
 logger = logging.getLogger(__name__)
@@ -114,22 +114,11 @@ def format_part(args: argparse.Namespace) -> int:
     return len(part)
 
 
-def check_jobs(args: argparse.Namespace) -> None:
-    if args.nj < 1:
-        raise UnitsError(f"--nj must be positive (got {args.nj})")
-    if args.merge:
-        return
-    if args.nj > 1 and args.job is None:
-        raise UnitsError("--nj > 1 needs --job J (1..N), or --merge after the N jobs")
-    if args.job is not None and not 1 <= args.job <= args.nj:
-        raise UnitsError(f"--job must be in 1..{args.nj} (got {args.job})")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with exit_on_user_error():
-        check_jobs(args)
+        check_job_options(args.nj, args.job, args.merge)
         if not os.path.isdir(args.data_dir):
             raise UnitsError(f"{args.data_dir}: no such data dir")
         if args.merge:

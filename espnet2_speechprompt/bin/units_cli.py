@@ -50,15 +50,6 @@ def make_reader(args: argparse.Namespace) -> FeatureReader:
     )
 
 
-def check_job(args: argparse.Namespace) -> None:
-    if args.nj < 1:
-        raise UnitsError(f"--nj must be positive (got {args.nj})")
-    if args.nj > 1 and args.job is None:
-        raise UnitsError("--nj > 1 needs --job J (1..N)")
-    if args.job is not None and not 1 <= args.job <= args.nj:
-        raise UnitsError(f"--job must be in 1..{args.nj} (got {args.job})")
-
-
 def feature_batches(
     pairs: Sequence[tuple[str, str]],
     reader: FeatureReader,

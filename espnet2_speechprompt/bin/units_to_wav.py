@@ -26,7 +26,7 @@ import torch
 from espnet2_speechprompt.bin.units_cli import run
 from espnet2_speechprompt.fileio import atomic_open, write_wav
 from espnet2_speechprompt.kaldi_text import parse_ints, read_entries
-from espnet2_speechprompt.units.datadir import job_slice, merge_parts, part_name
+from espnet2_speechprompt.units.datadir import check_job_options, job_slice, merge_parts, part_name
 from espnet2_speechprompt.vocoder import UnitHifiGan, UnitInputError, VocoderError, load_vocoder
 from espnet2_speechprompt.vocoder.hifigan import check_durations
 
@@ -116,15 +116,6 @@ def read_int_table(path: str, what: str) -> list[tuple[str, list[int]]]:
     return rows
 
 
-def check_job(args: argparse.Namespace) -> None:
-    if args.nj < 1:
-        raise VocoderError(f"--nj must be positive (got {args.nj})")
-    if args.nj > 1 and args.job is None:
-        raise VocoderError("--nj > 1 needs --job J (1..N)")
-    if args.job is not None and not 1 <= args.job <= args.nj:
-        raise VocoderError(f"--job must be in 1..{args.nj} (got {args.job})")
-
-
 def load_inputs(
     args: argparse.Namespace, vocoder: UnitHifiGan
 ) -> tuple[list[tuple[str, list[int]]], dict[str, list[int]] | None]:
@@ -201,13 +192,11 @@ def synthesize(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
+    check_job_options(args.nj, args.job, args.merge, VocoderError)
     if args.merge:
-        if args.nj < 1:
-            raise VocoderError(f"--nj must be positive (got {args.nj})")
         path = merge_parts(args.out_dir, "wav.scp", args.nj)
         print(f"merged {args.nj} parts into {path}", file=sys.stderr)
         return 0
-    check_job(args)
     path = synthesize(args)
     print(f"wrote {path}", file=sys.stderr)
     return 0

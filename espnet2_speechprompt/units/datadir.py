@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from espnet2_speechprompt.errors import SpeechPromptError
 from espnet2_speechprompt.fileio import atomic_open, temp_sibling
 from espnet2_speechprompt.kaldi_text import parse_ints, read_entries
 from espnet2_speechprompt.units.errors import UnitsError
@@ -21,6 +22,21 @@ def job_slice(n_items: int, nj: int, job: int) -> slice:
     base, extra = divmod(n_items, nj)
     start = (job - 1) * base + min(job - 1, extra)
     return slice(start, start + base + (1 if job <= extra else 0))
+
+
+def check_job_options(
+    nj: int, job: int | None, merge: bool, error: type[SpeechPromptError] = UnitsError
+) -> None:
+    """``--nj``/``--job``/``--merge`` of a split command: N jobs each given ``--job J``, then one
+    ``--merge``; one ``error`` line for anything else."""
+    if nj < 1:
+        raise error(f"--nj must be positive (got {nj})")
+    if merge:
+        return
+    if nj > 1 and job is None:
+        raise error("--nj > 1 needs --job J (1..N), or --merge after the N jobs")
+    if job is not None and not 1 <= job <= nj:
+        raise error(f"--job must be in 1..{nj} (got {job})")
 
 
 def part_name(name: str, nj: int, job: int | None) -> str:
