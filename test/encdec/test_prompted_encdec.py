@@ -1,6 +1,6 @@
-"""Prompts on encoder-decoder backbones (Unit-mBART- and Wav2Seq-shaped, random weights):
-gradient flow, frozen backbone, parameter count, cached decoding == the teacher-forced forward
-recomputed at every step, greedy and beam search."""
+"""Encoder-decoder prompting beyond the shared contract (test/contract): the trainable parameter
+count and encoder length with an input prompt, beam search's ranking and length rules, and the
+search loop itself (exhaustive n-best, beam 1 == greedy, a sampling step)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,12 @@ import torch
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
 from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.speechlm.beam_search import beam_search
-from espnet2_speechprompt.speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder
-from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
-from test.factories.encdec import tiny_encdec
-from test.factories.hubert import tiny_hubert
-from test.recompute import assert_same_nbest, recomputed_scores, recomputed_search
+from test.factories.encdec import tiny_encdec, tiny_wav2seq
 
 V = 20
 CONFIG = PromptConfig(input_length=3, deep_length=2, decoder_deep_length=4, dropout=0.0)
-
-
-def _wav2seq() -> EncoderDecoderModel:
-    decoder = TransformerDecoder(
-        DecoderConfig(V, 16, 24, 2, 4, normalize_before=False, cross_attention=True)
-    )
-    return EncoderDecoderModel(HubertSeqEncoder(tiny_hubert()), decoder).eval()
 
 
 def _source(kind: str):
@@ -43,7 +32,7 @@ def _source(kind: str):
 
 def _model(kind: str, verbalizer: str = "learnable") -> PromptedEncoderDecoder:
     torch.manual_seed(0)
-    backbone = _wav2seq() if kind == "wav2seq" else tiny_encdec(V, dim=16, heads=2).eval()
+    backbone = tiny_wav2seq(V) if kind == "wav2seq" else tiny_encdec(V, dim=16, heads=2).eval()
     verb = (
         LearnableVerbalizer(V, 5, init_tokens=[5, 9, 12, 13, 17])
         if verbalizer == "learnable"
@@ -52,40 +41,7 @@ def _model(kind: str, verbalizer: str = "learnable") -> PromptedEncoderDecoder:
     return PromptedEncoderDecoder(backbone, verb, CONFIG)
 
 
-LABELS = torch.tensor([[4, 5, 6], [6, 1, 1], [5, 4, 1]])
-BATCH = (LABELS, LABELS.ne(1).sum(1))
 KINDS = ["unit_mbart", "wav2seq"]
-
-
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("verbalizer", ["fixed", "learnable"])
-def test_every_trainable_parameter_gets_gradient(kind, verbalizer):
-    model = _model(kind, verbalizer).train()
-    model(*_source(kind), *BATCH)["loss"].backward()
-    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    expected = {
-        "encoder_prompts.input_prompt",
-        "encoder_prompts.deep_prompt",
-        "decoder_prompts.deep_prompt",
-    }
-    assert expected <= set(trainable) and not any(n.startswith("backbone.") for n in trainable)
-    for name, p in trainable.items():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_backbone_frozen_and_unchanged_after_steps(kind):
-    model = _model(kind)
-    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-    optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    model.train()
-    assert not model.backbone.training and not any(m.training for m in model.backbone.modules())
-    for _ in range(3):
-        optim.zero_grad()
-        model(*_source(kind), *BATCH)["loss"].backward()
-        optim.step()
-    for key, value in model.backbone.state_dict().items():
-        assert torch.equal(value, before[key]), key
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -100,26 +56,6 @@ def test_trainable_parameter_count(kind):
     assert model.parameter_counts()[0] == expected
     states = model.encode(*_source(kind)).states
     assert states.shape[1] == CONFIG.input_length + (9 if kind == "wav2seq" else 8)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_scores_cached_equal_recomputed_and_match_the_loss(kind):
-    model = _model(kind).eval()
-    source = _source(kind)
-    cands = torch.tensor([[4, 1, 1], [5, 6, 1], [6, 7, 8]])
-    cached = model.score_candidates(*source, cands)
-    torch.testing.assert_close(cached, recomputed_scores(model, *source, cands), atol=1e-5, rtol=0)
-    # the score of candidate 1 for source 0 is minus the summed teacher-forced loss
-    one = model(source[0][:1], source[1][:1], cands[1:2, :2], torch.tensor([2]))
-    torch.testing.assert_close(cached[0, 1], -3 * one["loss"], atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("beam", [1, 4])
-def test_search_cached_equals_recomputed(kind, beam):
-    model, source = _model(kind).eval(), _source(kind)
-    cached = model.search(*source, beam_size=beam, max_len_a=0.5, max_len_b=3)
-    assert_same_nbest(cached, recomputed_search(model, *source, beam, 0.5, 3))
 
 
 def test_beam_search_is_deterministic_sorted_and_scored():

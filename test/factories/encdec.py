@@ -26,8 +26,15 @@ from espnet2_speechprompt.vocab import Dictionary
 from test.factories.hubert import tiny_hubert
 
 
-def tiny_encdec(vocab_size: int, dim: int = 32, layers: int = 2, heads: int = 4):
-    """A Unit-mBART-shaped model (pre-LN, GELU, learned positions, layernorm_embedding)."""
+def tiny_encdec(
+    vocab_size: int,
+    dim: int = 32,
+    layers: int = 2,
+    heads: int = 4,
+    encoder_layers: int | None = None,
+):
+    """A Unit-mBART-shaped model (pre-LN, GELU, learned positions, layernorm_embedding);
+    ``encoder_layers`` (default ``layers``) gives the encoder a depth of its own."""
     config = dict(
         vocab_size=vocab_size,
         embed_dim=dim,
@@ -40,17 +47,25 @@ def tiny_encdec(vocab_size: int, dim: int = 32, layers: int = 2, heads: int = 4)
         max_positions=64,
     )
     decoder = TransformerDecoder(DecoderConfig(**config, cross_attention=True))
+    config["num_layers"] = layers if encoder_layers is None else encoder_layers
     encoder = TransformerEncoder(EncoderConfig(**config))
     encoder.embed_tokens.weight = decoder.embed_tokens.weight  # share_all_embeddings
     return EncoderDecoderModel(encoder, decoder)
 
 
-def tiny_wav2seq(vocab_size: int, shared: bool = True, proj_dim: int | None = None, seed: int = 0):
-    """A Wav2Seq-shaped ``EncoderDecoderModel``: ``tiny_hubert`` + a post-LN decoder
-    (sinusoidal positions; tied output projection unless ``shared=False``), all perturbed."""
+def tiny_wav2seq(
+    vocab_size: int,
+    shared: bool = True,
+    proj_dim: int | None = None,
+    seed: int = 0,
+    decoder_dim: int = 16,
+):
+    """A Wav2Seq-shaped ``EncoderDecoderModel``: ``tiny_hubert`` (3 layers, 16-dim) + a 2-layer
+    post-LN decoder of width ``decoder_dim`` (sinusoidal positions; tied output projection
+    unless ``shared=False``), all perturbed."""
     encoder = HubertSeqEncoder(tiny_hubert(seed=seed), proj_dim)
     config = DecoderConfig(
-        vocab_size, 16, 24, 2, 4, normalize_before=False, final_layer_norm=False,
+        vocab_size, decoder_dim, 24, 2, 4, normalize_before=False, final_layer_norm=False,
         share_input_output_embed=shared, cross_attention=True, encoder_dim=proj_dim or 16,
     )  # fmt: skip
     decoder = TransformerDecoder(config)

@@ -1,6 +1,5 @@
-"""One shared test for every prompt configuration x verbalizer (the PEFT pattern):
-gradient flow, frozen backbone, save/load of the trainable state, cached decoding == the
-teacher-forced forward recomputed at every step."""
+"""Decoder-only prompting beyond the shared contract (test/contract): the trainable parameter
+count, empty prompts leaving the unit LM unchanged, and beam search's own properties."""
 
 from __future__ import annotations
 
@@ -12,23 +11,16 @@ from espnet2_speechprompt.prompt.prompts import PromptConfig, Prompts
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
 from test.factories.unit_lm import tiny_decoder
-from test.recompute import assert_same_nbest, recomputed_scores, recomputed_search
 
-PROMPTS = {
-    "input+deep+sep": PromptConfig(input_length=3, deep_length=2, dropout=0.0),
-    "input-only": PromptConfig(input_length=4, deep_length=0, separator=False, dropout=0.0),
-    "deep-only": PromptConfig(input_length=0, deep_length=3, separator=True, dropout=0.0),
-}
+PROMPT = PromptConfig(input_length=3, deep_length=2, dropout=0.0)
 VERBALIZERS = {
     "fixed": lambda: FixedVerbalizer([5, 9, 12]),
     "learnable-soft": lambda: LearnableVerbalizer(20, 3, init_tokens=[5, 9, 12]),
-    "learnable-argmax": lambda: LearnableVerbalizer(20, 3, feedback="argmax"),
 }
-CASES = [(p, v) for p in PROMPTS for v in VERBALIZERS]
 
 
-def _model(prompt: str, verbalizer: str) -> PromptedUnitLM:
-    return PromptedUnitLM(tiny_decoder(), VERBALIZERS[verbalizer](), PROMPTS[prompt])
+def _model(verbalizer: str) -> PromptedUnitLM:
+    return PromptedUnitLM(tiny_decoder(), VERBALIZERS[verbalizer](), PROMPT)
 
 
 def _batch():
@@ -40,88 +32,10 @@ def _batch():
     return units, lengths, labels, labels.ne(1).sum(1)
 
 
-@pytest.mark.parametrize("prompt,verbalizer", CASES)
-def test_every_trainable_parameter_gets_gradient(prompt, verbalizer):
-    model = _model(prompt, verbalizer).train()
-    model(*_batch())["loss"].backward()
-    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable and not any(n.startswith("backbone.") for n in trainable)
-    for name, p in trainable.items():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
-
-
-@pytest.mark.parametrize("prompt,verbalizer", CASES)
-def test_backbone_frozen_and_unchanged_after_steps(prompt, verbalizer):
-    model = _model(prompt, verbalizer)
-    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-    optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    model.train()
-    assert not model.backbone.training
-    for _ in range(3):
-        optim.zero_grad()
-        model(*_batch())["loss"].backward()
-        optim.step()
-    for key, value in model.backbone.state_dict().items():
-        assert torch.equal(value, before[key]), key
-
-
-@pytest.mark.parametrize("prompt,verbalizer", CASES)
-def test_trainable_state_round_trip(prompt, verbalizer, tmp_path):
-    model = _model(prompt, verbalizer)
-    state = model.trainable_state_dict()
-    assert not any(k.startswith("backbone.") for k in state)
-    torch.save(state, tmp_path / "prompts.pt")
-    other = PromptedUnitLM(model.backbone, VERBALIZERS[verbalizer](), PROMPTS[prompt])
-    other.load_state_dict(torch.load(tmp_path / "prompts.pt"), strict=False)
-    units, lengths, _, _ = _batch()
-    cands = torch.tensor([[4, 1], [5, 6], [6, 1]])
-    torch.testing.assert_close(
-        other.score_candidates(units, lengths, cands), model.score_candidates(units, lengths, cands)
-    )
-
-
-@pytest.mark.parametrize("prompt,verbalizer", CASES)
-def test_cached_inference_equals_recompute(prompt, verbalizer):
-    model = _model(prompt, verbalizer).eval()
-    units, lengths, _, _ = _batch()
-    cands = torch.tensor([[4, 1, 1], [5, 6, 1], [6, 4, 5]])
-    torch.testing.assert_close(
-        model.score_candidates(units, lengths, cands),
-        recomputed_scores(model, units, lengths, cands),
-        atol=1e-5,
-        rtol=0,
-    )
-    greedy = model.search(units, lengths, beam_size=1, max_len_b=6)
-    assert_same_nbest(greedy, recomputed_search(model, units, lengths, 1, max_len_b=6))
-    hyps, logprobs = model.generate(units, lengths, max_length=6)
-    assert hyps == [row[0].tokens for row in greedy]
-    assert logprobs.tolist() == [row[0].logprob for row in greedy]
-    assert all(len(h) <= 6 and all(t >= 4 for t in h) for h in hyps)
-
-
-@pytest.mark.parametrize("prompt,verbalizer", CASES)
-def test_batched_equals_one_at_a_time(prompt, verbalizer):
-    model = _model(prompt, verbalizer).eval()
-    units, lengths, _, _ = _batch()
-    cands = torch.tensor([[4, 1], [5, 6], [6, 1]])
-    batched = model.score_candidates(units, lengths, cands)
-    single = torch.cat(
-        [
-            model.score_candidates(units[i : i + 1, :n], lengths[i : i + 1], cands)
-            for i, n in enumerate(lengths)
-        ]
-    )
-    torch.testing.assert_close(batched, single, atol=1e-5, rtol=0)
-    assert model.generate(units, lengths, 4)[0] == [
-        model.generate(units[i : i + 1, :n], lengths[i : i + 1], 4)[0][0]
-        for i, n in enumerate(lengths)
-    ]
-
-
 def test_parameter_count_formula():
-    model = _model("input+deep+sep", "fixed")
+    model = _model("fixed")
     trainable, total = model.parameter_counts()
-    assert trainable == Prompts.expected_num_parameters(PROMPTS["input+deep+sep"], 2, 16)
+    assert trainable == Prompts.expected_num_parameters(PROMPT, 2, 16)
     assert trainable == 3 * 16 + 2 * 2 * 2 * 16 + 16
     assert total == trainable + sum(p.numel() for p in model.backbone.parameters())
     # GSLM (12 layers, d=1024) with L=6: the 154,624 trainable parameters SpeechPrompt v1 logs
@@ -144,13 +58,12 @@ def test_empty_prompts_leave_the_backbone_output_unchanged():
 
 @pytest.mark.parametrize("verbalizer", ["fixed", "learnable-soft"])
 def test_beam_search(verbalizer):
-    """GSLM beam search through speechlm/beam_search.py: cached == recomputed, n-best sorted,
-    beam 1 == greedy, and a beam's best is at least as likely as greedy under no length norm."""
+    """GSLM beam search through speechlm/beam_search.py: n-best sorted, beam 1 == greedy, and a
+    beam's best is at least as likely as greedy under no length norm."""
     torch.manual_seed(0)
-    model = _model("input+deep+sep", verbalizer).eval()
+    model = _model(verbalizer).eval()
     units, lengths, _, _ = _batch()
     cached = model.search(units, lengths, beam_size=3, max_len_b=5)
-    assert_same_nbest(cached, recomputed_search(model, units, lengths, 3, max_len_b=5))
     for nbest in cached:
         assert 1 <= len(nbest) <= 3 and all(len(h.tokens) <= 5 for h in nbest)
         assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)

@@ -5,19 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
 
 from test.factories.audio import make_tone_data_dir
 from test.factories.hubert import save_native_as_fairseq, tiny_hubert
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spin-waits on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every unit-pipeline test on one intra-op thread (``one_thread``)."""
 
 
 @pytest.fixture

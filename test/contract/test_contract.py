@@ -1,0 +1,193 @@
+"""The contract every prompted model keeps, checked on every combination of the registry
+(``cases.py``: backbone x prompt configuration x verbalizer) on random tiny weights:
+
+1. the backbone stays bit-identical through optimizer steps and is never in training mode;
+2. every trainable parameter (each of its vectors) gets a gradient, nothing else does;
+3. a case builds the same model every time, and its trainable state saved and loaded into a
+   model built from another seed gives the same outputs (loss, logits, scores);
+4. cached decoding (greedy and beam) == recomputing the teacher-forced forward at every step;
+5. a batch (left/right padded sources of different lengths) == its rows one at a time;
+6. classification scores == sequence log-likelihoods of the teacher-forced forward == minus
+   the summed loss of ``forward``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from espnet2_speechprompt.api.builder import (
+    STATE_PREFIX,
+    build_speechprompt,
+    load_state,
+    trainable_state,
+)
+from espnet2_speechprompt.vocab import PAD
+from test.contract.cases import (
+    BACKBONES,
+    CASES,
+    DECODER_ONLY_PROMPTS,
+    ENCODER_DECODER_PROMPTS,
+    REFUSED,
+    VERBALIZER_SETTINGS,
+    ContractCase,
+    ContractInputs,
+)
+from test.recompute import assert_same_nbest, recomputed_scores, recomputed_search
+
+ATOL = 1e-5
+SEARCH = {"max_len_a": 0.5, "max_len_b": 2}  # short, and different per source
+BEAMS = (1, 3)  # greedy and beam search
+pytestmark = pytest.mark.usefixtures("one_thread")
+every_case = pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+
+
+def _trainable(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _loss(model, x: ContractInputs) -> torch.Tensor:
+    return model(x.source, x.lengths, x.labels, x.label_lengths)["loss"]
+
+
+def _rows(x: ContractInputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each source alone, cut to its own length."""
+    return [(x.source[i : i + 1, :n], x.lengths[i : i + 1]) for i, n in enumerate(x.lengths)]
+
+
+def test_the_matrix_covers_every_combination():
+    prompts = {
+        backbone.name: ENCODER_DECODER_PROMPTS if backbone.encoder_decoder else DECODER_ONLY_PROMPTS
+        for backbone in BACKBONES
+    }
+    expected = {
+        f"{backbone}-{prompt}-{verbalizer}"
+        for backbone, names in prompts.items()
+        for prompt in names
+        for verbalizer in VERBALIZER_SETTINGS
+    }
+    ids = [case.id for case in [*CASES, *REFUSED]]
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    assert {case.verbalizer for case in REFUSED} == {"frequency"}
+    assert {case.backbone.input for case in REFUSED} == {"speech"}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[case.id for case in REFUSED])
+def test_refused_combination_says_why(case):
+    with pytest.raises(case.error, match=case.match) as refusal:
+        build_speechprompt(case.options())
+    assert "\n" not in str(refusal.value)
+
+
+@every_case
+def test_backbone_bit_identical_after_optimizer_steps(case: ContractCase):
+    model, x = case.build(), case.inputs()
+    backbone = {key: value.clone() for key, value in model.backbone.state_dict().items()}
+    trainable = {name: p.detach().clone() for name, p in _trainable(model).items()}
+    optimizer = torch.optim.Adam(_trainable(model).values(), lr=1.0)
+    model.train()
+    for _ in range(3):
+        assert not any(module.training for module in model.backbone.modules())
+        optimizer.zero_grad()
+        _loss(model, x).backward()
+        optimizer.step()
+    model.eval()
+    assert not any(module.training for module in model.backbone.modules())
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(value, backbone[key]), key
+    for name, p in _trainable(model).items():
+        assert not torch.equal(p, trainable[name]), f"{name} did not move"
+
+
+@every_case
+def test_gradient_reaches_every_trainable_vector_and_nothing_else(case: ContractCase):
+    model, x = case.build().train(), case.inputs()
+    _loss(model, x).backward()
+    trainable = _trainable(model)
+    assert set(trainable) == case.trainable
+    for name, p in trainable.items():
+        assert p.grad is not None, name
+        vectors = p.grad.reshape(-1, p.shape[-1])  # per prompt position, layer, key/value
+        assert bool(vectors.abs().sum(dim=1).gt(0).all()), f"{name}: a vector gets no gradient"
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    assert frozen and all(name.startswith("backbone.") for name in frozen)
+    assert all(p.grad is None for p in model.backbone.parameters())
+
+
+def _outputs(model, x: ContractInputs) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return [
+            _loss(model, x),
+            model.sequence_logits(x.source, x.lengths, x.labels),
+            model.score_candidates(x.source, x.lengths, x.candidates),
+        ]
+
+
+@every_case
+def test_trainable_state_save_load_gives_identical_outputs(case: ContractCase, tmp_path):
+    model, x = case.build(seed=0).eval(), case.inputs()
+    state = trainable_state(model)
+    assert set(state) == {STATE_PREFIX + name for name in case.trainable}
+    torch.save(state, tmp_path / "model.pth")
+    expected = _outputs(model, x)
+    rebuilt = _outputs(case.build(seed=0).eval(), x)  # a case is deterministic
+    assert all(torch.equal(a, b) for a, b in zip(rebuilt, expected, strict=True))
+    fresh = case.build(seed=1).eval()
+    assert not torch.equal(_outputs(fresh, x)[-1], expected[-1])
+    load_state(fresh, tmp_path / "model.pth")
+    for got, want in zip(_outputs(fresh, x), expected, strict=True):
+        assert torch.equal(got, want)
+
+
+def _hypotheses_as_candidates(nbest) -> torch.Tensor:
+    longest = max([1] + [len(h.tokens) for h in nbest])
+    return torch.tensor([h.tokens + [PAD] * (longest - len(h.tokens)) for h in nbest])
+
+
+@every_case
+def test_cached_decoding_equals_recompute(case: ContractCase):
+    model, x = case.build().eval(), case.inputs()
+    for beam in BEAMS:
+        cached = model.search(x.source, x.lengths, beam_size=beam, **SEARCH)
+        assert_same_nbest(cached, recomputed_search(model, x.source, x.lengths, beam, **SEARCH))
+        for (source, lengths), nbest in zip(_rows(x), cached, strict=True):
+            forced = recomputed_scores(model, source, lengths, _hypotheses_as_candidates(nbest))
+            for hyp, logprob in zip(nbest, forced[0].tolist(), strict=True):
+                assert math.isclose(hyp.logprob, logprob, abs_tol=ATOL), (hyp, logprob)
+
+
+@every_case
+def test_batched_equals_one_at_a_time(case: ContractCase):
+    model, x = case.build().eval(), case.inputs()
+    with torch.no_grad():
+        logits = model.sequence_logits(x.source, x.lengths, x.labels)
+        for i, (source, lengths) in enumerate(_rows(x)):
+            m = int(x.label_lengths[i])
+            single = model.sequence_logits(source, lengths, x.labels[i : i + 1, :m])
+            torch.testing.assert_close(logits[i : i + 1, : m + 1], single, atol=ATOL, rtol=0)
+    scores = model.score_candidates(x.source, x.lengths, x.candidates)
+    single = [model.score_candidates(*row, x.candidates) for row in _rows(x)]
+    torch.testing.assert_close(scores, torch.cat(single), atol=ATOL, rtol=0)
+    for beam in BEAMS:
+        batched = model.search(x.source, x.lengths, beam_size=beam, **SEARCH)
+        one_by_one = [model.search(*row, beam_size=beam, **SEARCH)[0] for row in _rows(x)]
+        assert_same_nbest(batched, one_by_one, atol=ATOL)
+
+
+@every_case
+def test_classification_scores_are_sequence_log_likelihoods(case: ContractCase):
+    model, x = case.build().eval(), case.inputs()
+    best, scores = model.classify(x.source, x.lengths, x.candidates)
+    assert torch.equal(scores, model.score_candidates(x.source, x.lengths, x.candidates))
+    assert torch.equal(best, scores.argmax(dim=1))
+    forced = recomputed_scores(model, x.source, x.lengths, x.candidates)
+    torch.testing.assert_close(scores, forced, atol=ATOL, rtol=0)
+    candidate_lengths = x.candidates.ne(PAD).sum(dim=1)
+    with torch.no_grad():
+        for i, (source, lengths) in enumerate(_rows(x)):
+            for k, candidate in enumerate(x.candidates):
+                out = model(source, lengths, candidate[None], candidate_lengths[k : k + 1])
+                summed = float(out["loss"] * out["num_tokens"])
+                assert math.isclose(-summed, float(scores[i, k]), abs_tol=ATOL), (i, k)
