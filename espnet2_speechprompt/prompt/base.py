@@ -73,7 +73,35 @@ def _first_over(lengths: torch.Tensor, limit: torch.Tensor) -> tuple[int, int] |
     return int(lengths[row]), int(limit[row])
 
 
-class PromptedModel:
+class FrozenBackbone:
+    """Mixin for ``nn.Module`` wrappers of a frozen ``backbone``: no gradients, always in eval
+    mode; the trainable state is everything else. ``__init__`` calls ``_set_backbone`` first."""
+
+    backbone: nn.Module
+
+    def _set_backbone(self, backbone: nn.Module) -> None:
+        """Keep ``backbone`` frozen (no gradients, eval mode)."""
+        self.backbone = backbone
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        backbone.eval()
+
+    def train(self, mode: bool = True) -> Self:
+        super().train(mode)
+        self.backbone.eval()  # frozen: never in training mode (no dropout)
+        return self
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Prompts, separator and verbalizer: everything but the frozen backbone."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) number of parameters."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return trainable, sum(p.numel() for p in self.parameters())
+
+
+class PromptedModel(FrozenBackbone):
     """Mixin for ``nn.Module`` wrappers of a frozen ``backbone`` with a ``verbalizer``.
 
     Subclasses call ``_set_backbone`` first in ``__init__``, give the decoder that embeds the
@@ -82,16 +110,12 @@ class PromptedModel:
     logits of decoder inputs after a state).
     """
 
-    backbone: nn.Module
     verbalizer: nn.Module
     label_weights: torch.Tensor | None
 
     def _set_backbone(self, backbone: nn.Module) -> None:
-        """Keep ``backbone`` frozen (no gradients, eval mode); no label weights yet."""
-        self.backbone = backbone
-        for p in backbone.parameters():
-            p.requires_grad_(False)
-        backbone.eval()
+        """Keep ``backbone`` frozen; no label weights yet."""
+        super()._set_backbone(backbone)
         self.register_buffer("label_weights", None, persistent=False)
 
     @property
@@ -142,11 +166,6 @@ class PromptedModel:
         logits = self.sequence_logits(source, source_lengths, labels)
         return label_loss(logits, label_targets(labels, label_lengths), self.label_weights)
 
-    def train(self, mode: bool = True) -> Self:
-        super().train(mode)
-        self.backbone.eval()  # frozen: never in training mode (no dropout)
-        return self
-
     def source_context(self, label_lengths: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
         """Per row, the longest source within the backbone's trained context next to
         ``label_lengths`` labels (``None``: no limit), and whether a longer one fails (learned
@@ -183,15 +202,6 @@ class PromptedModel:
             fitted.lengths = torch.minimum(lengths, limit)
             fitted.source = source[:, : max(int(fitted.lengths.max()), 1)]
         return fitted
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """Prompts, separator and verbalizer: everything but the frozen backbone."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
-
-    def parameter_counts(self) -> tuple[int, int]:
-        """(trainable, total) number of parameters."""
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        return trainable, sum(p.numel() for p in self.parameters())
 
     def set_label_weights(self, weights) -> None:
         """Per-label loss weights (class balancing); the specials (``</s>``) weigh 1. Not saved

@@ -5,11 +5,12 @@ refusal instead.
 
 A new method joins the tester by adding entries: a ``Backbone`` (how to build it, which sources
 it reads), a prompt configuration, a verbalizer setting, or a case with its own ``build``/
-``inputs``.
+``inputs``/``loss``/``outputs`` (as ``EpisodeCase`` does for in-context learning).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -18,7 +19,14 @@ from torch import nn
 
 from espnet2_speechprompt.api.builder import Prompted
 from espnet2_speechprompt.api.inputs import SpeechPromptDataError
+from espnet2_speechprompt.data.episodes import Example, TaskPool, warmup_episodes
 from espnet2_speechprompt.prompt.builders import build_prompted
+from espnet2_speechprompt.prompt.icl import (
+    EpisodeConfig,
+    PromptedICL,
+    episode_tokens,
+    label_mapping,
+)
 from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.verbalizer.builders import VERBALIZERS, TrainStatistics
 from espnet2_speechprompt.vocab import NUM_SPECIALS, PAD, Dictionary
@@ -179,6 +187,19 @@ class ContractCase:
         name, conf = VERBALIZER_SETTINGS[self.verbalizer]
         return name, dict(conf)
 
+    @staticmethod
+    def loss(model: Prompted, x: ContractInputs) -> torch.Tensor:
+        return model(x.source, x.lengths, x.labels, x.label_lengths)["loss"]
+
+    @staticmethod
+    def outputs(model: Prompted, x: ContractInputs) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return [
+                ContractCase.loss(model, x),
+                model.sequence_logits(x.source, x.lengths, x.labels),
+                model.score_candidates(x.source, x.lengths, x.candidates),
+            ]
+
     def build(self, seed: int = 0) -> Prompted:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -242,3 +263,89 @@ def contract_matrix() -> tuple[list[ContractCase], list[RefusedCase]]:
 
 
 CASES, REFUSED = contract_matrix()
+
+
+# ---------------------------------------------------------------- in-context learning episodes
+ICL_EPISODES = EpisodeConfig(num_demos=3, unit_length=5)
+ICL_PROMPTS = {name: prompt for name, prompt in DECODER_ONLY_PROMPTS.items()}
+
+
+@dataclass(frozen=True)
+class EpisodeInputs:
+    """Episodes ``[B, T]`` (backbone tokens, one length), the query labels' tokens ``[B]`` and
+    each episode's demonstration label tokens ``[B, K]``."""
+
+    episodes: torch.Tensor
+    targets: torch.Tensor
+    candidates: torch.Tensor
+
+
+def episode_inputs(seed: int = 2) -> EpisodeInputs:
+    """Four warm-up episodes over two tasks of random units (5 labels each, units of 2 to 8
+    steps, so some are cut and some padded), labels mapped anew per episode."""
+    rng = random.Random(seed)
+    pools = [
+        TaskPool(
+            task,
+            [
+                Example(f"{task}{i}", tuple(rng.randrange(16) for _ in range(rng.randint(2, 8))),
+                        f"c{i % 5}")
+                for i in range(20)
+            ],
+        )
+        for task in ("a", "b")
+    ]  # fmt: skip
+    rows, targets, candidates = [], [], []
+    unit_tokens = list(range(NUM_SPECIALS, len(VOCAB)))
+    for episode in warmup_episodes(pools, 4, ICL_EPISODES.num_demos, seed):
+        mapping = label_mapping(episode.demo_labels(), unit_tokens, rng)
+        demos = [([VOCAB.index(str(u)) for u in d.units], mapping[d.label]) for d in episode.demos]
+        query = [VOCAB.index(str(u)) for u in episode.query.units]
+        rows.append(episode_tokens(demos, query, ICL_EPISODES))
+        targets.append(mapping[episode.query.label])
+        candidates.append([mapping[label] for label in episode.demo_labels()])
+    return EpisodeInputs(torch.tensor(rows), torch.tensor(targets), torch.tensor(candidates))
+
+
+@dataclass(frozen=True)
+class EpisodeCase:
+    """In-context learning on the decoder-only backbone with one prompt configuration."""
+
+    id: str
+    prompt: PromptConfig
+    trainable: frozenset[str]
+
+    def inputs(self) -> EpisodeInputs:
+        return episode_inputs()
+
+    def build(self, seed: int = 0) -> PromptedICL:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            backbone = tiny_decoder(len(VOCAB))
+            torch.manual_seed(1000 + seed)
+            model = PromptedICL(backbone, range(NUM_SPECIALS, len(VOCAB)), self.prompt)
+        perturb_trainable(model, seed)
+        return model
+
+    @staticmethod
+    def loss(model: PromptedICL, x: EpisodeInputs) -> torch.Tensor:
+        return model(x.episodes, x.targets)["loss"]
+
+    @staticmethod
+    def outputs(model: PromptedICL, x: EpisodeInputs) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return [
+                EpisodeCase.loss(model, x),
+                model.query_logits(x.episodes),
+                model.predict(x.episodes, x.candidates)[1],
+            ]
+
+
+ICL_CASES = [
+    EpisodeCase(
+        f"icl-{name}",
+        prompt,
+        frozenset(expected_trainable(BACKBONES[0], prompt, "random")),
+    )
+    for name, prompt in ICL_PROMPTS.items()
+]

@@ -9,6 +9,10 @@
 5. a batch (left/right padded sources of different lengths) == its rows one at a time;
 6. classification scores == sequence log-likelihoods of the teacher-forced forward == minus
    the summed loss of ``forward``.
+
+In-context learning (``EpisodeCase``) keeps 1-3, and: a fixed seed gives the same episodes, an
+episode batch equals its episodes one at a time, and candidate scores are the query label's
+log-likelihood (minus the loss).
 """
 
 from __future__ import annotations
@@ -24,16 +28,20 @@ from espnet2_speechprompt.api.builder import (
     load_state,
     trainable_state,
 )
-from espnet2_speechprompt.vocab import PAD
+from espnet2_speechprompt.vocab import NUM_SPECIALS, PAD
 from test.contract.cases import (
     BACKBONES,
     CASES,
     DECODER_ONLY_PROMPTS,
     ENCODER_DECODER_PROMPTS,
+    ICL_CASES,
+    ICL_EPISODES,
     REFUSED,
     VERBALIZER_SETTINGS,
     ContractCase,
     ContractInputs,
+    EpisodeCase,
+    episode_inputs,
 )
 from test.recompute import assert_same_nbest, recomputed_scores, recomputed_search
 
@@ -42,14 +50,14 @@ SEARCH = {"max_len_a": 0.5, "max_len_b": 2}  # short, and different per source
 BEAMS = (1, 3)  # greedy and beam search
 pytestmark = pytest.mark.usefixtures("one_thread")
 every_case = pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+# the checks every trainable method keeps (ICL episodes included)
+every_method = pytest.mark.parametrize(
+    "case", CASES + ICL_CASES, ids=[case.id for case in CASES + ICL_CASES]
+)
 
 
 def _trainable(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
-
-
-def _loss(model, x: ContractInputs) -> torch.Tensor:
-    return model(x.source, x.lengths, x.labels, x.label_lengths)["loss"]
 
 
 def _rows(x: ContractInputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -81,8 +89,8 @@ def test_refused_combination_says_why(case):
     assert "\n" not in str(refusal.value)
 
 
-@every_case
-def test_backbone_bit_identical_after_optimizer_steps(case: ContractCase):
+@every_method
+def test_backbone_bit_identical_after_optimizer_steps(case: ContractCase | EpisodeCase):
     model, x = case.build(), case.inputs()
     backbone = {key: value.clone() for key, value in model.backbone.state_dict().items()}
     trainable = {name: p.detach().clone() for name, p in _trainable(model).items()}
@@ -91,7 +99,7 @@ def test_backbone_bit_identical_after_optimizer_steps(case: ContractCase):
     for _ in range(3):
         assert not any(module.training for module in model.backbone.modules())
         optimizer.zero_grad()
-        _loss(model, x).backward()
+        case.loss(model, x).backward()
         optimizer.step()
     model.eval()
     assert not any(module.training for module in model.backbone.modules())
@@ -101,10 +109,10 @@ def test_backbone_bit_identical_after_optimizer_steps(case: ContractCase):
         assert not torch.equal(p, trainable[name]), f"{name} did not move"
 
 
-@every_case
-def test_gradient_reaches_every_trainable_vector_and_nothing_else(case: ContractCase):
+@every_method
+def test_gradient_reaches_every_trainable_vector_and_nothing_else(case: ContractCase | EpisodeCase):
     model, x = case.build().train(), case.inputs()
-    _loss(model, x).backward()
+    case.loss(model, x).backward()
     trainable = _trainable(model)
     assert set(trainable) == case.trainable
     for name, p in trainable.items():
@@ -116,28 +124,21 @@ def test_gradient_reaches_every_trainable_vector_and_nothing_else(case: Contract
     assert all(p.grad is None for p in model.backbone.parameters())
 
 
-def _outputs(model, x: ContractInputs) -> list[torch.Tensor]:
-    with torch.no_grad():
-        return [
-            _loss(model, x),
-            model.sequence_logits(x.source, x.lengths, x.labels),
-            model.score_candidates(x.source, x.lengths, x.candidates),
-        ]
-
-
-@every_case
-def test_trainable_state_save_load_gives_identical_outputs(case: ContractCase, tmp_path):
+@every_method
+def test_trainable_state_save_load_gives_identical_outputs(
+    case: ContractCase | EpisodeCase, tmp_path
+):
     model, x = case.build(seed=0).eval(), case.inputs()
     state = trainable_state(model)
     assert set(state) == {STATE_PREFIX + name for name in case.trainable}
     torch.save(state, tmp_path / "model.pth")
-    expected = _outputs(model, x)
-    rebuilt = _outputs(case.build(seed=0).eval(), x)  # a case is deterministic
+    expected = case.outputs(model, x)
+    rebuilt = case.outputs(case.build(seed=0).eval(), x)  # a case is deterministic
     assert all(torch.equal(a, b) for a, b in zip(rebuilt, expected, strict=True))
     fresh = case.build(seed=1).eval()
-    assert not torch.equal(_outputs(fresh, x)[-1], expected[-1])
+    assert not torch.equal(case.outputs(fresh, x)[-1], expected[-1])
     load_state(fresh, tmp_path / "model.pth")
-    for got, want in zip(_outputs(fresh, x), expected, strict=True):
+    for got, want in zip(case.outputs(fresh, x), expected, strict=True):
         assert torch.equal(got, want)
 
 
@@ -191,3 +192,46 @@ def test_classification_scores_are_sequence_log_likelihoods(case: ContractCase):
                 out = model(source, lengths, candidate[None], candidate_lengths[k : k + 1])
                 summed = float(out["loss"] * out["num_tokens"])
                 assert math.isclose(-summed, float(scores[i, k]), abs_tol=ATOL), (i, k)
+
+
+# ---------------------------------------------------------------- in-context learning episodes
+every_episode_case = pytest.mark.parametrize("case", ICL_CASES, ids=[c.id for c in ICL_CASES])
+
+
+def test_episodes_have_one_length_and_a_fixed_seed_gives_the_same_episodes():
+    first, again = episode_inputs(seed=2), episode_inputs(seed=2)
+    assert torch.equal(first.episodes, again.episodes)
+    assert torch.equal(first.targets, again.targets)
+    assert not torch.equal(episode_inputs(seed=3).episodes, first.episodes)
+    assert first.episodes.shape[1] == ICL_EPISODES.length
+    assert bool((first.candidates == first.targets[:, None]).any(dim=1).all())
+
+
+@every_episode_case
+def test_an_episode_batch_equals_its_episodes_one_at_a_time(case: EpisodeCase):
+    model, x = case.build().eval(), case.inputs()
+    with torch.no_grad():
+        logits = model.query_logits(x.episodes)
+        single = torch.cat([model.query_logits(row[None]) for row in x.episodes])
+    torch.testing.assert_close(logits, single, atol=ATOL, rtol=0)
+    best, scores, free = model.predict(x.episodes, x.candidates)
+    rows = [model.predict(x.episodes[i : i + 1], x.candidates[i : i + 1]) for i in range(4)]
+    torch.testing.assert_close(scores, torch.cat([r[1] for r in rows]), atol=ATOL, rtol=0)
+    assert torch.equal(best, torch.cat([r[0] for r in rows]))
+    assert torch.equal(free, torch.cat([r[2] for r in rows]))
+
+
+@every_episode_case
+def test_episode_scores_are_the_query_label_log_likelihoods(case: EpisodeCase):
+    model, x = case.build().eval(), case.inputs()
+    best, scores, free = model.predict(x.episodes, x.candidates)
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model.query_logits(x.episodes)[:, NUM_SPECIALS:], dim=-1)
+    torch.testing.assert_close(scores, logprobs.gather(1, x.candidates - NUM_SPECIALS))
+    assert torch.equal(best, scores.argmax(-1))
+    assert torch.equal(free, logprobs.argmax(-1) + NUM_SPECIALS)
+    with torch.no_grad():
+        for i in range(len(x.targets)):
+            loss = model(x.episodes[i : i + 1], x.targets[i : i + 1])["loss"]
+            target_logprob = logprobs[i, x.targets[i] - NUM_SPECIALS]
+            assert math.isclose(-float(loss), float(target_logprob), abs_tol=ATOL)

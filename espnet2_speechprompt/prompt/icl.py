@@ -1,0 +1,141 @@
+"""In-context learning: a frozen unit LM reads a task from demonstrations, helped by prompts
+trained once on episodes of other tasks ("warm-up").
+
+Every utterance is cut or padded (with ``</s>``) to ``unit_length`` units; each episode maps
+its labels onto backbone unit tokens by a mapping drawn anew for the episode, so the model can
+learn the mapping only from the demonstrations. Tokens of an episode with n demonstrations:
+
+    [input prompt] x_1 <sep> y_1 ... x_n <sep> y_n x_q <sep>  ->  y_q
+
+``<sep>`` is the trainable separator (the backbone's ``<s>`` embedding without one); the loss is
+the cross-entropy of ``y_q`` over the backbone's unit tokens. Every episode has the same
+length, so a batch needs no padding.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import SpeechPromptError
+from ..options import check_keys
+from ..speechlm.transformer_lm import TransformerDecoder
+from ..vocab import BOS, EOS, NUM_SPECIALS
+from .base import FrozenBackbone
+from .prompts import PromptConfig, Prompts
+
+
+@dataclass
+class EpisodeConfig:
+    num_demos: int = 4
+    unit_length: int = 50
+
+    @classmethod
+    def from_conf(cls, conf: dict | None, option: str = "episode_conf") -> EpisodeConfig:
+        return cls(**check_keys(option, conf, [f.name for f in fields(cls)]))
+
+    def __post_init__(self):
+        for name in ("num_demos", "unit_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SpeechPromptError(
+                    f"episode_conf.{name} must be an integer >= 1, not {value!r}"
+                )
+
+    @property
+    def length(self) -> int:
+        """Tokens of an episode: n demonstrations (units, ``<sep>``, label) and the query."""
+        return self.num_demos * (self.unit_length + 2) + self.unit_length + 1
+
+
+def fit_units(tokens: Sequence[int], length: int, pad: int = EOS) -> list[int]:
+    """``tokens`` cut to ``length``, or padded to it with ``pad``."""
+    return list(tokens[:length]) + [pad] * max(0, length - len(tokens))
+
+
+def label_mapping(
+    labels: Sequence[str], label_tokens: Sequence[int], rng: random.Random
+) -> dict[str, int]:
+    """Distinct backbone tokens for ``labels``, drawn from ``label_tokens``."""
+    if len(labels) > len(label_tokens):
+        raise SpeechPromptError(
+            f"{len(labels)} labels in an episode but only {len(label_tokens)} unit tokens"
+        )
+    return dict(zip(labels, rng.sample(list(label_tokens), len(labels)), strict=True))
+
+
+def episode_tokens(
+    demos: Sequence[tuple[Sequence[int], int]],
+    query: Sequence[int],
+    config: EpisodeConfig,
+    sep: int = BOS,
+) -> list[int]:
+    """Backbone tokens ``x_1 <sep> y_1 ... x_n <sep> y_n x_q <sep>`` of (units, label token)
+    demonstrations and the query's units (all backbone token ids)."""
+    if len(demos) != config.num_demos:
+        raise SpeechPromptError(
+            f"{len(demos)} demonstrations given; this model reads {config.num_demos}"
+        )
+    tokens = []
+    for units, label in demos:
+        tokens += fit_units(units, config.unit_length) + [sep, label]
+    return tokens + fit_units(query, config.unit_length) + [sep]
+
+
+class PromptedICL(FrozenBackbone, nn.Module):
+    """A frozen decoder-only unit LM reading episodes, with trainable prompts (input, deep,
+    separator). ``label_tokens``: the backbone tokens labels may be mapped to."""
+
+    def __init__(
+        self,
+        backbone: TransformerDecoder,
+        label_tokens: Sequence[int],
+        prompt_config: PromptConfig | None = None,
+        sep_index: int = BOS,
+    ):
+        super().__init__()
+        self._set_backbone(backbone)
+        c = backbone.config
+        self.prompts = Prompts(prompt_config or PromptConfig(), c.num_layers, c.embed_dim)
+        self.sep_index = sep_index
+        self.register_buffer("label_tokens", torch.as_tensor(list(label_tokens)), persistent=False)
+
+    def query_logits(self, episodes: torch.Tensor) -> torch.Tensor:
+        """Backbone logits ``[B, V]`` after each episode's last ``<sep>`` (``[B, T]`` tokens)."""
+        embeds = self.backbone.embed(episodes)
+        separator = self.prompts.separator
+        if separator is not None:
+            is_sep = episodes.eq(self.sep_index)[..., None]
+            embeds = torch.where(is_sep, separator.to(embeds.dtype), embeds)
+        return self.backbone(episodes, embeds, self.prompts.vectors(), None, 1)[:, -1]
+
+    def forward(self, episodes: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cross-entropy of the query labels ``targets`` ``[B]`` over the unit tokens; accuracy
+        of the unconstrained prediction."""
+        logits = self.unit_logits(self.query_logits(episodes))
+        loss = F.cross_entropy(logits, targets - NUM_SPECIALS)
+        acc = (logits.argmax(-1) + NUM_SPECIALS).eq(targets).float().mean()
+        return {"loss": loss, "acc": acc}
+
+    @staticmethod
+    def unit_logits(logits: torch.Tensor) -> torch.Tensor:
+        """Logits over the unit tokens (the four specials left out)."""
+        return logits[..., NUM_SPECIALS:]
+
+    @torch.no_grad()
+    def predict(
+        self, episodes: torch.Tensor, candidates: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For each episode: the candidate index with the highest log-probability
+        (``candidates`` ``[B, K]``: the demonstrations' label tokens), all candidate
+        log-probabilities ``[B, K]``, and the unconstrained prediction (the most likely unit
+        token, for the guessing rate)."""
+        logprobs = torch.log_softmax(self.unit_logits(self.query_logits(episodes)).float(), -1)
+        scores = logprobs.gather(1, candidates - NUM_SPECIALS)
+        free = logprobs.argmax(-1) + NUM_SPECIALS
+        return scores.argmax(-1), scores, free
