@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shlex
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,13 @@ def safe_id(text: str) -> str:
     return _ID_CHARS.sub("_", text)
 
 
+def ascii_id(text: str) -> str:
+    """``text`` as a Kaldi id in ASCII: accents dropped (``ačiū`` -> ``aciu``), then
+    :func:`safe_id`."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return safe_id("".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
 def require_dir(path: str | os.PathLike | None, variable: str, what: str) -> Path:
     """The corpus dir given by db.sh's ``variable``; a one-line error naming it otherwise."""
     if path is None or not str(path).strip():
@@ -70,10 +78,16 @@ def audio_entry(path: str | os.PathLike, mp3_pipe: bool = False) -> str:
     directly; with ``mp3_pipe`` an mp3 is decoded by ffmpeg instead (older libsndfile)."""
     path = os.fspath(path)
     if mp3_pipe and path.lower().endswith(".mp3"):
-        return f"ffmpeg -nostdin -loglevel error -i {shlex.quote(path)} -ac 1 -ar 16000 -f wav - |"
+        return ffmpeg_entry(path)
     if any(c.isspace() for c in path):
         return f"cat {shlex.quote(path)} |"  # wav.scp entries cannot hold whitespace
     return path
+
+
+def ffmpeg_entry(path: str | os.PathLike) -> str:
+    """A wav.scp pipe that decodes any audio or video file with ffmpeg to 16 kHz mono wav."""
+    quoted = shlex.quote(os.fspath(path))
+    return f"ffmpeg -nostdin -loglevel error -i {quoted} -vn -ac 1 -ar 16000 -f wav - |"
 
 
 def to_char_label(text: str, boundary: str = WORD_BOUNDARY, keep: Iterable[str] = ()) -> str:

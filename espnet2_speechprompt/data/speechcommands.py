@@ -1,7 +1,10 @@
-"""Google Speech Commands v0.01, 12 classes, the SUPERB (s3prl) keyword-spotting split.
+"""Google Speech Commands: v0.01 12 classes (the SUPERB (s3prl) keyword-spotting split), or
+v0.02 with its 35 words as the classes.
 
     python -m espnet2_speechprompt.data.speechcommands --root $SPEECHCOMMANDS \
         --test_root $SPEECHCOMMANDS_TEST --data_dir data [--n_shot 10 --seed 0]
+    python -m espnet2_speechprompt.data.speechcommands --class_set words35 \
+        --root $SPEECHCOMMANDS_V2 --data_dir data --task gsc_v2
 
 ``--root``: ``speech_commands_v0.01.tar.gz`` extracted (``<word>/<speaker>_nohash_<n>.wav`` for
 30 words, ``_background_noise_/*.wav``, ``validation_list.txt``, ``testing_list.txt``).
@@ -17,6 +20,12 @@
 - ``test``: the test set as released (its own ``_unknown_`` and ``_silence_`` dirs).
 
 ``label``: the class (``yes``, ..., ``go``, ``_unknown_``, ``_silence_``).
+
+``--class_set words35``: ``--root`` is ``speech_commands_v0.02.tar.gz`` extracted (35 word dirs,
+``_background_noise_``, the two lists); every word is a class (no ``_unknown_``/``_silence_``),
+``valid`` = ``validation_list.txt``, ``test`` = ``testing_list.txt``, ``train`` = the rest (the
+corpus's own speaker-disjoint split). ``--task NAME`` writes ``<task>_<split>`` dirs and the
+task's line in ``<data_dir>/tasks`` (family ``scr``, language ``en``) instead of ``<split>``.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import soundfile
 
 from .cli import base_parser, run, write_sets
 from .kaldi import DataPrepError, Utterance, require_dir, require_file, safe_id
+from .tasklist import write_task
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +51,12 @@ SUPERB_TEST_SIZE = 3081
 _SPEAKER = re.compile(r"([0-9a-f]{8})_nohash_")
 DOWNLOAD = "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz"
 DOWNLOAD_TEST = "http://download.tensorflow.org/data/speech_commands_test_set_v0.01.tar.gz"
+DOWNLOAD_V2 = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
+WORDS35 = (
+    *COMMANDS, "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow",
+    "backward", "forward", "follow", "learn", "visual",
+)  # fmt: skip
 
 
 def speaker_of(name: str, fallback: str) -> str:
@@ -89,9 +105,34 @@ def cut_silence(
     return train, valid
 
 
+def read_split_lists(root: Path, variable: str, version: str) -> tuple[set[str], set[str]]:
+    """The corpus's ``validation_list.txt`` and ``testing_list.txt`` entries."""
+    return tuple(
+        read_list(require_file(root / name, variable, f"Speech Commands {version}"))
+        for name in ("validation_list.txt", "testing_list.txt")
+    )
+
+
+def prepare_words35(root: Path) -> dict[str, list[Utterance]]:
+    """v0.02, every one of the 35 words a class; the split of the corpus's two lists."""
+    valid_list, test_list = read_split_lists(root, "SPEECHCOMMANDS_V2", "v0.02")
+    missing = [w for w in WORDS35 if not (root / w).is_dir()]
+    if missing:
+        raise DataPrepError(
+            f"{root}: no dir for the word(s) {', '.join(missing)}; SPEECHCOMMANDS_V2 must be "
+            f"the extracted {DOWNLOAD_V2}"
+        )
+    sets: dict[str, list[Utterance]] = {"train": [], "valid": [], "test": []}
+    for word in WORDS35:
+        for wav in sorted((root / word).glob("*.wav")):
+            rel = f"{word}/{wav.name}"
+            split = "test" if rel in test_list else "valid" if rel in valid_list else "train"
+            sets[split].append(word_utterance(wav, word, rel))
+    return sets
+
+
 def prepare(root: Path, test_root: Path, data_dir: Path) -> dict[str, list[Utterance]]:
-    valid_list = read_list(require_file(root / "validation_list.txt", "SPEECHCOMMANDS", "v0.01"))
-    test_list = read_list(require_file(root / "testing_list.txt", "SPEECHCOMMANDS", "v0.01"))
+    valid_list, test_list = read_split_lists(root, "SPEECHCOMMANDS", "v0.01")
     train: list[Utterance] = []
     valid: list[Utterance] = []
     words = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
@@ -131,13 +172,25 @@ def prepare(root: Path, test_root: Path, data_dir: Path) -> dict[str, list[Utter
 
 def main(argv: list[str] | None = None) -> None:
     parser = base_parser(__name__, __doc__.splitlines()[0])
-    parser.add_argument("--root", required=True, help="extracted speech_commands_v0.01")
-    parser.add_argument("--test_root", required=True, help="extracted test set v0.01")
+    parser.add_argument("--root", required=True, help="extracted speech_commands_v0.0x")
+    parser.add_argument("--test_root", help="extracted test set v0.01 (superb12 only)")
+    parser.add_argument("--class_set", choices=("superb12", "words35"), default="superb12")
+    parser.add_argument("--task", help="task name: write <task>_<split> and <data_dir>/tasks")
     args = parser.parse_args(argv)
-    root = require_dir(args.root, "SPEECHCOMMANDS", f"the extracted {DOWNLOAD}")
-    test_root = require_dir(args.test_root, "SPEECHCOMMANDS_TEST", f"the extracted {DOWNLOAD_TEST}")
-    sets = prepare(root, test_root, Path(args.data_dir))
-    write_sets(sets, args, "train", class_of=lambda u: u.label or "")
+    if args.class_set == "words35":
+        sets = prepare_words35(
+            require_dir(args.root, "SPEECHCOMMANDS_V2", f"the extracted {DOWNLOAD_V2}")
+        )
+    else:
+        root = require_dir(args.root, "SPEECHCOMMANDS", f"the extracted {DOWNLOAD}")
+        test_root = require_dir(
+            args.test_root, "SPEECHCOMMANDS_TEST", f"the extracted {DOWNLOAD_TEST}"
+        )
+        sets = prepare(root, test_root, Path(args.data_dir))
+    if args.task:
+        write_task(sets, args, family="scr", language="en")
+    else:
+        write_sets(sets, args, "train", class_of=lambda u: u.label or "")
 
 
 if __name__ == "__main__":

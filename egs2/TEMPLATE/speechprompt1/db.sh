@@ -14,6 +14,17 @@ CVSS=${CVSS:-}                      # CVSS-C (or -T) es_en (train.tsv, train/*.m
 FISHER=${FISHER:-}                  # Fisher Spanish: holds LDC2010S01 (speech), LDC2010T04
 FISHER_TRANSLATIONS=${FISHER_TRANSLATIONS:-}  # LDC2014T23 / fisher-callhome-corpus (mapping/)
 CALLHOME=${CALLHOME:-}              # CALLHOME Spanish (LDC96S35; not used by the recipes yet)
+# the in-context learning tasks (egs2/icl; each recipe's README says where to get them)
+SPEECHCOMMANDS_V2=${SPEECHCOMMANDS_V2:-}      # speech_commands_v0.02.tar.gz, extracted
+LT_SPEECHCOMMANDS=${LT_SPEECHCOMMANDS:-}      # clone of github.com/kolesov93/lt_speech_commands
+AR_SPEECHCOMMANDS=${AR_SPEECHCOMMANDS:-}      # clone of github.com/ltkbenamer/AR_Speech_Database
+DM_SPEECHCOMMANDS=${DM_SPEECHCOMMANDS:-}      # Dysarthric Mandarin SC (dysarthria_zh_command)
+SCR_SPLIT_LISTS=${SCR_SPLIT_LISTS:-}          # optional: github.com/dodohow1011/SpeechAdvReprogram
+                                              # clone (its Datasets/{LT,AR,DM}-SCR split lists)
+VOXFORGE=${VOXFORGE:-}              # voxforge_urls.txt archives (wget -x), extracted in place
+IEMOCAP=${IEMOCAP:-}                # IEMOCAP_full_release
+MUSTARD=${MUSTARD:-}                # clone of github.com/soujanyaporia/MUStARD
+MUSTARD_VIDEOS=${MUSTARD_VIDEOS:-}  # mmsd_raw_data/utterances_final (the <id>.mp4 clips)
 # pretrained models fetched by tools/download_pretrained.sh (its default --dest)
 PRETRAINED=${PRETRAINED:-../../../downloads/pretrained}
 # the mini corpus that egs2/mini_speechcommands synthesizes itself (espeak-ng)
