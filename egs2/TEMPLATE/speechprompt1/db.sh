@@ -18,3 +18,5 @@ CALLHOME=${CALLHOME:-}              # CALLHOME Spanish (LDC96S35; not used by th
 PRETRAINED=${PRETRAINED:-../../../downloads/pretrained}
 # the mini corpus that egs2/mini_speechcommands synthesizes itself (espeak-ng)
 MINI_SPEECHCOMMANDS=${MINI_SPEECHCOMMANDS:-downloads/mini_speechcommands}
+# the multi-task corpus that egs2/mini_icl synthesizes itself (espeak-ng)
+MINI_ICL=${MINI_ICL:-downloads/mini_icl}
