@@ -2,8 +2,8 @@
 
 One utterance is a text spoken by an espeak-ng voice (a language or accent) with a voice
 variant (the timbre), at a speed and a pitch. :func:`render` gives it as 16 kHz mono;
-:func:`degrade` pads it with a little silence, scales it to a random level and mixes in white or
-pink noise at a random SNR. Voice variants are dealt to voice-disjoint groups (splits) by
+:func:`degrade` pads it with a little silence, scales it to a random level and mixes in white,
+pink or brown noise at a random SNR. Voice variants are dealt to voice-disjoint groups (splits) by
 :func:`deal_variants`, gender-balanced and seeded.
 """
 
@@ -179,26 +179,37 @@ def utterance_rng(seed: int, utt: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(utt.encode())])
 
 
+NOISES = ("white", "pink", "brown")  # flat, 1/f and 1/f^2 power
+
+
 def colored_noise(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
     white = rng.standard_normal(n)
     if kind == "white":
         return white
     spectrum = np.fft.rfft(white)
     freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    spectrum[1:] /= np.sqrt(freqs[1:] / freqs[1])  # 1/f power: pink
+    ratio = freqs[1:] / freqs[1]
+    spectrum[1:] /= np.sqrt(ratio) if kind == "pink" else ratio
     spectrum[0] = 0.0
     return np.fft.irfft(spectrum, n)
 
 
 def degrade(
-    speech: np.ndarray, rng: np.random.Generator, snr: Sequence[float], max_pad: float
+    speech: np.ndarray,
+    rng: np.random.Generator,
+    snr: Sequence[float],
+    max_pad: float,
+    noise_kind: str | None = None,
 ) -> np.ndarray:
-    """Silence (up to ``max_pad`` s) on each side, a random level, white or pink noise at an
-    SNR drawn from ``snr`` (dB, over the non-silent samples); peaks kept below 0.99."""
+    """Silence (up to ``max_pad`` s) on each side, a random level, noise of ``noise_kind`` (by
+    default white or pink, drawn) at an SNR drawn from ``snr`` (dB, over the non-silent
+    samples); peaks kept below 0.99."""
     lead, trail = (rng.uniform(0.0, max_pad, size=2) * SAMPLE_RATE).astype(int)
     speech = np.concatenate([np.zeros(lead), speech, np.zeros(trail)])
     speech *= rng.uniform(0.3, 0.8) / max(np.abs(speech).max(), 1e-9)
-    noise = colored_noise(rng, speech.size, "white" if rng.random() < 0.5 else "pink")
+    if noise_kind is None:
+        noise_kind = "white" if rng.random() < 0.5 else "pink"
+    noise = colored_noise(rng, speech.size, noise_kind)
     snr_db = rng.uniform(*snr)
     speech_power = np.mean(speech[np.abs(speech) > 0.0] ** 2)
     noise *= np.sqrt(speech_power / (np.mean(noise**2) * 10 ** (snr_db / 10)))

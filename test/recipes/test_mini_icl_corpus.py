@@ -11,11 +11,12 @@ from argparse import Namespace
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile
 import yaml
 
-from espnet2_speechprompt.data.espeak import VARIANTS
+from espnet2_speechprompt.data.espeak import NOISES, VARIANTS, colored_noise
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "mini_icl" / "speechprompt1"
 SYNTHESIZE = RECIPE / "local" / "synthesize.py"
@@ -69,7 +70,7 @@ def test_training_and_test_tasks_disjoint_with_unseen_language_and_family():
     assert not {t.name for t in train} & {t.name for t in test}
     heard = {lang for t in train for lang in t.languages}
     assert {"fr", "lt", "ar"} <= {lang for t in test for lang in t.languages} - heard
-    assert {t.family for t in test} - {t.family for t in train} == {"gender"}
+    assert {t.family for t in test} - {t.family for t in train} == {"gender", "noise"}
     for task in test:  # every test task holds something warm-up never saw
         assert set(task.languages) - heard or task.family not in {t.family for t in train}
 
@@ -104,9 +105,19 @@ def test_voice_groups_disjoint_and_classes_follow_their_conf():
                 assert cls.speed[0] <= job.speed <= cls.speed[1]
                 assert cls.pitch[0] <= job.pitch <= cls.pitch[1]
                 assert job.text in cls.texts
+                assert (job.noise, job.snr) == (cls.noise, cls.snr)
                 assert job.speaker.split("+")[0] in corpus.voices[cls.language]
                 if cls.gender:
                     assert GENDER[variant_of(job.speaker)] == cls.gender
+
+
+def test_noise_colors_differ_in_tilt():
+    rng = np.random.default_rng(0)
+    low_share = []
+    for kind in NOISES:
+        power = np.abs(np.fft.rfft(colored_noise(rng, 16000, kind))) ** 2
+        low_share.append(power[:500].sum() / power.sum())  # below 500 Hz
+    assert low_share == sorted(low_share) and low_share[2] > 0.9 > 0.2 > low_share[0]
 
 
 def test_plan_is_seeded():

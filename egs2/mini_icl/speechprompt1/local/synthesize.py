@@ -42,6 +42,7 @@ import yaml
 
 from espnet2_speechprompt.bin.cli_errors import exit_on_user_error
 from espnet2_speechprompt.data.espeak import (
+    NOISES,
     SAMPLE_RATE,
     VARIANTS,
     check_voices,
@@ -61,6 +62,9 @@ SPLITS = {"train": ("train", "valid"), "test": ("pool", "test")}  # by the task'
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
 LANGUAGE = re.compile(r"^[A-Za-z0-9-]+$")
 SPEED_LIMITS, PITCH_LIMITS = (80, 500), (0, 99)  # what espeak-ng -s / -p accept
+SNR_LIMITS = (-20, 100)
+# what a class sets (a task or the top of the conf sets the defaults of its classes)
+CLASS_KEYS = ("text", "language", "speed", "pitch", "gender", "noise", "snr")
 
 
 class TaskConfError(DataPrepError):
@@ -75,6 +79,8 @@ class TaskClass:
     speed: tuple[int, int]
     pitch: tuple[int, int]
     gender: str | None  # only variants of this gender speak the class
+    noise: str | None  # the noise added (None: white or pink, drawn)
+    snr: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,6 @@ class Corpus:
     tasks: dict[str, Task]  # training tasks, then test tasks, each in conf order
     voices: dict[str, tuple[str, ...]]  # language -> espeak-ng voices
     voice_groups: dict[str, float]
-    snr: tuple[float, float]
     max_pad: float
 
 
@@ -112,10 +117,11 @@ class Job:
     text: str
     speed: int
     pitch: int
-    path: str
-    seed: int
+    noise: str | None
     snr: tuple[float, float]
     max_pad: float
+    path: str
+    seed: int
 
 
 # ---- conf/tasks.yaml ------------------------------------------------------------------------
@@ -145,7 +151,7 @@ def _task_class(label, value, task: dict, top: dict, where: str) -> TaskClass:
             f"{where}: class label {label!r} must be letters, digits or _ (quote yes/no/on/off)"
         )
     spec = value if isinstance(value, dict) else {"text": value}
-    unknown = set(spec) - {"text", "language", "speed", "pitch", "gender"}
+    unknown = set(spec) - set(CLASS_KEYS)
     if unknown:
         raise TaskConfError(f"{where}.{label}: unknown keys {sorted(unknown)}")
 
@@ -155,9 +161,11 @@ def _task_class(label, value, task: dict, top: dict, where: str) -> TaskClass:
     language = pick("language")
     if language not in top["languages"]:
         raise TaskConfError(f"{where}.{label}: language {language!r} is not under languages:")
-    gender = spec.get("gender")
+    gender, noise = pick("gender"), pick("noise")
     if gender not in (None, "f", "m"):
         raise TaskConfError(f"{where}.{label}: gender must be f or m, got {gender!r}")
+    if noise not in (None, *NOISES):
+        raise TaskConfError(f"{where}.{label}: noise must be one of {NOISES}, got {noise!r}")
     return TaskClass(
         label=label,
         language=language,
@@ -165,13 +173,15 @@ def _task_class(label, value, task: dict, top: dict, where: str) -> TaskClass:
         speed=_range(pick("speed"), f"{where}.{label}.speed", SPEED_LIMITS),
         pitch=_range(pick("pitch"), f"{where}.{label}.pitch", PITCH_LIMITS),
         gender=gender,
+        noise=noise,
+        snr=_range(pick("snr"), f"{where}.{label}.snr", SNR_LIMITS, float),
     )
 
 
 def _task(name: str, role: str, spec, top: dict, where: str) -> Task:
     if not isinstance(spec, dict) or not isinstance(spec.get("classes"), dict):
         raise TaskConfError(f"{where}: a task needs family: and classes: {{label: text, ...}}")
-    unknown = set(spec) - {"family", "language", "text", "speed", "pitch", "per_class", "classes"}
+    unknown = set(spec) - {"family", "per_class", "classes", *CLASS_KEYS}
     if unknown:
         raise TaskConfError(f"{where}: unknown keys {sorted(unknown)}")
     family = spec.get("family")
@@ -255,7 +265,6 @@ def load_corpus(path: Path) -> Corpus:
         tasks=tasks,
         voices={lang: tuple(voices) for lang, voices in top["languages"].items()},
         voice_groups=dict(top["voice_groups"]),
-        snr=_range(top.get("snr", [20, 40]), f"{path}: snr", (-20, 100), float),
         max_pad=float(top.get("max_pad", 0.05)),
     )
 
@@ -301,20 +310,9 @@ def plan_class(
         speed, pitch = (int(rng.integers(lo, hi + 1)) for lo, hi in (cls.speed, cls.pitch))
         path = os.path.join(corpus_dir, "wav", task.name, f"{utt}.wav")
         jobs.append(
-            Job(
-                utt,
-                speaker,
-                task.name,
-                cls.label,
-                text,
-                speed,
-                pitch,
-                path,
-                args.seed,
-                corpus.snr,
-                corpus.max_pad,
-            )
-        )
+            Job(utt, speaker, task.name, cls.label, text, speed, pitch, cls.noise, cls.snr,
+                corpus.max_pad, path, args.seed)
+        )  # fmt: skip
     return jobs
 
 
@@ -340,7 +338,7 @@ def select_tasks(corpus: Corpus, names: list[str] | None) -> Corpus:
         if name not in corpus.tasks:
             raise TaskConfError(f"--tasks: unknown task {name!r} (known: {' '.join(corpus.tasks)})")
     tasks = {name: task for name, task in corpus.tasks.items() if name in names}
-    return Corpus(tasks, corpus.voices, corpus.voice_groups, corpus.snr, corpus.max_pad)
+    return Corpus(tasks, corpus.voices, corpus.voice_groups, corpus.max_pad)
 
 
 # ---- synthesis and outputs ------------------------------------------------------------------
@@ -349,7 +347,8 @@ def select_tasks(corpus: Corpus, names: list[str] | None) -> Corpus:
 def synthesize_one(job: Job) -> int:
     """Write one utterance (atomically); returns its number of samples."""
     speech = render(job.speaker, job.speed, job.pitch, job.text)
-    mixed = degrade(speech, utterance_rng(job.seed, job.utt), job.snr, job.max_pad)
+    rng = utterance_rng(job.seed, job.utt)
+    mixed = degrade(speech, rng, job.snr, job.max_pad, job.noise)
     os.makedirs(os.path.dirname(job.path), exist_ok=True)
     write_wav(job.path, mixed.astype(np.float32), SAMPLE_RATE)
     return int(mixed.size)
