@@ -29,3 +29,5 @@ MUSTARD_VIDEOS=${MUSTARD_VIDEOS:-}  # mmsd_raw_data/utterances_final (the <id>.m
 PRETRAINED=${PRETRAINED:-../../../downloads/pretrained}
 # the mini corpus that egs2/mini_speechcommands synthesizes itself (espeak-ng)
 MINI_SPEECHCOMMANDS=${MINI_SPEECHCOMMANDS:-downloads/mini_speechcommands}
+# the multi-task corpus that egs2/mini_icl synthesizes itself (espeak-ng)
+MINI_ICL=${MINI_ICL:-downloads/mini_icl}

@@ -22,6 +22,10 @@ Environment: PYTHON (default: python, else python3).
 EOF
 }
 
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck disable=SC1091  # the recipe's link to the template: PYTHONPATH, the venv
+. "${here}/../path.sh"
+
 # the cores: nproc obeys OMP_NUM_THREADS, which path.sh sets to 1
 nj=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1)
 debug=false
@@ -56,7 +60,6 @@ EOF
     exit 1
 fi
 
-here=$(cd "$(dirname "$0")" && pwd)
 args=(--corpus-dir "${corpus_dir}" --data-dir "${data_dir}" --seed "${seed}" --nj "${nj}")
 if "${debug}"; then
     args+=(--num-keywords 4 --num-voices 24 --accents-per-voice 2 --speeds 150 200 --pitches 50

@@ -28,21 +28,26 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import soundfile
-from scipy.signal import resample_poly
+
+from espnet2_speechprompt.bin.cli_errors import exit_on_user_error
+from espnet2_speechprompt.data.espeak import (
+    SAMPLE_RATE,
+    VARIANTS,
+    check_voices,
+    deal_variants,
+    degrade,
+    render,
+    utterance_rng,
+)
+from espnet2_speechprompt.fileio import write_wav
 
 logger = logging.getLogger("synthesize")
-
-SAMPLE_RATE = 16000
-ESPEAK_RATE = 22050
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
@@ -56,82 +61,6 @@ ACCENTS = (
     "en-gb-x-gbcwmd",
     "en-029",
     "en-us-nyc",
-)
-
-# Voice variants (espeak-ng-data/voices/!v) that keep the speech intelligible: no whispers,
-# robots, long echoes or cartoon pitches. (variant, gender)
-VARIANTS = (
-    ("m1", "m"),
-    ("f1", "f"),
-    ("m2", "m"),
-    ("f2", "f"),
-    ("m3", "m"),
-    ("f3", "f"),
-    ("m4", "m"),
-    ("f4", "f"),
-    ("m5", "m"),
-    ("f5", "f"),
-    ("m6", "m"),
-    ("Annie", "f"),
-    ("m7", "m"),
-    ("anika", "f"),
-    ("m8", "m"),
-    ("belinda", "f"),
-    ("klatt", "m"),
-    ("linda", "f"),
-    ("klatt2", "m"),
-    ("steph", "f"),
-    ("klatt3", "m"),
-    ("Andy", "m"),
-    ("Denis", "m"),
-    ("Gene", "m"),
-    ("Mike", "m"),
-    ("antonio", "m"),
-    ("david", "m"),
-    ("edward", "m"),
-    ("michel", "m"),
-    ("paul", "m"),
-    # more voices, for larger corpora (--num-voices)
-    ("Alex", "m"),
-    ("Andrea", "f"),
-    ("Gene2", "m"),
-    ("aunty", "f"),
-    ("Jacky", "m"),
-    ("Lee", "m"),
-    ("grandma", "f"),
-    ("Mario", "m"),
-    ("Michael", "m"),
-    ("steph2", "f"),
-    ("Nguyen", "m"),
-    ("boris", "m"),
-    ("ed", "m"),
-    ("gustave", "m"),
-    ("max", "m"),
-    ("pedro", "m"),
-    ("quincy", "m"),
-    ("rob", "m"),
-    ("robert", "m"),
-    ("sandro", "m"),
-    ("shelby", "m"),
-    ("travis", "m"),
-    ("victor", "m"),
-    ("klatt4", "m"),
-    ("grandpa", "m"),
-    ("adam", "m"),
-    ("benjamin", "m"),
-    ("edward2", "m"),
-    ("Alicia", "f"),
-    ("Diogo", "m"),
-    ("Henrique", "m"),
-    ("steph3", "f"),
-    ("miguel", "m"),
-    ("klatt5", "m"),
-    ("john", "m"),
-    ("norbert", "m"),
-    ("pablo", "m"),
-    ("Storm", "m"),
-    ("iven", "m"),
-    ("croak", "m"),
 )
 
 SPLITS = ("train", "valid", "test")
@@ -159,27 +88,6 @@ def speakers_of(variant_index: int, accents_per_variant: int) -> list[Voice]:
     ]
 
 
-def split_counts(num_variants: int, ratios: list[float]) -> list[int]:
-    """Variants per split, proportional to ``ratios`` (largest remainder), none empty."""
-    if num_variants < len(ratios):
-        raise SystemExit(
-            f"need at least {len(ratios)} voices for speaker-disjoint train/valid/test "
-            f"splits, got --num-voices {num_variants}"
-        )
-    total = sum(ratios)
-    exact = [num_variants * r / total for r in ratios]
-    counts = [max(1, int(e)) for e in exact]
-    while sum(counts) < num_variants:
-        i = max(range(len(ratios)), key=lambda j: (exact[j] - counts[j], -j))
-        counts[i] += 1
-    while sum(counts) > num_variants:
-        i = max(
-            (j for j in range(len(ratios)) if counts[j] > 1), key=lambda j: counts[j] - exact[j]
-        )
-        counts[i] -= 1
-    return counts
-
-
 def assign_splits(
     num_variants: int, accents_per_variant: int, ratios: list[float], seed: int
 ) -> dict[str, list[Voice]]:
@@ -187,19 +95,8 @@ def assign_splits(
     to the same split), so valid and test timbres are never heard in train. Seeded and
     gender-balanced: variants are shuffled within gender, then dealt (females first) to the
     split furthest below its quota."""
-    rng = np.random.default_rng(seed)
-    ordered: list[int] = []
-    for gender in ("f", "m"):
-        group = [i for i in range(num_variants) if VARIANTS[i][1] == gender]
-        ordered += [group[k] for k in rng.permutation(len(group))]
-    counts = split_counts(num_variants, ratios)
-    chosen: dict[str, list[int]] = {s: [] for s in SPLITS}
-    for n, index in enumerate(ordered, 1):
-        open_splits = [j for j, s in enumerate(SPLITS) if len(chosen[s]) < counts[j]]
-        j = max(
-            open_splits, key=lambda j: (n * counts[j] / num_variants - len(chosen[SPLITS[j]]), -j)
-        )
-        chosen[SPLITS[j]].append(index)
+    dealt = deal_variants(num_variants, ratios, seed)
+    chosen = dict(zip(SPLITS, dealt, strict=True))
     return {
         split: sorted(
             (v for i in indices for v in speakers_of(i, accents_per_variant)),
@@ -222,86 +119,13 @@ class Job:
     max_pad: float
 
 
-def utterance_rng(seed: int, utt: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(utt.encode())])
-
-
-def colored_noise(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
-    white = rng.standard_normal(n)
-    if kind == "white":
-        return white
-    spectrum = np.fft.rfft(white)
-    freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    spectrum[1:] /= np.sqrt(freqs[1:] / freqs[1])  # 1/f power: pink
-    spectrum[0] = 0.0
-    return np.fft.irfft(spectrum, n)
-
-
-def espeak(voice: str, speed: int, pitch: int, word: str, tmpdir: str) -> np.ndarray:
-    out = os.path.join(tmpdir, "out.wav")
-    cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", out, word]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0 or not os.path.isfile(out):
-        raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr.strip()}")
-    samples, rate = soundfile.read(out, dtype="float64", always_2d=True)
-    os.remove(out)
-    if rate != ESPEAK_RATE:
-        raise RuntimeError(f"espeak-ng wrote {rate} Hz audio, expected {ESPEAK_RATE} Hz")
-    if samples.shape[0] < ESPEAK_RATE // 10:
-        raise RuntimeError(f"{' '.join(cmd)} produced {samples.shape[0]} samples (no speech?)")
-    return samples.mean(axis=1)
-
-
 def synthesize_one(job: Job) -> int:
     """Write one utterance (atomically); returns its number of samples."""
-    rng = utterance_rng(job.seed, job.utt)
-    with tempfile.TemporaryDirectory(prefix="espeak.") as tmpdir:
-        speech = espeak(job.voice, job.speed, job.pitch, job.word, tmpdir)
-    speech = resample_poly(speech, SAMPLE_RATE, ESPEAK_RATE)  # 320/441 polyphase
-    lead, trail = (rng.uniform(0.0, job.max_pad, size=2) * SAMPLE_RATE).astype(int)
-    speech = np.concatenate([np.zeros(lead), speech, np.zeros(trail)])
-    speech *= rng.uniform(0.3, 0.8) / max(np.abs(speech).max(), 1e-9)
-    noise = colored_noise(rng, speech.size, "white" if rng.random() < 0.5 else "pink")
-    snr = rng.uniform(*job.snr)
-    active = speech[np.abs(speech) > 0.0]
-    speech_power = np.mean(active**2)
-    noise *= np.sqrt(speech_power / (np.mean(noise**2) * 10 ** (snr / 10)))
-    mixed = speech + noise
-    peak = np.abs(mixed).max()
-    if peak > 0.99:
-        mixed *= 0.99 / peak
+    speech = render(job.voice, job.speed, job.pitch, job.word)
+    mixed = degrade(speech, utterance_rng(job.seed, job.utt), job.snr, job.max_pad)
     os.makedirs(os.path.dirname(job.path), exist_ok=True)
-    tmp = job.path + ".tmp.wav"
-    soundfile.write(tmp, mixed.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
-    os.replace(tmp, job.path)
+    write_wav(job.path, mixed.astype(np.float32), SAMPLE_RATE)
     return int(mixed.size)
-
-
-def check_espeak(voices: list[Voice]) -> None:
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit(
-            "espeak-ng is not installed: `apt-get install espeak-ng` (Debian/Ubuntu) or "
-            "tools/install_system_deps.sh"
-        )
-    listing = subprocess.run(
-        ["espeak-ng", "--voices=en"], capture_output=True, text=True, check=True
-    ).stdout
-    known = {line.split()[4].split("/")[-1].lower() for line in listing.splitlines()[1:] if line}
-    known |= {line.split()[1].lower() for line in listing.splitlines()[1:] if line}
-    variants = subprocess.run(
-        ["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True
-    ).stdout
-    known_variants = {  # the File column: !v/<name>
-        token[3:].lower() for line in variants.splitlines() for token in line.split()
-        if token.startswith("!v/")
-    }  # fmt: skip
-    for voice in voices:
-        if voice.accent.lower() not in known:
-            raise SystemExit(f"espeak-ng has no voice {voice.accent!r} (espeak-ng --voices=en)")
-        if voice.variant.lower() not in known_variants:
-            raise SystemExit(
-                f"espeak-ng has no variant {voice.variant!r} (espeak-ng --voices=variant)"
-            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -425,7 +249,11 @@ def write_data_dir(directory: str, rows: list[Job], lengths: dict[str, int]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    with exit_on_user_error():
+        return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s synthesize: %(message)s")
     if not 1 <= args.num_keywords <= len(KEYWORDS):
         raise SystemExit(f"--num-keywords must be in 1..{len(KEYWORDS)}")
@@ -446,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return 0 if is_complete(args, settings, jobs) else 1
 
-    check_espeak(voices)
+    check_voices({v.accent for v in voices}, {v.variant for v in voices}, "local/synthesize.py")
     settings_path = os.path.join(args.corpus_dir, "settings.json")
     os.makedirs(args.corpus_dir, exist_ok=True)
     previous = None
