@@ -34,3 +34,15 @@ def unit_task_data(tmp_path_factory):
     from test.factories.task_data import make_task_data
 
     return make_task_data(tmp_path_factory.mktemp("task"))
+
+
+@pytest.fixture(scope="session")
+def icl_task_data(tmp_path_factory):
+    """Toy tasks and a tiny random unit LM of ``make_icl_data``, with warm-up episodes written
+    by ``icl_episodes`` in ``episodes/`` (made once per session)."""
+    from espnet2_speechprompt.bin import icl_episodes
+    from test.factories.icl_data import episode_args, make_icl_data
+
+    root = make_icl_data(tmp_path_factory.mktemp("icl"))
+    icl_episodes.main(episode_args(root, root / "episodes"))
+    return root

@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 CORE = [
+    "espnet2_speechprompt.prompt.icl",
+    "espnet2_speechprompt.api.icl",
     "espnet2_speechprompt.speechlm.transformer_lm",
     "espnet2_speechprompt.checkpoints.unit_lm",
     "espnet2_speechprompt.prompt.prompted_lm",

@@ -16,7 +16,7 @@ import argparse
 import copy
 import difflib
 import os
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import asdict
 
 import yaml
@@ -52,6 +52,7 @@ TRAINER_KEYS_NEAR_OPTIONS = frozenset(
 )
 RUN_KEYS = ("version", "distributed")  # written by ESPnet's task runner, not options
 KEEP = "remove it, or pass the config.yaml that training wrote"
+ICL_KEY = "episode_conf"  # the option only in-context learning configs have
 
 
 class ConfigError(SpeechPromptError):
@@ -106,7 +107,14 @@ def load_config(path: str | os.PathLike) -> dict:
     return config
 
 
-def _check_extractor_conf(conf: object) -> None:
+def is_icl_config(config: Mapping | argparse.Namespace) -> bool:
+    """Whether ``config`` (options or a loaded ``config.yaml``) is of in-context learning."""
+    values = vars(config) if isinstance(config, argparse.Namespace) else config
+    return ICL_KEY in values
+
+
+def check_extractor_conf(conf: object) -> None:
+    """``unit_extractor_conf`` has only keys ``UnitExtractor`` takes."""
     if conf:
         from ..units.extractor import UnitExtractor
 
@@ -122,7 +130,40 @@ def check_settings(config: Mapping) -> None:
     backbone.from_conf(config.get("backbone_conf"))
     verbalizer.from_conf(config.get("verbalizer_conf"))
     PromptConfig.from_conf(config.get("prompt_conf"))
-    _check_extractor_conf(config.get("unit_extractor_conf"))
+    check_extractor_conf(config.get("unit_extractor_conf"))
+
+
+def check_near_keys(
+    path: str,
+    config: Mapping,
+    options: Iterable[str],
+    trainer_keys: Iterable[str] = TRAINER_KEYS_NEAR_OPTIONS,
+) -> None:
+    """An unknown top-level key of ``config`` that closely matches one of ``options`` (a typo)
+    is one error, unless it is one of ``trainer_keys``; other unknown keys are the trainer's
+    and are left alone."""
+    options, trainer_keys = list(options), set(trainer_keys)
+    for key in config:
+        if key in options or key in RUN_KEYS or key in trainer_keys:
+            continue
+        if difflib.get_close_matches(str(key), options, n=1):
+            raise unknown_key_error(path, key, options)
+
+
+def read_options(
+    config: str | os.PathLike,
+    model_file: str | os.PathLike | None,
+    backbone_conf: dict | None,
+    read: Callable[[str | os.PathLike], argparse.Namespace] | None = None,
+) -> argparse.Namespace:
+    """The training options (checked by ``read``, by default ``read_train_config``),
+    ``backbone_conf`` applied; a missing model file is one error before anything is loaded."""
+    options = (read or read_train_config)(config)
+    if model_file is not None and not os.path.isfile(model_file):
+        raise SpeechPromptError(f"{model_file}: no such model file")
+    if backbone_conf:
+        options.backbone_conf = {**(options.backbone_conf or {}), **backbone_conf}
+    return options
 
 
 def read_train_config(path: str | os.PathLike) -> argparse.Namespace:
@@ -130,11 +171,12 @@ def read_train_config(path: str | os.PathLike) -> argparse.Namespace:
     library reads set (to its default where the file has none)."""
     path = os.fspath(path)
     config = load_config(path)
-    for key in config:
-        if key in OPTION_DEFAULTS or key in RUN_KEYS or key in TRAINER_KEYS_NEAR_OPTIONS:
-            continue
-        if difflib.get_close_matches(str(key), list(OPTION_DEFAULTS), n=1):
-            raise unknown_key_error(path, key, OPTION_DEFAULTS)
+    if is_icl_config(config):
+        raise ConfigError(
+            f"{path}: an in-context learning config ({ICL_KEY}): load it with "
+            "InContextSpeechPrompt or SpeechPrompt.from_pretrained"
+        )
+    check_near_keys(path, config, OPTION_DEFAULTS)
     if not config.get("label_list") or not isinstance(config["label_list"], list):
         raise ConfigError(
             f"{path}: no label_list: the config.yaml that training writes embeds the label "

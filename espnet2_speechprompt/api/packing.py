@@ -1,10 +1,11 @@
 """Pack a trained task for sharing, and find a packed task again (``from_pretrained``).
 
 A package holds no backbone weights: ``config.yaml`` + prompt-only ``speechprompt.safetensors``
-+ ``label_list`` + ``RESULTS.md`` (+ images) + the k-means file of its unit extractor, if it
-has one + ``backbone.yaml`` naming every file the prompts depend on (backbone checkpoint and
-dictionary, k-means, feature model) with its sha256, so that loading can check each file used
-is the one the prompts were trained with.
++ ``label_list`` (none for in-context learning) + ``RESULTS.md`` (+ images) + the k-means file
+of its unit extractor, if it has one + ``backbone.yaml`` naming every file the prompts depend on
+(backbone checkpoint and dictionary, k-means, feature model) with its sha256, so that loading
+can check each file used is the one the prompts were trained with. A config with
+``episode_conf`` is one of in-context learning: its model is ``build_icl``'s.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from ..errors import CheckpointError
 from ..fileio import sha256_of
 from .archive import archive_kind, write_archive
 from .builder import BuiltSpeechPrompt, Options, backbone_of, build_speechprompt, load_state
-from .config import load_config, option_values
+from .config import is_icl_config, load_config, option_values
+from .icl_builder import build_icl
 from .unpacking import META, PackageError, package_files, unpack_package
 
 MODEL_KEY, CONFIG_KEY, BACKBONE_KEY, KMEANS_KEY = (
@@ -61,22 +63,6 @@ def depended_files(config: dict) -> dict[str, str]:
     named = {**backbone.files(), "kmeans": extractor.get("kmeans")}
     named["feature_checkpoint"] = extractor.get("checkpoint")
     return {name: os.fspath(path) for name, path in named.items() if path}
-
-
-def extractor_conf(
-    config_conf: dict | None,
-    packaged_kmeans: str | os.PathLike | None = None,
-    override: dict | None = None,
-    kmeans: str | os.PathLike | None = None,
-) -> dict:
-    """Unit extractor settings: the config's, the package's k-means file, then the overrides."""
-    conf = dict(config_conf or {})
-    if packaged_kmeans:
-        conf["kmeans"] = os.fspath(packaged_kmeans)
-    conf.update(override or {})
-    if kmeans:
-        conf["kmeans"] = os.fspath(kmeans)
-    return conf
 
 
 def build_trained(
@@ -116,7 +102,8 @@ def _stage(stage: Path, config: dict, record: dict, state: dict) -> dict[str, st
     save_file(state, os.fspath(stage / "speechprompt.safetensors"), metadata={"format": "pt"})
     (stage / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (stage / "backbone.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
-    (stage / "label_list").write_text("\n".join(config["label_list"]) + "\n")
+    if config.get("label_list"):  # in-context learning has no label list
+        (stage / "label_list").write_text("\n".join(config["label_list"]) + "\n")
     files = {MODEL_KEY: "speechprompt.safetensors"}
     if "kmeans" in record["files"]:
         files[KMEANS_KEY] = f"kmeans/{record['files']['kmeans']['name']}"
@@ -142,11 +129,15 @@ def pack(
     _require_file("images", images, folder=True)
     config = _read_config(train_config)
     record = _backbone_record(train_config, config)
-    _, state = build_trained(argparse.Namespace(**copy.deepcopy(config)), train_config, model_file)
+    options = argparse.Namespace(**copy.deepcopy(config))
+    if is_icl_config(config):
+        state = load_state(build_icl(options).prompted, model_file, train_config)
+    else:
+        _, state = build_trained(options, train_config, model_file)
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)
         files = _stage(stage, config, record, state)
-        extra = ["label_list"]
+        extra = ["label_list"] if config.get("label_list") else []
         if results is not None:
             shutil.copy(results, stage / "RESULTS.md")
             extra.append("RESULTS.md")

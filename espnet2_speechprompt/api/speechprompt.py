@@ -9,7 +9,6 @@ trained context is warned about once and cut to the training config's ``max_sour
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 
@@ -18,26 +17,15 @@ import torch
 
 from ..errors import SpeechPromptError
 from ..vocab import PAD
-from .config import DECODINGS, read_train_config
-from .packing import build_trained, extractor_conf, resolve_pretrained, verify_backbone
+from .config import DECODINGS, is_icl_config, load_config, read_options
+from .extraction import SpeechUnits, extractor_conf
+from .icl import InContextSpeechPrompt
+from .packing import CONFIG_KEY, build_trained, resolve_pretrained
 from .preprocess import LabelEncoder, to_16k
 
 logger = logging.getLogger(__name__)
 
 Result = tuple[str, float, list[int]]  # label text, log-likelihood, label-space ids
-
-
-def read_options(
-    config: str | os.PathLike, model_file: str | os.PathLike | None, backbone_conf: dict | None
-) -> argparse.Namespace:
-    """The training options (checked: ``config.read_train_config``), ``backbone_conf`` applied;
-    a missing model file is one error before anything is loaded."""
-    options = read_train_config(config)
-    if model_file is not None and not os.path.isfile(model_file):
-        raise SpeechPromptError(f"{model_file}: no such model file")
-    if backbone_conf:
-        options.backbone_conf = {**(options.backbone_conf or {}), **backbone_conf}
-    return options
 
 
 def search_options(
@@ -95,12 +83,12 @@ class SpeechPrompt:
         self.unit_extractor_conf = extractor_conf(
             options.unit_extractor_conf, speechprompt_kmeans, unit_extractor_conf, kmeans
         )
+        self.speech_units = SpeechUnits(self.unit_extractor_conf, speechprompt_backbone, device)
         self.prompted = built.prompted.to(device).eval()
         self.train_args, self.device = options, device
         self.input = built.input  # "units" or "speech" (resolved by build_speechprompt)
         self.preprocess = built.preprocessor
         self.labels = built.preprocessor.labels
-        self._unit_extractor = None
         self._long_input_warned = False
         self.decoding = decoding or options.decoding
         self.search_options = search_options(
@@ -174,7 +162,7 @@ class SpeechPrompt:
         if self.input == "speech":
             return self._predict_speech(speech, sample_rate, utt)
         if speech is not None:
-            units = self.unit_extractor(speech, sample_rate, utt)
+            units = self.speech_units(speech, sample_rate, utt)
         if units is None:
             raise SpeechPromptError("give units or speech")
         tokens = torch.from_numpy(self.preprocess(utt, {"units": np.asarray(units)})["units"])
@@ -194,26 +182,17 @@ class SpeechPrompt:
     def unit_extractor(self):
         """The configured ``UnitExtractor`` (``unit_extractor_conf`` of the training config, the
         package's k-means file, the overrides), its files checked against the package's."""
-        if self._unit_extractor is None:
-            from ..units.extractor import UnitExtractor
-
-            if not self.unit_extractor_conf:
-                raise SpeechPromptError(
-                    "this task has no unit_extractor_conf: pass units, or train with "
-                    "--unit_extractor_conf kmeans=...,feature=..."
-                )
-            if self.backbone_record is not None:
-                conf = self.unit_extractor_conf
-                files = {"kmeans": conf.get("kmeans"), "feature_checkpoint": conf.get("checkpoint")}
-                verify_backbone(self.backbone_record, {k: v for k, v in files.items() if v})
-            self._unit_extractor = UnitExtractor(**self.unit_extractor_conf, device=self.device)
-        return self._unit_extractor
+        return self.speech_units.extractor
 
     @staticmethod
     def from_pretrained(
         model_tag: str, cache_dir: str | os.PathLike | None = None, **kwargs
-    ) -> SpeechPrompt:
+    ) -> SpeechPrompt | InContextSpeechPrompt:
         """A packed task: a packed .zip/.tgz (unpacked once into ``cache_dir``, by default
         ``$SPEECHPROMPT_CACHE_DIR`` or ``~/.cache/espnet2_speechprompt/packages``), its
-        unpacked directory, or a Hugging Face Hub tag."""
-        return SpeechPrompt(**{**resolve_pretrained(model_tag, cache_dir), **kwargs})
+        unpacked directory, or a Hugging Face Hub tag. A package of in-context learning
+        (its config has ``episode_conf``) gives an ``InContextSpeechPrompt``."""
+        arguments = {**resolve_pretrained(model_tag, cache_dir), **kwargs}
+        if is_icl_config(load_config(arguments[CONFIG_KEY])):
+            return InContextSpeechPrompt(**arguments)
+        return SpeechPrompt(**arguments)

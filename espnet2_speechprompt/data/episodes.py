@@ -6,16 +6,20 @@
 - evaluation (unseen tasks): for each query, one demonstration with the query's label and
   ``n - 1`` more drawn from the task's demonstration pool.
 Demonstrations come in random order. Everything is drawn from a seeded ``random.Random``.
+A task's pool is read from a Kaldi-style data directory: ``units`` (k-means ids) and ``label``.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import SpeechPromptError
+from ..kaldi_text import parse_ints, read_entries
 
 
 class EpisodeError(SpeechPromptError):
@@ -128,3 +132,35 @@ def _draw(pool: TaskPool, label: str, exclude: set[str], rng: random.Random) -> 
             f"task {pool.name}: no example of label {label!r} to use as a demonstration"
         )
     return rng.choice(options)
+
+
+def read_task_pool(directory: str | os.PathLike, name: str | None = None) -> TaskPool:
+    """The examples of the data directory ``directory`` (``units``: k-means ids, ``label``: one
+    label per utterance), in the order of ``units``; named ``name`` (default: the directory)."""
+    directory = Path(directory)
+    name = name or os.fspath(directory)
+    if not directory.is_dir():
+        raise EpisodeError(
+            f"task {name}: no such data directory; give a directory holding units and label"
+        )
+    for file in ("units", "label"):
+        if not (directory / file).is_file():
+            raise EpisodeError(f"task {name}: no {file} file in {directory}")
+    labels = {e.key: e for e in read_entries(directory / "label", "label file")}
+    examples = []
+    for entry in read_entries(directory / "units", "units file"):
+        label = labels.pop(entry.key, None)
+        if label is None:
+            raise EpisodeError(
+                f"{entry.where}: utterance {entry.key} has no label in {directory / 'label'}"
+            )
+        if not label.value:
+            raise EpisodeError(f"{label.where}: utterance {entry.key} has an empty label")
+        units = parse_ints(entry)
+        if not units:
+            raise EpisodeError(f"{entry.where}: utterance {entry.key} has no units")
+        examples.append(Example(entry.key, tuple(units), label.value))
+    if labels:
+        extra = next(iter(labels.values()))
+        raise EpisodeError(f"{extra.where}: utterance {extra.key} has no units in {directory}")
+    return TaskPool(name, examples)

@@ -28,7 +28,43 @@ def out_of_memory(exc: RuntimeError) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
 
 
-class ESPnetSpeechPromptModel(AbsESPnetModel):
+class TrainableStateModel(AbsESPnetModel):
+    """An ESPnet model around a prompted model (``self.prompted``) whose state is only the
+    prompted model's trainable part (backbone keys are left out and ignored)."""
+
+    prompted: torch.nn.Module
+
+    def train(self, mode: bool = True) -> TrainableStateModel:
+        super().train(mode)
+        self.prompted.train(mode)  # keeps the backbone in eval mode
+        return self
+
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        full = super().state_dict(*args, destination=None, prefix=prefix, keep_vars=keep_vars)
+        state = OrderedDict((k, v) for k, v in full.items() if not k.startswith(prefix + BACKBONE))
+        if destination is not None:
+            destination.update(state)
+            return destination
+        return state
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, torch.Tensor], strict: bool = True, assign: bool = False
+    ):
+        """Load the trainable state; backbone keys, if a full state dict is given, are ignored."""
+        trainable = {k: v for k, v in state_dict.items() if not k.startswith(BACKBONE)}
+        expected = set(self.state_dict())
+        if strict:
+            missing, unexpected = expected - set(trainable), set(trainable) - expected
+            if missing or unexpected:
+                raise RuntimeError(
+                    f"prompt state mismatch: missing {sorted(missing)[:3]}, "
+                    f"unexpected {sorted(unexpected)[:3]} — was it trained with another "
+                    "prompt/verbalizer configuration?"
+                )
+        return super().load_state_dict(trainable, strict=False, assign=assign)
+
+
+class ESPnetSpeechPromptModel(TrainableStateModel):
     """``input``: the data name the backbone reads, ``units`` or ``speech`` (16 kHz audio)."""
 
     def __init__(
@@ -96,32 +132,3 @@ class ESPnetSpeechPromptModel(AbsESPnetModel):
         **kwargs,
     ) -> dict[str, torch.Tensor]:
         return {}
-
-    def train(self, mode: bool = True) -> ESPnetSpeechPromptModel:
-        super().train(mode)
-        self.prompted.train(mode)  # keeps the backbone in eval mode
-        return self
-
-    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
-        full = super().state_dict(*args, destination=None, prefix=prefix, keep_vars=keep_vars)
-        state = OrderedDict((k, v) for k, v in full.items() if not k.startswith(prefix + BACKBONE))
-        if destination is not None:
-            destination.update(state)
-            return destination
-        return state
-
-    def load_state_dict(
-        self, state_dict: Mapping[str, torch.Tensor], strict: bool = True, assign: bool = False
-    ):
-        """Load the trainable state; backbone keys, if a full state dict is given, are ignored."""
-        trainable = {k: v for k, v in state_dict.items() if not k.startswith(BACKBONE)}
-        expected = set(self.state_dict())
-        if strict:
-            missing, unexpected = expected - set(trainable), set(trainable) - expected
-            if missing or unexpected:
-                raise RuntimeError(
-                    f"prompt state mismatch: missing {sorted(missing)[:3]}, "
-                    f"unexpected {sorted(unexpected)[:3]} — was it trained with another "
-                    "prompt/verbalizer configuration?"
-                )
-        return super().load_state_dict(trainable, strict=False, assign=assign)

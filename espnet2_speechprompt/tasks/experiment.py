@@ -1,9 +1,9 @@
 """One experiment per output directory: a training (or stats) run refuses a directory whose
 ``config.yaml`` defines another experiment, before anything in it is rewritten.
 
-What defines an experiment: the backbone, what it reads, the prompts, the verbalizer, the
-labels, the decoding, the loss weighting, the optimizer and scheduler, and the training and
-validation data. What may differ on resume (epochs, patience, workers, GPUs, logging, batch
+What defines an experiment: the backbone, what it reads, the prompts, the episodes (in-context
+learning), the verbalizer, the labels, the decoding, the loss weighting, the optimizer and
+scheduler, and the training and validation data. What may differ on resume (epochs, patience, workers, GPUs, logging, batch
 sizes, ...) is not compared. ``config.yaml`` holds resolved values (the label list itself,
 the verbalizer's label->unit map, every prompt setting); the new run's options are resolved
 the same way before they are compared.
@@ -19,10 +19,12 @@ from typing import Any
 
 import yaml
 
-from ..api.config import OPTION_DEFAULTS, registered
+from ..api.config import OPTION_DEFAULTS, is_icl_config, registered
+from ..api.icl_builder import icl_prompt_config
 from ..api.preprocess import read_list
 from ..checkpoints.backbones import BACKBONES
 from ..errors import SpeechPromptError
+from ..prompt.icl import EpisodeConfig
 from ..prompt.prompts import PromptConfig
 from ..verbalizer.builders import VERBALIZERS
 
@@ -35,6 +37,7 @@ PLAIN_KEYS = (
     "verbalizer",
     "verbalizer_conf",
     "prompt_conf",
+    "episode_conf",
     "label_list",
     "candidate_list",
     "decoding",
@@ -117,7 +120,10 @@ RESOLVERS: dict[str, Callable[[Any, dict], Any]] = {
     ),
     "input": lambda value, config: value or BACKBONES[config["backbone"]].input,
     "verbalizer_conf": _resolved_verbalizer_conf,
-    "prompt_conf": lambda value, config: asdict(PromptConfig(**(value or {}))),
+    "prompt_conf": lambda value, config: asdict(
+        icl_prompt_config(value) if is_icl_config(config) else PromptConfig(**(value or {}))
+    ),
+    "episode_conf": lambda value, config: asdict(EpisodeConfig(**(value or {}))),
     "train_data_path_and_name_and_type": lambda value, config: [list(x) for x in value or []],
     "valid_data_path_and_name_and_type": lambda value, config: [list(x) for x in value or []],
 }

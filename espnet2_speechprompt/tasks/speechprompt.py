@@ -13,6 +13,7 @@ mapping — is embedded in ``config.yaml``.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 from collections.abc import Callable
 
@@ -46,6 +47,10 @@ backbone_choices = ClassChoices("backbone", classes=BACKBONES, default=OPTION_DE
 verbalizer_choices = ClassChoices(
     "verbalizer", classes=VERBALIZERS, default=OPTION_DEFAULTS["verbalizer"]
 )
+# the official SpeechPrompt settings: Adam, lr 5e-3, betas (0.9, 0.98), clip 1
+PROMPT_TUNING_DEFAULTS = dict(
+    optim="adam", optim_conf={"lr": 5.0e-3, "betas": [0.9, 0.98]}, grad_clip=1.0
+)
 
 
 def add_input_arguments(group: argparse._ArgumentGroup) -> None:
@@ -68,6 +73,11 @@ def add_input_arguments(group: argparse._ArgumentGroup) -> None:
         "context, resolved into config.yaml (gslm: its positions less </s> and <sep>, shared "
         "with the labels; unit_mbart: encoder positions less </s>; wav2seq: no limit)",
     )
+    add_unit_extractor_argument(group)
+
+
+def add_unit_extractor_argument(group: argparse._ArgumentGroup) -> None:
+    """``--unit_extractor_conf``: how the units were made (for inference from speech)."""
     group.add_argument(
         "--unit_extractor_conf",
         action=NestedDictAction,
@@ -151,11 +161,8 @@ class SpeechPromptTask(AbsTask):
         )
         for choices in cls.class_choices_list:
             choices.add_arguments(group)
-        # the official SpeechPrompt settings: Adam, lr 5e-3, betas (0.9, 0.98), clip 1
         parser.set_defaults(
-            optim="adam",
-            optim_conf={"lr": 5.0e-3, "betas": [0.9, 0.98]},
-            grad_clip=1.0,
+            **copy.deepcopy(PROMPT_TUNING_DEFAULTS),
             allow_multi_rates=True,  # speech at any rate is resampled to 16 kHz (speech_audio)
             best_model_criterion=[["valid", "acc", "max"], ["valid", "loss", "min"]],
         )

@@ -14,17 +14,20 @@ import yaml
 RANDOM_STATE = "random.pth"
 
 
-def save_random_trainable_state(config: Path, path: Path, seed: int = 0, std: float = 0.1) -> Path:
-    """The task's trainable state (prompts, learnable verbalizer) as built from ``config``,
-    every floating tensor perturbed by N(0, std^2) noise from a seeded generator (a learnable
-    verbalizer keeps its rule-based start, so labels still follow the LM), saved as an ESPnet
-    ``*.pth``."""
-    from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask
+def save_random_trainable_state(
+    config: Path, path: Path, seed: int = 0, std: float = 0.1, task: type | None = None
+) -> Path:
+    """The trainable state (prompts, learnable verbalizer) that ``task`` (default:
+    ``SpeechPromptTask``) builds from ``config``, every floating tensor perturbed by
+    N(0, std^2) noise from a seeded generator (a learnable verbalizer keeps its rule-based
+    start, so labels still follow the LM), saved as an ESPnet ``*.pth``."""
+    if task is None:
+        from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask as task
 
     args = argparse.Namespace(**yaml.safe_load(config.read_text()))
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        state = SpeechPromptTask.build_model(args).state_dict()
+        state = task.build_model(args).state_dict()
     generator = torch.Generator().manual_seed(seed)
     for key, value in state.items():
         if value.is_floating_point():
@@ -34,12 +37,14 @@ def save_random_trainable_state(config: Path, path: Path, seed: int = 0, std: fl
     return path
 
 
-def dry_run_with_random_state(cmd: list[str], seed: int = 0) -> Path:
-    """``--dry_run`` of a task command (``config.yaml`` in its ``--output_dir``), then a random
-    trainable state ``random.pth`` beside it; returns the output directory."""
-    from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask
+def dry_run_with_random_state(cmd: list[str], seed: int = 0, task: type | None = None) -> Path:
+    """``--dry_run`` of a task command (``config.yaml`` in its ``--output_dir``; ``task``
+    default: ``SpeechPromptTask``), then a random trainable state ``random.pth`` beside it;
+    returns the output directory."""
+    if task is None:
+        from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask as task
 
-    SpeechPromptTask.main(cmd=cmd + ["--dry_run", "true"])
+    task.main(cmd=cmd + ["--dry_run", "true"])
     out = Path(cmd[cmd.index("--output_dir") + 1])
-    save_random_trainable_state(out / "config.yaml", out / RANDOM_STATE, seed)
+    save_random_trainable_state(out / "config.yaml", out / RANDOM_STATE, seed, task=task)
     return out
