@@ -24,8 +24,6 @@ import json
 import logging
 from pathlib import Path
 
-import torch
-
 from ..api.icl_eval import (
     SEEDS,
     ICLEvalConfig,
@@ -97,9 +95,7 @@ def load_model(config: str, model_file: str, device: str):
     ``.unit_encoder`` (UnitEncoder)."""
     from ..api.icl import InContextSpeechPrompt
 
-    icl = InContextSpeechPrompt(config, model_file)
-    icl.prompted.to(torch.device(device))
-    return icl
+    return InContextSpeechPrompt(config, model_file, device=device)
 
 
 def unit_symbols(encoder) -> dict[int, str]:

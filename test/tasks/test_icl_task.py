@@ -134,3 +134,20 @@ def test_training_error_has_no_traceback(icl_task_data, tmp_path):
     )  # fmt: skip
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "but episode_conf (num_demos 2, unit_length 7) makes 26" in out.stderr
+
+
+def test_warmed_up_prompts_evaluate_through_icl_inference(icl_task_data, trained, tmp_path):
+    from espnet2_speechprompt.bin import icl_inference
+
+    out = tmp_path / "icl"
+    icl_inference.main(
+        ["--speechprompt_train_config", str(trained / "config.yaml"),
+         "--speechprompt_model_file", str(trained / "valid.acc.best.pth"),
+         "--task", "digits", "--pool", str(icl_task_data / "digits" / "train"),
+         "--test", str(icl_task_data / "digits" / "valid"), "--seeds", "0", "1",
+         "--prompt_tuning_steps", "2", "--output_dir", str(out)]
+    )  # fmt: skip
+    result = yaml.safe_load((out / "digits" / "result.json").read_text())
+    assert result["num_demos"] == 2 and result["seeds"] == [0, 1]
+    assert 0.0 <= result["summary"]["with_warmup"]["accuracy"]["mean"] <= 1.0
+    assert "| digits | unseen |" in (out / "RESULTS.md").read_text()
