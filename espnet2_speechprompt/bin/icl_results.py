@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import SpeechPromptError
 from ..fileio import atomic_write_text
 from .cli_errors import exit_on_user_error
+from .make_results import environment, timing_table
 
 # (column title, method, number) in table order
 COLUMNS = (
@@ -98,9 +99,17 @@ def main(cmd: list[str] | None = None) -> None:
     parser.add_argument("results", nargs="+", help="result.json files of icl_inference")
     parser.add_argument("--output", required=True, help="the RESULTS.md to write")
     parser.add_argument("--title", default="In-context learning")
+    parser.add_argument(
+        "--environment", action="store_true", help="add the environment (versions, git commit)"
+    )
+    parser.add_argument("--timings", nargs="*", default=[], help="files of 'stage seconds' lines")
     args = parser.parse_args(cmd)
     with exit_on_user_error():
         text = results_markdown([read_result(p) for p in args.results], args.title)
+        extra = timing_table(args.timings)
+        if args.environment:
+            extra = ["", "## Environments", "", *environment(), *extra]
+        text += "\n".join(extra + [""]) if extra else ""
     atomic_write_text(args.output, text)
     print(text, end="")
 

@@ -12,24 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from test.factories.recipes import copy_recipe
+
 RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "mini_speechcommands" / "speechprompt1"
 # 4 keywords (chance 0.25), 48 test utterances of unseen voices; measured 0.833-0.896 over runs
 # on 2 cores (GRU baseline 0.9375). The bar, twice chance, is far below: k-means and training
 # come out differently on other CPUs.
 TEST_ACCURACY_BAR = 0.5
 DECODE = "decode_speechprompt_model_valid.acc.best"  # conf/decode.yaml, valid.acc.best.pth
-
-
-def copy_recipe(target: Path) -> Path:
-    """run.sh, conf/ and local/ copied; the template's scripts linked (absolute links)."""
-    target.mkdir(parents=True)
-    for name in ("run.sh", "cmd.sh"):
-        shutil.copy2(RECIPE / name, target / name)
-    for name in ("conf", "local"):
-        shutil.copytree(RECIPE / name, target / name)
-    for name in ("speechprompt.sh", "utils", "path.sh", "db.sh"):
-        os.symlink((RECIPE / name).resolve(), target / name)
-    return target
 
 
 def table_row(markdown: str, name: str) -> list[str]:
@@ -42,7 +32,7 @@ def table_row(markdown: str, name: str) -> list[str]:
     reason="espeak-ng is not installed (tools/install_system_deps.sh; the corpus is synthesized)",
 )
 def test_mini_recipe_debug_run_meets_the_bar(tmp_path: Path):
-    recipe = copy_recipe(tmp_path / "speechprompt1")
+    recipe = copy_recipe(RECIPE, tmp_path / "speechprompt1")
     env = dict(os.environ, PYTHON=sys.executable)
     out = subprocess.run(
         ["bash", "local/run_debug.sh", "--nj", "2", "--python", sys.executable],

@@ -164,7 +164,7 @@ def recipe(tmp_path: Path) -> Path:
 
 
 def test_setup_makes_a_recipe(recipe):
-    for name in ("speechprompt.sh", "utils", "path.sh", "db.sh"):
+    for name in ("speechprompt.sh", "icl.sh", "utils", "path.sh", "db.sh"):
         link = recipe / name
         assert link.is_symlink() and not os.path.isabs(os.readlink(link))
         assert link.resolve() == (TEMPLATE / name).resolve()

@@ -3,9 +3,10 @@
 #
 #   egs2/TEMPLATE/speechprompt1/setup.sh egs2/<corpus>/speechprompt1
 #
-# links speechprompt.sh, utils/, path.sh and db.sh to this template (relative links), copies
-# cmd.sh and the conf/ skeleton, and creates local/ with a data.sh stub and a run.sh skeleton
-# (both only where absent). Then write local/data.sh and edit run.sh and conf/.
+# links speechprompt.sh, icl.sh (in-context learning), utils/, path.sh and db.sh to this
+# template (relative links), copies cmd.sh and the conf/ skeleton, and creates local/ with a
+# data.sh stub and a run.sh skeleton (both only where absent). Then write local/data.sh and
+# edit run.sh and conf/.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [[ $1 == -* ]]; then
@@ -14,7 +15,7 @@ if [ $# -ne 1 ] || [[ $1 == -* ]]; then
 fi
 template=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 target=$1
-for name in speechprompt.sh utils path.sh db.sh cmd.sh; do
+for name in speechprompt.sh icl.sh utils path.sh db.sh cmd.sh; do
   if [ -e "${target}/${name}" ] || [ -L "${target}/${name}" ]; then
     echo "error: ${target}/${name} exists: ${target} is already a recipe" >&2
     exit 1
@@ -23,7 +24,7 @@ done
 mkdir -p "${target}/conf" "${target}/local"
 target=$(cd "${target}" && pwd)
 rel=$(realpath --relative-to="${target}" "${template}")  # ../../TEMPLATE/speechprompt1 in egs2
-for name in speechprompt.sh utils path.sh db.sh; do
+for name in speechprompt.sh icl.sh utils path.sh db.sh; do
   ln -s "${rel}/${name}" "${target}/${name}"
 done
 cp "${template}/cmd.sh" "${target}/cmd.sh"

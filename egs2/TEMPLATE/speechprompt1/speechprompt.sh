@@ -144,7 +144,7 @@ done
 . ./path.sh
 . ./cmd.sh
 # quote yaml_str count_lines min stem set_config_opts need begin fail run run_to
-# run_in_background temp_name replace_dir
+# run_in_background temp_name replace_dir format_set dump_set_units copy_labels run_stages set_feature_opts
 . utils/stage_lib.sh
 
 read -ra py <<<"${python}"
@@ -198,17 +198,6 @@ logs=${expdir}/logs
 
 # ---- helpers ------------------------------------------------------------------------------
 threaded=(env "OMP_NUM_THREADS=${nj}")  # a one-process step uses --nj threads (path.sh sets 1)
-
-set_feature_opts() {  # feature_opts=(the feature options of learn_kmeans/dump_units)
-  feature_opts=(--feature "${unit_feature}")
-  if [ "${unit_feature}" = hubert ]; then
-    if [ -z "${feature_checkpoint}" ] || [ -z "${feature_layer}" ]; then
-      die "--unit_feature hubert needs --feature_checkpoint and --feature_layer"
-    fi
-    [ -f "${feature_checkpoint}" ] || die "--feature_checkpoint ${feature_checkpoint}: no such file"
-    feature_opts+=(--checkpoint "${feature_checkpoint}" --layer "${feature_layer}")
-  fi
-}
 
 set_task_opts() {  # task_opts=(options of stages 6 and 7: config, backbone, labels, units, data)
   local part dset
@@ -273,27 +262,14 @@ stage1() {
 }
 
 stage2() {
-  local dset out n jobs
+  local dset
   for dset in "${all_sets[@]}"; do need "${datadir}/${dset}/wav.scp" 1; done
   begin "format audio"
-  for dset in "${all_sets[@]}"; do
-    out=${dumpdir}/raw/${dset}
-    n=$(count_lines "${datadir}/${dset}/wav.scp")
-    [ "${n}" -gt 0 ] || die "${datadir}/${dset}/wav.scp is empty"
-    jobs=$(min "${nj}" "${n}")
-    run rm -f "${out}/wav.scp" "${out}/utt2num_samples"
-    run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/format_audio.JOB.log" \
-      "${py[@]}" -m "${bin}.format_audio" --data-dir "${datadir}/${dset}" --out-dir "${out}" \
-      --nj "${jobs}" --job JOB
-    if [ "${jobs}" -gt 1 ]; then
-      run "${py[@]}" -m "${bin}.format_audio" --data-dir "${datadir}/${dset}" --out-dir "${out}" \
-        --nj "${jobs}" --merge
-    fi
-  done
+  for dset in "${all_sets[@]}"; do format_set "${datadir}/${dset}" "${dumpdir}/raw/${dset}"; done
 }
 
 stage3() {
-  local dset raw out n jobs file
+  local dset raw out
   local -a dedup_opt=()
   set_feature_opts
   if [ "${dedup}" = true ]; then dedup_opt=(--dedup); fi
@@ -317,29 +293,14 @@ stage3() {
   for dset in "${all_sets[@]}"; do
     raw=${dumpdir}/raw/${dset}
     out=${dumpdir}/units/${dset}
-    n=$(count_lines "${raw}/wav.scp")
-    jobs=$(min "${nj}" "${n}")
-    run mkdir -p "${out}"
-    run rm -f "${out}/units"
     if [ "${input}" = units ]; then
-      run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/dump_units.JOB.log" \
-        "${py[@]}" -m "${bin}.dump_units" --data-dir "${raw}" "${feature_opts[@]}" \
-        --km "${km}" "${dedup_opt[@]}" --out-dir "${out}" --nj "${jobs}" --job JOB
-      if [ "${jobs}" -gt 1 ]; then
-        run "${py[@]}" -m "${bin}.dump_units" --out-dir "${out}" --nj "${jobs}" --merge
-      fi
+      dump_set_units "${out}" "${raw}/wav.scp" "${dedup_opt[@]}"
+    else
+      run mkdir -p "${out}"
     fi
-    for file in label text utt2spk spk2utt; do
-      if [ -f "${raw}/${file}" ]; then run cp "${raw}/${file}" "${out}/${file}"; fi
-    done
+    copy_labels "${raw}" "${out}"
     if [ "${tgt_units}" = true ]; then  # the target speech's units are the label
-      run rm -f "${out}/tgt/units"
-      run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/dump_tgt_units.JOB.log" \
-        "${py[@]}" -m "${bin}.dump_units" --wav-scp "${raw}/tgt_wav.scp" "${feature_opts[@]}" \
-        --km "${km}" "${dedup_opt[@]}" --out-dir "${out}/tgt" --nj "${jobs}" --job JOB
-      if [ "${jobs}" -gt 1 ]; then
-        run "${py[@]}" -m "${bin}.dump_units" --out-dir "${out}/tgt" --nj "${jobs}" --merge
-      fi
+      dump_set_units "${out}/tgt" "${raw}/tgt_wav.scp" "${dedup_opt[@]}"
       run cp "${out}/tgt/units" "${out}/label"
     fi
   done
@@ -568,30 +529,13 @@ skipped_by() {  # the --skip_* option that is true and covers stage $1, if any
   esac
 }
 
-log "$0 $(quote "${orig_args[@]}")"
-for ((current = 1; current <= 11; current++)); do
-  if [ "${current}" -lt "${stage}" ] || [ "${current}" -gt "${stop_stage}" ]; then continue; fi
-  flag=$(skipped_by "${current}")
-  if [ -n "${flag}" ]; then
-    log "stage ${current}: skipped (${flag} true)"
-    continue
-  fi
+set_logs() {  # set_logs <stage>: where its .cmd, .log and timings go
   logs=${expdir}/logs
-  if [ "${current}" -ge 6 ]; then
-    [ -n "${tag}" ] || die "stage ${current} needs --speechprompt_config <yaml> (its experiment" \
+  if [ "$1" -ge 6 ]; then
+    [ -n "${tag}" ] || die "stage $1 needs --speechprompt_config <yaml> (its experiment" \
       "is ${expdir}/speechprompt_<config name>) or --tag <name>"
     logs=${exp}/logs
   fi
-  started=${SECONDS}
-  stage_log=
-  "stage${current}"
-  if [ -n "${stage_log}" ]; then  # the stage ran: record its time (one line per stage)
-    seconds=$((SECONDS - started))
-    log "stage ${current}: done in ${seconds} s"
-    timings=$(temp_name "${logs}/timings")
-    { grep -v "^${stage_name} " "${logs}/timings" 2>/dev/null || true
-      echo "${stage_name} ${seconds}"; } | sort -n >"${timings}"
-    mv "${timings}" "${logs}/timings"
-  fi
-done
-log "finished stages ${stage}..$(min "${stop_stage}" 11)"
+}
+
+run_stages 11

@@ -101,3 +101,77 @@ run_in_background() {  # run_in_background <log> <command...>: as run, but in th
   echo "+ $(quote "$@") & (log: ${out})" >>"${stage_log}"
   "$@" >"${out}" 2>&1 </dev/null &
 }
+
+# ---- audio and units of one data dir (globals: nj, py, bin, train_job, feature_opts, km) ----
+set_feature_opts() {  # feature_opts=(the options of learn_kmeans/dump_units for --unit_feature)
+  feature_opts=(--feature "${unit_feature}")
+  if [ "${unit_feature}" = hubert ]; then
+    if [ -z "${feature_checkpoint}" ] || [ -z "${feature_layer}" ]; then
+      die "--unit_feature hubert needs --feature_checkpoint and --feature_layer"
+    fi
+    [ -f "${feature_checkpoint}" ] || die "--feature_checkpoint ${feature_checkpoint}: no such file"
+    feature_opts+=(--checkpoint "${feature_checkpoint}" --layer "${feature_layer}")
+  fi
+}
+
+format_set() {  # format_set <data dir> <out dir>: its audio as 16 kHz mono wavs → <out dir>
+  local n jobs
+  n=$(count_lines "$1/wav.scp")
+  [ "${n}" -gt 0 ] || die "$1/wav.scp is empty"
+  jobs=$(min "${nj}" "${n}")
+  run rm -f "$2/wav.scp" "$2/utt2num_samples"
+  run "${train_job[@]}" "JOB=1:${jobs}" "$2/log/format_audio.JOB.log" \
+    "${py[@]}" -m "${bin}.format_audio" --data-dir "$1" --out-dir "$2" --nj "${jobs}" --job JOB
+  if [ "${jobs}" -gt 1 ]; then
+    run "${py[@]}" -m "${bin}.format_audio" --data-dir "$1" --out-dir "$2" --nj "${jobs}" --merge
+  fi
+}
+
+dump_set_units() {  # dump_set_units <out dir> <wav.scp> <dump_units options...>: the units of
+  local out=$1 scp=$2 n jobs  # <wav.scp> (k-means ${km}, in --nj jobs) → <out dir>/units
+  shift 2
+  n=$(count_lines "${scp}")
+  jobs=$(min "${nj}" "${n}")
+  run mkdir -p "${out}"
+  run rm -f "${out}/units"
+  run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/dump_units.JOB.log" \
+    "${py[@]}" -m "${bin}.dump_units" --wav-scp "${scp}" "${feature_opts[@]}" --km "${km}" \
+    "$@" --out-dir "${out}" --nj "${jobs}" --job JOB
+  if [ "${jobs}" -gt 1 ]; then
+    run "${py[@]}" -m "${bin}.dump_units" --out-dir "${out}" --nj "${jobs}" --merge
+  fi
+}
+
+copy_labels() {  # copy_labels <raw dir> <units dir>: the label, text and speaker files
+  local file
+  for file in label text utt2spk spk2utt; do
+    if [ -f "$1/${file}" ]; then run cp "$1/${file}" "$2/${file}"; fi
+  done
+}
+
+# ---- the stage loop (each script defines stage<N>, skipped_by <N> and set_logs <N>) --------
+run_stages() {  # run_stages <last stage>: stages --stage..--stop_stage, each one's time
+  local last=$1 flag started seconds timings  # recorded in <logs>/timings
+  log "$0 $(quote "${orig_args[@]}")"
+  for ((current = 1; current <= last; current++)); do
+    if [ "${current}" -lt "${stage}" ] || [ "${current}" -gt "${stop_stage}" ]; then continue; fi
+    flag=$(skipped_by "${current}")
+    if [ -n "${flag}" ]; then
+      log "stage ${current}: skipped (${flag} true)"
+      continue
+    fi
+    set_logs "${current}"
+    started=${SECONDS}
+    stage_log=
+    "stage${current}"
+    if [ -n "${stage_log}" ]; then  # the stage ran: record its time (one line per stage)
+      seconds=$((SECONDS - started))
+      log "stage ${current}: done in ${seconds} s"
+      timings=$(temp_name "${logs}/timings")
+      { grep -v "^${stage_name} " "${logs}/timings" 2>/dev/null || true
+        echo "${stage_name} ${seconds}"; } | sort -n >"${timings}"
+      mv "${timings}" "${logs}/timings"
+    fi
+  done
+  log "finished stages ${stage}..$(min "${stop_stage}" "${last}")"
+}

@@ -1,0 +1,53 @@
+"""Write unit-LM pre-training documents: utterances of one task concatenated.
+
+    python -m espnet2_speechprompt.bin.unit_documents \
+        --task_dirs dump/units/commands_en_train dump/units/language_id_train \
+        --per_document 6 --distinct 3 --rounds 2 --seed 0 --output dump/units/lm_train/units
+
+Each task dir holds ``units`` (k-means ids); a document is ``--per_document`` utterances of one
+task, ``--distinct`` different ones, each at least once, the rest repeats of them; each task's
+utterances are shuffled ``--rounds`` times and dealt out (``data/documents.py``). The output is a units
+file (``<id> <unit> ...``) for ``pretrain_unit_lm``, written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..data.documents import unit_documents
+from ..fileio import atomic_open
+from ..units.datadir import format_units, read_units
+from .cli_errors import exit_on_user_error
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task_dirs", nargs="+", required=True, help="dirs with a units file")
+    parser.add_argument("--per_document", type=int, default=6, help="utterances per document")
+    parser.add_argument(
+        "--distinct", type=int, default=3, help="different utterances in a document"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="times the utterances are dealt")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", required=True, help="the units file to write")
+    return parser
+
+
+def main(cmd: list[str] | None = None) -> None:
+    args = get_parser().parse_args(cmd)
+    with exit_on_user_error():
+        tasks = []
+        for directory in args.task_dirs:
+            rows = read_units(os.path.join(directory, "units"))
+            tasks.append((os.path.basename(os.path.normpath(directory)), [u for _, u in rows]))
+        documents = unit_documents(tasks, args.per_document, args.distinct, args.rounds, args.seed)
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with atomic_open(args.output) as f:
+            for name, units in documents:
+                f.write(format_units(name, units))
+    print(f"{len(documents)} documents: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
