@@ -2,11 +2,12 @@
 
     python -m espnet2_speechprompt.bin.unit_documents \
         --task_dirs dump/units/commands_en_train dump/units/language_id_train \
-        --per_document 6 --distinct 3 --rounds 2 --seed 0 --output dump/units/lm_train/units
+        --per_document 6 --distinct 3 --labels 2 --rounds 3 --seed 0 \
+        --output dump/units/lm_train/units
 
-Each task dir holds ``units`` (k-means ids); a document is ``--per_document`` utterances of one
-task, ``--distinct`` different ones, each at least once, the rest repeats of them; each task's
-utterances are shuffled ``--rounds`` times and dealt out (``data/documents.py``). The output is a units
+Each task dir holds ``units`` (k-means ids) and ``label``; a document is ``--per_document``
+utterances of one task: ``--distinct`` different ones with labels among ``--labels`` of the
+task's labels, each at least once, the rest exact repeats of them (``data/documents.py``). The output is a units
 file (``<id> <unit> ...``) for ``pretrain_unit_lm``, written whole or not at all.
 """
 
@@ -16,7 +17,9 @@ import argparse
 import os
 
 from ..data.documents import unit_documents
+from ..errors import SpeechPromptError
 from ..fileio import atomic_open
+from ..kaldi_text import read_table
 from ..units.datadir import format_units, read_units
 from .cli_errors import exit_on_user_error
 
@@ -28,10 +31,24 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--distinct", type=int, default=3, help="different utterances in a document"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="times the utterances are dealt")
+    parser.add_argument(
+        "--labels", type=int, default=2, help="labels of a document's distinct utterances"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="slots per utterance, about")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="the units file to write")
     return parser
+
+
+def labelled_units(directory: str) -> list[tuple[list[int], str]]:
+    """``(units, label)`` of each utterance of a task dir (one error for a missing label)."""
+    labels = read_table(os.path.join(directory, "label"), "label file")
+    rows = []
+    for utt, units in read_units(os.path.join(directory, "units")):
+        if utt not in labels:
+            raise SpeechPromptError(f"{directory}/label: no label for utterance {utt}")
+        rows.append((units, labels[utt]))
+    return rows
 
 
 def main(cmd: list[str] | None = None) -> None:
@@ -39,9 +56,10 @@ def main(cmd: list[str] | None = None) -> None:
     with exit_on_user_error():
         tasks = []
         for directory in args.task_dirs:
-            rows = read_units(os.path.join(directory, "units"))
-            tasks.append((os.path.basename(os.path.normpath(directory)), [u for _, u in rows]))
-        documents = unit_documents(tasks, args.per_document, args.distinct, args.rounds, args.seed)
+            tasks.append((os.path.basename(os.path.normpath(directory)), labelled_units(directory)))
+        documents = unit_documents(
+            tasks, args.per_document, args.distinct, args.labels, args.rounds, args.seed
+        )
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with atomic_open(args.output) as f:
             for name, units in documents:

@@ -1,5 +1,5 @@
-"""Unit-LM pre-training documents: utterances of one task, some said again, seeded; every
-utterance dealt ``rounds`` times; the entry point writes one units file."""
+"""Unit-LM pre-training documents: utterances of one task, some said again (exact repeats) and
+some sharing a label (near repeats), seeded; the entry point writes one units file."""
 
 from __future__ import annotations
 
@@ -11,65 +11,68 @@ from espnet2_speechprompt.bin import unit_documents as unit_documents_cli
 from espnet2_speechprompt.data.documents import unit_documents
 from espnet2_speechprompt.errors import SpeechPromptError
 
+# task a: labels x (units 1..6) and y (10..13), one unit per utterance; task b: label z
 TASKS = [
-    ("a", [[1, 2], [3], [4, 5, 6], [7], [8, 9]]),
-    ("b", [[10 + i] for i in range(7)]),
+    ("a", [([u], "x") for u in range(1, 7)] + [([u], "y") for u in range(10, 14)]),
+    ("b", [([u], "z") for u in range(20, 25)]),
 ]
 
 
-def test_without_repeats_every_utterance_is_used_rounds_times_in_its_tasks_documents():
-    documents = unit_documents(TASKS, per_document=3, distinct=3, rounds=2, seed=0)
+def test_documents_hold_distinct_utterances_of_their_labels_then_exact_repeats():
+    documents = unit_documents(TASKS, per_document=6, distinct=3, labels=1, rounds=3, seed=0)
+    assert [name for name, _ in documents] == ["a-0", "a-1", "a-2", "a-3", "a-4", "b-0", "b-1"]
+    for _, units in documents:  # 10 and 5 utterances, 3 slots each: 30 / 6 and 15 / 6 documents
+        assert len(units) == 6 and len(set(units)) == 3  # 3 distinct, each at least once
+        assert len({unit // 10 for unit in units}) == 1  # one label (x: 1-6, y: 10-13)
+
+
+def test_with_as_many_labels_as_utterances_and_no_repeats_documents_are_concatenations():
+    documents = unit_documents(TASKS, per_document=2, distinct=2, labels=2, rounds=2, seed=0)
+    for _, units in documents:
+        assert len(units) == 2 and len(set(units)) == 2
     counts = Counter(unit for _, units in documents for unit in units)
-    every_unit = [u for _, utterances in TASKS for utterance in utterances for u in utterance]
-    assert counts == Counter({unit: 2 for unit in every_unit})
-    for name, units in documents:
-        assert all((unit >= 10) == name.startswith("b-") for unit in units)
+    assert sum(counts.values()) == 2 * 15  # (10 * 2 + 5 * 2) / 2 documents of two
 
 
-def test_repeats_fill_the_slots_with_the_documents_own_utterances():
-    documents = unit_documents(TASKS[1:], per_document=5, distinct=2, rounds=1, seed=0)
-    assert [len(units) for _, units in documents] == [5, 5, 5, 2]  # 7 utterances: 2+2+2+1
-    for _, units in documents[:3]:
-        assert len(set(units)) == 2  # both distinct utterances, each at least once
-    assert len(set(documents[3][1])) == 1
-    dealt = Counter(unit for _, units in documents for unit in set(units))
-    assert dealt == Counter({10 + i: 1 for i in range(7)})
+def test_the_seed_decides_the_documents():
+    first = unit_documents(TASKS, 4, 2, 2, 1, seed=0)
+    assert first == unit_documents(TASKS, 4, 2, 2, 1, seed=0)
+    assert first != unit_documents(TASKS, 4, 2, 2, 1, seed=1)
 
 
-def test_the_seed_decides_the_order_and_utterances_stay_whole():
-    first = unit_documents(TASKS, 4, 2, 1, seed=0)
-    assert first == unit_documents(TASKS, 4, 2, 1, seed=0)
-    assert first != unit_documents(TASKS, 4, 2, 1, seed=1)
-    for _, units in first:
-        triples = [tuple(units[i : i + 3]) for i in range(len(units))]
-        assert units.count(5) == triples.count((4, 5, 6))  # an utterance is never split
+def test_a_task_with_fewer_utterances_than_distinct_repeats_what_it_has():
+    documents = unit_documents([("c", [([7, 8], "x")])], 3, 2, 1, 3, seed=0)
+    assert documents == [("c-0", [7, 8, 7, 8])]
 
 
 def test_bad_settings_and_empty_tasks_are_one_line():
     with pytest.raises(SpeechPromptError, match="1 <= distinct <= per_document"):
-        unit_documents(TASKS, 2, 3, 1)
+        unit_documents(TASKS, 2, 3, 1, 1)
     with pytest.raises(SpeechPromptError, match="task c: no utterances"):
-        unit_documents([("c", [])], 2, 1, 1)
+        unit_documents([("c", [])], 2, 1, 1, 1)
+
+
+def _task_dir(root, name, utterances):
+    directory = root / name
+    directory.mkdir()
+    units = [f"{name}-{i} " + " ".join(map(str, u)) + "\n" for i, (u, _) in enumerate(utterances)]
+    labels = [f"{name}-{i} {label}\n" for i, (_, label) in enumerate(utterances)]
+    (directory / "units").write_text("".join(units))
+    (directory / "label").write_text("".join(labels))
+    return str(directory)
 
 
 def test_the_entry_point_writes_a_units_file(tmp_path, capsys):
-    dirs = []
-    for task, utterances in TASKS:
-        directory = tmp_path / f"{task}_train"
-        directory.mkdir()
-        lines = [f"{task}-{i} " + " ".join(map(str, u)) + "\n" for i, u in enumerate(utterances)]
-        (directory / "units").write_text("".join(lines))
-        dirs.append(str(directory))
+    dirs = [_task_dir(tmp_path, f"{task}_train", utterances) for task, utterances in TASKS]
     out = tmp_path / "lm" / "units"
-    args = ["--task_dirs", *dirs, "--per_document", "4", "--distinct", "4", "--rounds", "3"]
-    unit_documents_cli.main([*args, "--output", str(out)])
+    unit_documents_cli.main(["--task_dirs", *dirs, "--output", str(out)])
     rows = [line.split() for line in out.read_text().splitlines()]
-    assert [row[0] for row in rows][:2] == ["a_train-r0-0", "a_train-r0-1"]
-    assert sum(len(row) - 1 for row in rows) == 3 * (9 + 7)
-    assert "documents" in capsys.readouterr().out
-    (tmp_path / "a_train" / "units").write_text("a-0 1 x\n")
+    assert [row[0] for row in rows][:2] == ["a_train-0", "a_train-1"]
+    assert all(len(row) == 1 + 6 for row in rows)  # defaults: 6 utterances of one unit
+    assert "7 documents" in capsys.readouterr().out
+    (tmp_path / "a_train" / "label").write_text("a_train-0 x\n")
     with pytest.raises(SystemExit) as stop:
         unit_documents_cli.main(["--task_dirs", dirs[0], "--output", str(out)])
     assert stop.value.code != 0
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and "a_train/units" in error[0]
+    assert error == [f"error: {dirs[0]}/label: no label for utterance a_train-1"]

@@ -58,6 +58,9 @@ def test_task_lists_are_checked(recipe):
     ]
     out = icl_sh(recipe, "--stage", "2")
     assert error_lines(out) == ["error: stage 2 needs data/a_train/wav.scp: run --stage 1 first"]
+    (data / "tasks").write_text("a commands en\nb commands de\nc gender en\n")
+    out = icl_sh(recipe, "--stage", "2", "--test_tasks", "d")
+    assert error_lines(out) == ["error: unknown task 'd': data/tasks lists a b c"]
     out = icl_sh(recipe, "--stage", "6", "--icl_config", "conf/train_icl.yaml")
     assert error_lines(out) == [
         "error: stage 6 needs dump/icl_episodes/episodes.yaml: run --stage 5 first"

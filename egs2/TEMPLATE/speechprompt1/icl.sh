@@ -21,12 +21,12 @@ Stages (--stage N --stop_stage M runs N..M):
    3  units: learn k-means on the training tasks' --train_split audio (--learn_kmeans true),
       dump the units of every task dir → \${dumpdir}/units/<task>_<split>/{units,label}
    4  pre-train a small unit LM (only without --backbone_checkpoint) on documents of
-      --lm_document_size utterances of one training task, some said twice → \${expdir}/unit_lm
+      --lm_document_size utterances of one training task, some said again → \${expdir}/unit_lm
    5  warm-up episodes of the training tasks → \${dumpdir}/icl_episodes
 Stages 6-9 write to the experiment dir <exp> = \${expdir}/speechprompt_<name>, <name> being
 --tag or else the --icl_config file's name without .yaml:
    6  warm-up: train the prompts on the episodes (resumes) → <exp>/{config.yaml,*.pth}
-   7  in-context learning on the test tasks (and --seen_tasks on their --valid_split, with
+   7  in-context learning on the test tasks (and --seen_tasks on their --seen_split, with
       their --train_split as the pool), beside the baselines, over --seeds →
       <exp>/<decode>/<task>/{result.json,seed<s>/} and <exp>/RESULTS.md, <decode> being
       --inference_tag or else icl_<model file name>
@@ -40,7 +40,7 @@ stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 ngpu=0                  # GPUs for warm-up (0: CPU)
 nj=4                    # parallel jobs for formatting and unit dumping; threads for the
-                        # one-process steps (k-means, unit LM, evaluation)
+                        # one-process steps (k-means, unit LM, warm-up, evaluation)
 gpu_inference=false     # stage 7 on cuda
 python=python3          # the Python that runs the entry points (may be several words)
 expdir=exp              # experiment outputs
@@ -57,11 +57,13 @@ skip_upload_hf=false    # skip stage 9 (the Hugging Face upload), as --skip_uplo
 # tasks
 train_tasks=            # warm-up tasks (default: the lines of <datadir>/train_tasks)
 test_tasks=             # unseen test tasks (default: the lines of <datadir>/test_tasks)
-seen_tasks=             # training tasks also evaluated (on --valid_split), marked seen
+seen_tasks=             # training tasks also evaluated (queries of --seen_split, the
+                        # demonstrations from --train_split), marked seen
 train_split=train       # split names: <datadir>/<task>_<split>
 valid_split=valid
 pool_split=pool
 test_split="test"
+seen_split=             # the seen tasks' query split (default: --valid_split)
 # units
 unit_feature=mfcc       # mfcc | hubert
 feature_checkpoint=     # HuBERT checkpoint (--unit_feature hubert)
@@ -74,9 +76,11 @@ dedup=true              # collapse repeated units (GSLM expects it)
 backbone_checkpoint=    # frozen unit LM checkpoint (dict.txt beside it); empty: stage 4
 unit_lm_config=         # stage 4 config (yaml)
 lm_document_size=6      # stage 4: utterances of one task per pre-training document,
-lm_document_distinct=3  # this many different ones (the rest said again: the LM learns to
-                        # use its context); equal to --lm_document_size: no repeats
-lm_document_rounds=2    # stage 4: times each utterance is dealt to a document
+lm_document_distinct=3  # this many different ones, the rest said again (exact repeats),
+lm_document_labels=2    # their labels drawn among this many (fewer labels than distinct
+                        # utterances: some share one, near repeats); repeats teach the LM
+                        # to use its context
+lm_document_rounds=3    # stage 4: document slots per utterance, about
 # episodes and warm-up
 num_demos=4             # demonstrations per episode
 unit_length=50          # units per utterance (cut or padded)
@@ -95,11 +99,11 @@ hf_repo=                # Hugging Face Hub repo for stage 9
 option_names=(
   stage stop_stage ngpu nj gpu_inference python expdir datadir dumpdir tag local_data_opts
   skip_data_prep skip_train skip_eval skip_packing skip_upload skip_upload_hf
-  train_tasks test_tasks seen_tasks train_split valid_split pool_split test_split
+  train_tasks test_tasks seen_tasks train_split valid_split pool_split test_split seen_split
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
-  backbone_checkpoint unit_lm_config lm_document_size lm_document_distinct lm_document_rounds
-  num_demos unit_length num_episodes num_valid_episodes episode_seed icl_config train_args
-  seeds inference_args inference_model inference_tag hf_repo
+  backbone_checkpoint unit_lm_config lm_document_size lm_document_distinct lm_document_labels
+  lm_document_rounds num_demos unit_length num_episodes num_valid_episodes episode_seed
+  icl_config train_args seeds inference_args inference_model inference_tag hf_repo
 )
 orig_args=("$@")
 . utils/parse_options.sh
@@ -109,7 +113,8 @@ die() { echo "error: $*" >&2; exit 1; }
 
 [ $# -eq 0 ] || die "unexpected argument '$1' ($0 --help lists the options)"
 for name in stage stop_stage ngpu nj n_clusters lm_document_size lm_document_distinct \
-  lm_document_rounds num_demos unit_length num_episodes num_valid_episodes episode_seed; do
+  lm_document_labels lm_document_rounds num_demos unit_length num_episodes num_valid_episodes \
+  episode_seed; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer (got '${!name}')"
 done
 [ "${nj}" -ge 1 ] || die "--nj must be at least 1"
@@ -134,6 +139,7 @@ read -ra inference_args_words <<<"${inference_args}"
 read -ra local_data_words <<<"${local_data_opts}"
 read -ra seed_list <<<"${seeds}"
 [ "${#seed_list[@]}" -gt 0 ] || die "--seeds needs at least one seed"
+[ -n "${seen_split}" ] || seen_split=${valid_split}
 if [ "${learn_kmeans}" = true ]; then km=${expdir}/kmeans/km.npy; else km=${kmeans}; fi
 backbone=${backbone_checkpoint:-${expdir}/unit_lm/checkpoint_best.pt}
 episodes=${dumpdir}/icl_episodes
@@ -177,14 +183,29 @@ set_tasks() {  # train_task_list, test_task_list, seen_task_list (options or <da
     [[ " ${train_task_list[*]} " != *" ${name} "* ]] \
       || die "task ${name} is both a training and a test task: warm-up must not see test tasks"
   done
+  if [ -f "${datadir}/tasks" ]; then  # "<task> <family> <languages>" lines of local/data.sh
+    local known
+    known=" $(cut -d ' ' -f 1 "${datadir}/tasks" | tr '\n' ' ')"
+    for name in "${train_task_list[@]}" "${test_task_list[@]}"; do
+      [[ ${known} == *" ${name} "* ]] \
+        || die "unknown task '${name}': ${datadir}/tasks lists${known% }"
+    done
+  fi
 }
 
 set_sets() {  # sets=(every <task>_<split> dir the stages use)
   local name
   set_tasks
   sets=()
-  for name in "${train_task_list[@]}"; do sets+=("${name}_${train_split}" "${name}_${valid_split}"); done
-  for name in "${test_task_list[@]}"; do sets+=("${name}_${pool_split}" "${name}_${test_split}"); done
+  for name in "${train_task_list[@]}"; do
+    sets+=("${name}_${train_split}" "${name}_${valid_split}")
+  done
+  for name in "${test_task_list[@]}"; do
+    sets+=("${name}_${pool_split}" "${name}_${test_split}")
+  done
+  for name in "${seen_task_list[@]}"; do
+    [[ " ${sets[*]} " == *" ${name}_${seen_split} "* ]] || sets+=("${name}_${seen_split}")
+  done
 }
 
 units_dirs() {  # units_dirs <split> <task...>: the units dirs of those tasks' split
@@ -246,9 +267,13 @@ stage4() {
   set_tasks
   for part in train valid; do
     split=${part}_split
-    for dset in $(units_dirs "${!split}" "${train_task_list[@]}"); do need "${dset}/units" 3; done
+    for dset in $(units_dirs "${!split}" "${train_task_list[@]}"); do
+      need "${dset}/units" 3
+      need "${dset}/label" 3
+    done
   done
-  [ -f "${unit_lm_config}" ] || die "stage 4 needs --unit_lm_config <yaml> (or --backbone_checkpoint)"
+  [ -f "${unit_lm_config}" ] \
+    || die "stage 4 needs --unit_lm_config <yaml> (or --backbone_checkpoint)"
   if [ "${learn_kmeans}" = true ]; then n_units=(--n_units "${n_clusters}"); fi
   begin "unit LM pre-training"
   for part in train valid; do
@@ -257,7 +282,7 @@ stage4() {
     run "${py[@]}" -m "${bin}.unit_documents" \
       --task_dirs $(units_dirs "${!split}" "${train_task_list[@]}") \
       --per_document "${lm_document_size}" --distinct "${lm_document_distinct}" \
-      --rounds "${lm_document_rounds}" \
+      --labels "${lm_document_labels}" --rounds "${lm_document_rounds}" \
       --output "${dumpdir}/units/icl_lm_${part}/units"
   done
   run "${threaded[@]}" "${py[@]}" -m "${bin}.pretrain_unit_lm" --config "${unit_lm_config}" \
@@ -293,7 +318,7 @@ stage6() {
     data+=(--"${part}"_shape_file "${episodes}/${part}/episode")
   done
   begin "warm-up"
-  run "${py[@]}" -m "${bin}.icl_train" --config "${icl_config}" \
+  run "${threaded[@]}" "${py[@]}" -m "${bin}.icl_train" --config "${icl_config}" \
     --backbone_conf "checkpoint=$(yaml_str "${backbone}")" \
     --episode_conf "num_demos=${num_demos}" --episode_conf "unit_length=${unit_length}" \
     --unit_extractor_conf "kmeans=$(yaml_str "${km}")" \
@@ -313,7 +338,7 @@ stage7() {
   done
   for name in "${seen_task_list[@]}"; do
     tasks+=(--task "${name}" --pool "${dumpdir}/units/${name}_${train_split}"
-      --test "${dumpdir}/units/${name}_${valid_split}")
+      --test "${dumpdir}/units/${name}_${seen_split}")
   done
   if [ "${gpu_inference}" = true ]; then device=(--device cuda); fi
   begin "in-context learning"

@@ -144,7 +144,8 @@ done
 . ./path.sh
 . ./cmd.sh
 # quote yaml_str count_lines min stem set_config_opts need begin fail run run_to
-# run_in_background temp_name replace_dir format_set dump_set_units copy_labels run_stages set_feature_opts
+# run_in_background temp_name replace_dir format_set dump_set_units copy_labels run_stages
+# set_feature_opts
 . utils/stage_lib.sh
 
 read -ra py <<<"${python}"

@@ -8,6 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./run.sh --datadir data/debug --dumpdir dump/debug --expdir exp/debug \
   --local_data_opts "--debug --data-dir data/debug --corpus-dir downloads/mini_icl_debug" \
-  --n_clusters 50 --unit_lm_config conf/unit_lm_debug.yaml --lm_document_rounds 1 \
+  --n_clusters 50 --unit_lm_config conf/unit_lm_debug.yaml \
   --num_episodes 64 --num_valid_episodes 16 --train_args "--max_epoch 1" --seeds "0 1" \
   --inference_args "--prompt_tuning_steps 2" "$@"
