@@ -1,14 +1,15 @@
 """Benchmark a prompted Unit-mBART-shaped encoder-decoder (random weights, CPU by default).
 
-Model: ``tiny_encdec``'s architecture at ``--layers`` encoder + ``--layers`` decoder layers,
+Model: Unit mBART's architecture (pre-LN, GELU, learned positions, ``layernorm_embedding``,
+shared embeddings) at ``--layers`` encoder + ``--layers`` decoder layers,
 d=``--dim``, ``--heads`` heads, FFN ``--ffn``, vocabulary ``--vocab`` (defaults: the Unit mBART
 shape, 12+12, d=1024, 16 heads, FFN 4096, 1007 tokens), fp32, ``torch.manual_seed(0)``.
 
 (a) Beam search (``--beam``, default 5) of exactly ``--gen-len`` tokens per source for
     ``--batch`` sources of ``--src-len`` units, with the decoding state (self-attention keys/values
     with the prompt prefix, cross-attention K/V computed once per source) vs recomputing the
-    teacher-forced forward (encoder and decoder prefix) every step (``test/recompute.py``). The verbalizer maps every unit to a label and pins ``</s>`` to -1e4, so no beam
-    ends early (``</s>`` is forced at the last step). One warm-up, then ``--steps`` timed runs
+    teacher-forced forward (encoder and decoder prefix) every step (``test/recompute.py``).
+    The verbalizer maps every unit to a label and pins ``</s>`` to -1e4, so no beam ends early (``</s>`` is forced at the last step). One warm-up, then ``--steps`` timed runs
     (median); tokens/s counts beam rows x generated tokens / wall time (encoder included).
 (b) Training step (zero_grad + forward + backward + Adam step) at ``--batch`` x ``--src-len``
     source units and ``--label-len`` label tokens: prompt tuning (``PromptConfig(5, 5)``:
@@ -36,9 +37,14 @@ import torch
 
 from espnet2_speechprompt.prompt.prompted_encdec import PromptedEncoderDecoder
 from espnet2_speechprompt.prompt.prompts import PromptConfig
+from espnet2_speechprompt.speechlm.encoder import EncoderDecoderModel, TransformerEncoder
+from espnet2_speechprompt.speechlm.transformer_lm import (
+    DecoderConfig,
+    EncoderConfig,
+    TransformerDecoder,
+)
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.vocab import EOS
-from test.factories.encdec import tiny_encdec
 
 
 class NoEOSVerbalizer(FixedVerbalizer):
@@ -63,11 +69,21 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
 
 def build(args: argparse.Namespace, prompt: PromptConfig) -> PromptedEncoderDecoder:
     torch.manual_seed(0)
-    backbone = tiny_encdec(args.vocab, dim=args.dim, layers=args.layers, heads=args.heads)
-    for module in (backbone.encoder, backbone.decoder):  # FFN width of the real model
-        for layer in module.layers:
-            layer.fc1 = torch.nn.Linear(args.dim, args.ffn)
-            layer.fc2 = torch.nn.Linear(args.ffn, args.dim)
+    config = dict(
+        vocab_size=args.vocab,
+        embed_dim=args.dim,
+        ffn_dim=args.ffn,
+        num_layers=args.layers,
+        num_heads=args.heads,
+        activation="gelu",
+        learned_positions=True,
+        layernorm_embedding=True,
+        max_positions=1024,
+    )
+    decoder = TransformerDecoder(DecoderConfig(**config, cross_attention=True))
+    encoder = TransformerEncoder(EncoderConfig(**config))
+    encoder.embed_tokens.weight = decoder.embed_tokens.weight  # shared embeddings
+    backbone = EncoderDecoderModel(encoder, decoder)
     verbalizer = NoEOSVerbalizer(list(range(4, args.vocab)))
     return PromptedEncoderDecoder(backbone.eval(), verbalizer, prompt)
 
