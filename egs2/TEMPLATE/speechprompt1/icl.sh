@@ -170,6 +170,7 @@ task_list() {  # task_list <option value> <kind>: the tasks given, else <datadir
 }
 
 set_tasks() {  # train_task_list, test_task_list, seen_task_list (options or <datadir> lists)
+  local name
   read -ra train_task_list <<<"$(task_list "${train_tasks}" train)"
   read -ra test_task_list <<<"$(task_list "${test_tasks}" test)"
   read -ra seen_task_list <<<"${seen_tasks}"
@@ -258,7 +259,7 @@ stage3() {
 }
 
 stage4() {
-  local part split
+  local part split dset
   local -a n_units=()
   if [ -n "${backbone_checkpoint}" ]; then
     log "stage 4: skipped (the backbone is --backbone_checkpoint ${backbone_checkpoint})"
