@@ -23,6 +23,7 @@ from espnet2.train.trainer import Trainer
 
 from ..errors import SpeechPromptError
 from ..safe_load import load_state_dict_file, load_torch_file
+from .distributed import prepare_distributed
 
 _NUMERIC_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
 _NUMERIC_DTYPES += ("uint64", "float16", "float32", "float64")
@@ -82,7 +83,16 @@ def check_epoch_files(directory: Path) -> None:
 
 
 class SpeechPromptTrainer(Trainer):
-    """ESPnet's trainer; only ``resume`` differs (allow-listed, one-line errors)."""
+    """ESPnet's trainer; ``resume`` is allow-listed (one-line errors) and, distributed, the
+    frozen backbone stays out of DDP (``distributed.prepare_distributed``)."""
+
+    @classmethod
+    def run(cls, model: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
+        """ESPnet's ``run`` (same arguments)."""
+        distributed_option = kwargs.get("distributed_option", args[-1] if args else None)
+        if distributed_option is not None and distributed_option.distributed:
+            prepare_distributed(model)
+        super().run(model, *args, **kwargs)
 
     @staticmethod
     def resume(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from espnet2_speechprompt.checkpoints.unit_lm import save_unit_lm
 from test.factories import toy
+from test.factories.unit_lm import save_random_unit_lm
 
 TASK_LABELS = ["yes", "no", "up", "down"]
 UNITS = ("units", "units", "text_int")
@@ -30,11 +31,15 @@ def data_args(
     return args
 
 
-def make_task_data(root: Path) -> Path:
+def make_task_data(root: Path, random_backbone: bool = False) -> Path:
     """``root/lm/{checkpoint_best.pt,dict.txt}``, ``root/{train,valid}/{units,label}`` and
-    ``root/label_list``, from the synthetic toy corpus (seeded)."""
+    ``root/label_list``, from the synthetic toy corpus (seeded); the unit LM is pre-trained on
+    it, or with ``random_backbone`` seeded and untrained (for equivalence tests)."""
     corpus = toy.make_toy_corpus(num_train=400, num_test=48, seed=1)
-    save_unit_lm(toy.pretrain_unit_lm(corpus, epochs=4, seed=1), corpus.vocab, root / "lm")
+    if random_backbone:
+        save_random_unit_lm(corpus.vocab, root / "lm", seed=1)
+    else:
+        save_unit_lm(toy.pretrain_unit_lm(corpus, epochs=4, seed=1), corpus.vocab, root / "lm")
     for split, rows in (("train", corpus.train), ("valid", corpus.test)):
         (root / split).mkdir()
         with open(root / split / "units", "w") as units, open(root / split / "label", "w") as lab:

@@ -129,6 +129,54 @@ def test_run_jobs_limits_and_single_job(tmp_path):
     assert out.returncode == 0 and time.monotonic() - start >= 1.2
 
 
+def test_run_jobs_resume_redoes_only_missing_failed_or_outdated_jobs(tmp_path):
+    (tmp_path / "in.txt").write_text("a\n")
+    args = [
+        UTILS / "run_jobs.sh", "--inputs", tmp_path / "in.txt", "--outputs", tmp_path / "o.JOB",
+        "JOB=1:3", tmp_path / "r.JOB.log",
+        "bash", "-c", f"[ -e {tmp_path}/fail.JOB ] && exit 4; date +%s%N > {tmp_path}/o.JOB",
+    ]  # fmt: skip
+    (tmp_path / "fail.3").touch()
+    assert bash(*args).returncode == 1  # job 3 failed
+    first = {j: (tmp_path / f"o.{j}").read_text() for j in (1, 2)}
+    (tmp_path / "fail.3").unlink()
+    (tmp_path / "o.2").unlink()
+    out = bash(*args)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "o.1").read_text() == first[1]  # up to date: not run again
+    assert "r.1.log: up to date" in out.stderr and "r.2.log" not in out.stderr
+    assert (tmp_path / "o.3").exists() and (tmp_path / "o.2").read_text() != first[2]
+    (tmp_path / "in.txt").write_text("b\n")  # another input: every job again
+    out = bash(*args)
+    assert out.returncode == 0 and "up to date" not in out.stderr
+    assert (tmp_path / "o.1").read_text() != first[1]
+
+
+def test_slurm_backend_without_slurm_is_one_line(tmp_path):
+    tools = tmp_path / "bin"  # a PATH with what the script needs before it looks for sbatch
+    tools.mkdir()
+    (tools / "dirname").symlink_to(shutil.which("dirname"))
+    out = subprocess.run(
+        [shutil.which("bash"), UTILS / "slurm_jobs.sh", "JOB=1:2", "x.JOB.log", "true"],
+        capture_output=True, text=True, cwd=tmp_path, env={"PATH": str(tools)},
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert (
+        out.stderr == "slurm_jobs.sh: error: sbatch not found: this backend needs a Slurm client\n"
+    )
+
+
+def test_multi_node_training_needs_the_slurm_backend(recipe):
+    out = bash(
+        "./speechprompt.sh", "--train_set", "train", "--valid_set", "valid", "--num_nodes", "2",
+        cwd=recipe,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "error: --num_nodes 2 needs a cluster backend: set cmd_backend=slurm (cmd.sh)"
+    )
+
+
 # ---- utils/split_scp.sh, utils/filter_scp.sh ------------------------------------------------
 
 

@@ -38,7 +38,9 @@ Stages 6-9 write to the experiment dir <exp> = \${expdir}/speechprompt_<name>, <
 # general
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
-ngpu=0                  # GPUs for warm-up (0: CPU)
+ngpu=0                  # GPUs per node for warm-up (0: CPU); one process per GPU
+num_nodes=1             # nodes for warm-up (more than 1: cmd_backend=slurm in cmd.sh)
+nproc_per_node=1        # warm-up processes per node with --ngpu 0 (gloo)
 nj=4                    # parallel jobs for formatting and unit dumping; threads for the
                         # one-process steps (k-means, unit LM, warm-up, evaluation)
 gpu_inference=false     # stage 7 on cuda
@@ -97,7 +99,8 @@ inference_tag=          # decode dir name (default: icl_<model file name>)
 hf_repo=                # Hugging Face Hub repo for stage 9
 
 option_names=(
-  stage stop_stage ngpu nj gpu_inference python expdir datadir dumpdir tag local_data_opts
+  stage stop_stage ngpu num_nodes nproc_per_node nj gpu_inference python expdir datadir dumpdir
+  tag local_data_opts
   skip_data_prep skip_train skip_eval skip_packing skip_upload skip_upload_hf
   train_tasks test_tasks seen_tasks train_split valid_split pool_split test_split seen_split
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
@@ -131,6 +134,7 @@ done
 # quote yaml_str count_lines min stem need begin fail run run_to temp_name replace_dir
 # format_set dump_set_units copy_labels run_stages set_feature_opts
 . utils/stage_lib.sh
+check_launch_options
 
 read -ra py <<<"${python}"
 read -ra train_job <<<"${train_cmd}"
@@ -319,12 +323,13 @@ stage6() {
     data+=(--"${part}"_shape_file "${episodes}/${part}/episode")
   done
   begin "warm-up"
-  run "${threaded[@]}" "${py[@]}" -m "${bin}.icl_train" --config "${icl_config}" \
+  set_train_launch "${logs}" "${bin}.icl_train" "${nj}"
+  run "${train[@]}" --config "${icl_config}" \
     --backbone_conf "checkpoint=$(yaml_str "${backbone}")" \
     --episode_conf "num_demos=${num_demos}" --episode_conf "unit_length=${unit_length}" \
     --unit_extractor_conf "kmeans=$(yaml_str "${km}")" \
     --unit_extractor_conf "feature=${unit_feature}" --unit_extractor_conf "dedup=${dedup}" \
-    "${data[@]}" --ngpu "${ngpu}" --resume true --output_dir "${exp}" "${train_args_words[@]}"
+    "${data[@]}" --resume true --output_dir "${exp}" "${train_args_words[@]}"
 }
 
 stage7() {

@@ -28,7 +28,7 @@ for name in speechprompt.sh icl.sh utils path.sh db.sh; do
   ln -s "${rel}/${name}" "${target}/${name}"
 done
 cp "${template}/cmd.sh" "${target}/cmd.sh"
-cp -n "${template}"/conf/*.yaml "${target}/conf/"
+cp -n "${template}"/conf/*.yaml "${template}/conf/slurm.conf" "${target}/conf/"
 
 if [ ! -e "${target}/local/data.sh" ]; then
   cat >"${target}/local/data.sh" <<'STUB'

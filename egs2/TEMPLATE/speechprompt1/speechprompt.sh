@@ -42,11 +42,14 @@ the units, k-means and unit LM are shared):
 # general
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
-ngpu=0                  # GPUs for training (0: CPU)
+ngpu=0                  # GPUs per node for training (0: CPU); one process per GPU
+num_nodes=1             # nodes for training (more than 1: cmd_backend=slurm in cmd.sh)
+nproc_per_node=1        # training processes per node with --ngpu 0 (gloo)
 nj=4                    # parallel jobs for formatting and unit dumping; threads for the
                         # one-process steps (k-means learning, unit LM pre-training)
 inference_nj=           # parallel jobs for inference (stage 8; default: --nj)
-gpu_inference=false     # inference and ASR-BLEU (stages 8-9) on cuda (whatever --ngpu)
+gpu_inference=false     # inference and ASR-BLEU (stages 8-9) on cuda (whatever --ngpu); the
+                        # inference jobs run through ${cuda_cmd} --gpu 1
 python=python3          # the Python that runs the entry points (may be several words)
 expdir=exp              # experiment outputs
 datadir=data            # Kaldi-style data dirs written by local/data.sh (stage 1)
@@ -96,7 +99,8 @@ baseline=false          # stage 7 also trains a supervised GRU on the same units
 hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
 
 option_names=(
-  stage stop_stage ngpu nj inference_nj gpu_inference python expdir datadir dumpdir tag
+  stage stop_stage ngpu num_nodes nproc_per_node nj inference_nj gpu_inference python expdir
+  datadir dumpdir tag
   local_data_opts skip_data_prep skip_train skip_eval skip_packing skip_upload skip_upload_hf
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
@@ -147,6 +151,7 @@ done
 # run_in_background temp_name replace_dir format_set dump_set_units copy_labels run_stages
 # set_feature_opts
 . utils/stage_lib.sh
+check_launch_options
 
 read -ra py <<<"${python}"
 read -ra train_job <<<"${train_cmd}"
@@ -357,7 +362,8 @@ stage7() {
   begin "prompt tuning"
   local gru=
   if [ "${baseline}" = true ]; then start_baseline; gru=$!; fi
-  run "${py[@]}" -m "${bin}.speechprompt_train" "${task_opts[@]}" --ngpu "${ngpu}" \
+  set_train_launch "${logs}" "${bin}.speechprompt_train" 1
+  run "${train[@]}" "${task_opts[@]}" \
     --train_shape_file "${exp}/stats/train/${input}_shape" \
     --valid_shape_file "${exp}/stats/valid/${input}_shape" \
     --resume true --output_dir "${train_dir}" "${train_args_words[@]}"
@@ -390,7 +396,10 @@ stage8() {
     [ -f "${inference_config}" ] || die "--inference_config ${inference_config}: no such file"
     set_config_opts "${inference_config}"
   fi
-  if [ "${gpu_inference}" = true ]; then device=(--device cuda); fi
+  if [ "${gpu_inference}" = true ]; then  # each job asks its backend for a GPU
+    device=(--device cuda)
+    read -ra decode_job <<<"${cuda_cmd} --gpu 1"
+  fi
   if [ -n "${vocoder_checkpoint}" ]; then
     [ -f "${vocoder_checkpoint}" ] || die "--vocoder_checkpoint ${vocoder_checkpoint}: no such file"
     vocoder_opts=(--checkpoint "${vocoder_checkpoint}")
@@ -402,14 +411,13 @@ stage8() {
 
 decode_set() {  # decode_set <set>: → ${decode_dir}/<set> (locked), assembled in a work dir
   local dset=$1 dir work inputs n jobs job name lock  # beside it, put in place when complete
-  local -a parts  # (a failed run's job logs stay in its work dir until the next run)
+  local -a parts  # (a failed run's work dir stays: the next run redoes only the failed jobs)
   dir=${decode_dir}/${dset}
-  work=${decode_dir}/.${dset}.$$.tmp
+  work=${decode_dir}/.${dset}.work
   mkdir -p "${decode_dir}"
   exec {lock}>>"${dir}.lock"  # the lock file of espnet2_speechprompt.fileio.directory_lock
   flock -n "${lock}" || die "${dir} is in use by another run (lock ${dir}.lock): wait for it" \
     "to finish or decode into another --inference_tag"
-  run find "${decode_dir}" -maxdepth 1 -name ".${dset}.*.tmp" -exec rm -rf {} +
   inputs=$(input_file "${dset}")
   n=$(count_lines "${inputs}")
   jobs=$(min "${inference_nj}" "${n}")
@@ -417,7 +425,9 @@ decode_set() {  # decode_set <set>: → ${decode_dir}/<set> (locked), assembled 
   for ((job = 1; job <= jobs; job++)); do parts+=("${work}/log/${input}.${job}"); done
   run mkdir -p "${work}/log"
   run utils/split_scp.sh "${inputs}" "${parts[@]}"
-  run "${decode_job[@]}" "JOB=1:${jobs}" "${work}/log/inference.JOB.log" \
+  run "${decode_job[@]}" --inputs "${work}/log/${input}.JOB ${train_dir}/config.yaml
+    ${train_dir}/${inference_model}" --outputs "${work}/log/output.JOB/text" \
+    "JOB=1:${jobs}" "${work}/log/inference.JOB.log" \
     "${py[@]}" -m "${bin}.speechprompt_inference" --output_dir "${work}/log/output.JOB" \
     --speechprompt_train_config "${train_dir}/config.yaml" \
     --speechprompt_model_file "${train_dir}/${inference_model}" \

@@ -115,16 +115,35 @@ set_feature_opts() {  # feature_opts=(the options of learn_kmeans/dump_units for
 }
 
 format_set() {  # format_set <data dir> <out dir>: its audio as 16 kHz mono wavs → <out dir>
-  local n jobs
+  local n jobs  # (resumable: a re-run redoes only the jobs that failed or whose inputs changed)
   n=$(count_lines "$1/wav.scp")
   [ "${n}" -gt 0 ] || die "$1/wav.scp is empty"
   jobs=$(min "${nj}" "${n}")
-  run rm -f "$2/wav.scp" "$2/utt2num_samples"
-  run "${train_job[@]}" "JOB=1:${jobs}" "$2/log/format_audio.JOB.log" \
+  if [ "${jobs}" -gt 1 ]; then run rm -f "$2/wav.scp" "$2/utt2num_samples"; fi
+  run "${train_job[@]}" --inputs "$(existing "$1"/{wav.scp,segments,utt2spk})" \
+    --outputs "$(job_parts "${jobs}" "$2/wav.scp" "$2/utt2num_samples")" \
+    "JOB=1:${jobs}" "$2/log/format_audio.JOB.log" \
     "${py[@]}" -m "${bin}.format_audio" --data-dir "$1" --out-dir "$2" --nj "${jobs}" --job JOB
   if [ "${jobs}" -gt 1 ]; then
     run "${py[@]}" -m "${bin}.format_audio" --data-dir "$1" --out-dir "$2" --nj "${jobs}" --merge
   fi
+}
+
+existing() {  # the files given that exist (one word each)
+  local file
+  local -a found=()
+  for file in "$@"; do if [ -e "${file}" ]; then found+=("${file}"); fi; done
+  echo "${found[*]}"
+}
+
+job_parts() {  # job_parts <jobs> <file...>: what job JOB writes of each file (file.JOB; the
+  local jobs=$1 file  # file itself for a single job), for --outputs
+  local -a parts=()
+  shift
+  for file in "$@"; do
+    if [ "${jobs}" -gt 1 ]; then parts+=("${file}.JOB"); else parts+=("${file}"); fi
+  done
+  echo "${parts[*]}"
 }
 
 dump_set_units() {  # dump_set_units <out dir> <wav.scp> <dump_units options...>: the units of
@@ -133,8 +152,10 @@ dump_set_units() {  # dump_set_units <out dir> <wav.scp> <dump_units options...>
   n=$(count_lines "${scp}")
   jobs=$(min "${nj}" "${n}")
   run mkdir -p "${out}"
-  run rm -f "${out}/units"
-  run "${train_job[@]}" "JOB=1:${jobs}" "${out}/log/dump_units.JOB.log" \
+  if [ "${jobs}" -gt 1 ]; then run rm -f "${out}/units"; fi  # (one job replaces it)
+  run "${train_job[@]}" --inputs "$(existing "${scp}" "$(dirname "${scp}")/utt2num_samples" \
+    "${km}" "${feature_checkpoint:-}")" --outputs "$(job_parts "${jobs}" "${out}/units")" \
+    "JOB=1:${jobs}" "${out}/log/dump_units.JOB.log" \
     "${py[@]}" -m "${bin}.dump_units" --wav-scp "${scp}" "${feature_opts[@]}" --km "${km}" \
     "$@" --out-dir "${out}" --nj "${jobs}" --job JOB
   if [ "${jobs}" -gt 1 ]; then
@@ -174,4 +195,50 @@ run_stages() {  # run_stages <last stage>: stages --stage..--stop_stage, each on
     fi
   done
   log "finished stages ${stage}..$(min "${stop_stage}" "${last}")"
+}
+
+# ---- prompt training on one or more processes (globals: ngpu num_nodes nproc_per_node nj py
+# cmd_backend cuda_cmd) -------------------------------------------------------------------------
+check_launch_options() {  # --num_nodes and --nproc_per_node: positive, multi-node on Slurm only
+  local name
+  for name in num_nodes nproc_per_node; do
+    [[ ${!name} =~ ^[1-9][0-9]*$ ]] || die "--${name} must be a positive integer (got '${!name}')"
+  done
+  if [ "${num_nodes}" -gt 1 ] && [ "${cmd_backend}" != slurm ]; then
+    die "--num_nodes ${num_nodes} needs a cluster backend: set cmd_backend=slurm (cmd.sh)"
+  fi
+}
+
+set_train_launch() {  # set_train_launch <log dir> <module> <threads>: train=(the command that
+  local procs=${nproc_per_node} world threads  # starts the ESPnet training module on every
+  local -a dist=() launch=() cuda  # process, with ESPnet's distributed options); the threads
+  # (OMP_NUM_THREADS) are shared by the processes of a node
+  if [ "${ngpu}" -gt 0 ]; then procs=${ngpu}; fi  # one process per GPU
+  world=$((num_nodes * procs))
+  if [ "${world}" -gt 1 ]; then
+    dist=(--ngpu "$((ngpu > 0 ? 1 : 0))" --multiprocessing_distributed false)
+    if [ "${ngpu}" -eq 0 ]; then dist+=(--dist_backend gloo); fi
+  else
+    dist=(--ngpu "${ngpu}")
+  fi
+  threads=$(($3 / procs > 0 ? $3 / procs : 1))
+  if [ "${cmd_backend}" = slurm ]; then  # one srun step: num_nodes x procs tasks
+    read -ra cuda <<<"${cuda_cmd}"
+    launch=("${cuda[@]}" --gpu "${ngpu}" --num_threads "${threads}" --num_nodes "${num_nodes}"
+      --ntasks_per_node "${procs}" "$1/train.log")
+    if [ "${world}" -gt 1 ]; then  # each task's rank from Slurm (expanded by the task); they
+      # meet in a file beside the logs (a shared file system)
+      # shellcheck disable=SC2016
+      launch+=(bash -c 'export RANK=${SLURM_PROCID} LOCAL_RANK=${SLURM_LOCALID} \
+        WORLD_SIZE=${SLURM_NTASKS}; exec "$@"' slurm_task)
+      dist+=(--dist_init_method "file://$(cd "$1" && pwd)/.dist_init.$$")
+    fi
+    launch+=(env "OMP_NUM_THREADS=${threads}" "${py[@]}")
+  elif [ "${world}" -gt 1 ]; then  # torchrun on this machine
+    launch=(env "OMP_NUM_THREADS=${threads}" "${py[@]}" -m torch.distributed.run --standalone
+      --nnodes 1 --nproc_per_node "${procs}")
+  else
+    launch=(env "OMP_NUM_THREADS=${threads}" "${py[@]}")
+  fi
+  train=("${launch[@]}" -m "$2" "${dist[@]}")
 }
