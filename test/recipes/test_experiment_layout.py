@@ -146,8 +146,8 @@ def test_a_failed_decode_leaves_the_earlier_one_and_a_busy_one_refuses(recipe):
     out = stages(recipe, *common, "--inference_tag", DECODE, "--inference_args", "--decoding no")
     assert out.returncode == 1 and "stage 8 failed" in out.stderr
     assert snapshot(decode) == before
-    work = list((exp / DECODE).glob(".valid.*.tmp"))  # the failed run's job logs
-    assert len(work) == 1 and list(work[0].glob("log/inference.*.log"))
+    work = exp / DECODE / ".valid.work"  # the failed run's jobs, for the next run to resume
+    assert list(work.glob("log/inference.*.log"))
     with directory_lock(decode):
         out = stages(recipe, *common)
     assert errors(out) == [
@@ -162,7 +162,7 @@ def test_a_failed_decode_leaves_the_earlier_one_and_a_busy_one_refuses(recipe):
     assert sorted(p.name for p in (decode / "log").glob("inference.*.log")) == [
         f"inference.{job}.log" for job in (1, 2)
     ]
-    assert not list((exp / DECODE).glob(".valid.*.tmp"))  # earlier work dirs removed
+    assert not work.exists()  # the work dir became the decode
     assert "--device cuda" not in (exp / "logs" / "stage8.cmd").read_text()
     stages(recipe, *common, "--gpu_inference", "true")  # fails where there is no GPU
     assert "--device cuda" in (exp / "logs" / "stage8.cmd").read_text()
