@@ -1,7 +1,10 @@
 """Benchmark prompt tuning of a frozen GSLM-shaped unit LM against its goals, in one run.
 
 Model: a randomly initialised ``TransformerDecoder(DecoderConfig(vocab_size=104))`` (12 layers,
-d=1024, 16 heads, FFN 4096), ``--dtype`` (fp32 default), ``torch.manual_seed(--seed)``.
+d=1024, 16 heads, FFN 4096), ``torch.manual_seed(--seed)``. ``--dtype bfloat16`` is the
+library's mixed precision (``precision.py``): the frozen backbone's weights in bf16 under
+autocast, prompts, optimizer and loss in fp32; full fine-tuning then keeps fp32 weights and runs
+under autocast (the usual mixed-precision training).
 
 (a) Training step, prompt tuning vs full fine-tuning, ``--batch`` rows of ``--seq-len`` tokens
     ``</s> u_1..u_T <s> y_1..y_M`` (plus ``</s>`` as the last target; the prompted model also
@@ -61,6 +64,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from espnet2_speechprompt.precision import autocast_to, set_frozen_dtype
 from espnet2_speechprompt.prompt.base import label_targets
 from espnet2_speechprompt.prompt.prompted_lm import PromptedUnitLM, source_block
 from espnet2_speechprompt.prompt.prompts import PromptConfig
@@ -179,8 +183,9 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
     )
 
 
-def build_backbone(sizes: Sizes, device: torch.device, dtype: torch.dtype) -> TransformerDecoder:
-    return TransformerDecoder(sizes.config).to(device=device, dtype=dtype)
+def build_backbone(sizes: Sizes, device: torch.device) -> TransformerDecoder:
+    """fp32 weights (a prompted model puts its frozen backbone in the bench's dtype)."""
+    return TransformerDecoder(sizes.config).to(device=device)
 
 
 def label_verbalizer(seed: int) -> list[int]:
@@ -228,13 +233,13 @@ def train_worker(kind: str, args: argparse.Namespace) -> dict[str, float]:
     baseline = runtime_baseline_rss()
     sizes = sizes_from(args)
     torch.manual_seed(args.seed)
-    backbone = build_backbone(sizes, device, dtype)
+    backbone = build_backbone(sizes, device)
     verbalizer = FixedVerbalizer(label_verbalizer(args.seed)).to(device)
     units, unit_lengths, labels, label_lengths = training_batch(sizes, device, args.seed)
 
     if kind == "prompt":
         model = PromptedUnitLM(backbone, verbalizer, PromptConfig(input_length=5, deep_length=5))
-        model.to(device=device, dtype=dtype).train()
+        model.to(device=device).set_backbone_dtype(dtype).train()
 
         def loss_fn() -> torch.Tensor:
             return model(units, unit_lengths, labels, label_lengths)["loss"]
@@ -246,7 +251,9 @@ def train_worker(kind: str, args: argparse.Namespace) -> dict[str, float]:
         targets = label_targets(labels, label_lengths)
 
         def loss_fn() -> torch.Tensor:
-            logits = verbalizer(model(tokens))[:, block.shape[1] - 1 :]
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                lm_logits = model(tokens)
+            logits = verbalizer(lm_logits.float())[:, block.shape[1] - 1 :]
             return (
                 F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD, reduction="sum")
                 / targets.ne(PAD).sum()
@@ -328,10 +335,10 @@ def bench_decoding(args: argparse.Namespace) -> list[tuple[str, str, str, bool]]
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     sizes = sizes_from(args)
     torch.manual_seed(args.seed)
-    backbone = build_backbone(sizes, device, dtype)
+    backbone = build_backbone(sizes, device)
     verbalizer = NoEarlyEosVerbalizer(label_verbalizer(args.seed))
     model = PromptedUnitLM(backbone, verbalizer, PromptConfig(input_length=5, deep_length=5))
-    model.to(device=device, dtype=dtype).eval()
+    model.to(device=device).set_backbone_dtype(dtype).eval()
     gen = torch.Generator().manual_seed(args.seed)
     shape = (sizes.gen_batch, sizes.gen_src)
     units = torch.randint(NUM_SPECIALS, VOCAB_SIZE, shape, generator=gen).to(device)
@@ -375,7 +382,7 @@ def bench_flops(args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
     sizes = sizes_from(args)
     c = sizes.config
     torch.manual_seed(args.seed)
-    backbone = build_backbone(sizes, device, dtype).eval()
+    backbone = set_frozen_dtype(build_backbone(sizes, device).eval(), dtype)
     gen = torch.Generator().manual_seed(args.seed)
     shape = (sizes.batch, sizes.seq_len)
     tokens = torch.randint(NUM_SPECIALS, VOCAB_SIZE, shape, generator=gen).to(device)
@@ -383,7 +390,7 @@ def bench_flops(args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
     a = torch.randn(m, k, device=device, dtype=dtype)
     b = torch.randn(k, n, device=device, dtype=dtype)
     share = CpuShare()
-    with torch.no_grad():
+    with torch.no_grad(), autocast_to(backbone):
         fwd_s, mm_s = median_times(
             [lambda: backbone(tokens), lambda: torch.matmul(a, b)], device, args.warmup, args.steps
         )
@@ -408,7 +415,7 @@ def bench_flops(args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--steps", type=int, default=5, help="timed steps for (a) and (c)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps before those")
     p.add_argument("--quick", action="store_true", help="tiny model and sizes: a smoke check")

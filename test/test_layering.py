@@ -21,6 +21,7 @@ LAYERS = [
     "options",  # mapping options with checked keys
     "vocab",  # fairseq dictionary and special tokens
     "batching",  # padding token rows
+    "precision",  # the frozen backbone's dtype (bf16 where fast), autocast
     "training",  # the one training loop
     "speechlm",  # networks: unit LM, encoder-decoder, HuBERT; decoding
     "checkpoints",  # fairseq loaders and savers, the backbone registry

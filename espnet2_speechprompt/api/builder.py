@@ -22,6 +22,7 @@ import torch
 from ..checkpoints.backbones import BACKBONES, GSLMBackbone
 from ..checkpoints.trainable_state import load_trainable_state
 from ..errors import CheckpointError, SpeechPromptError
+from ..precision import resolve_backbone_dtype
 from ..prompt.builders import build_prompted
 from ..prompt.prompted_encdec import PromptedEncoderDecoder
 from ..prompt.prompted_lm import PromptedUnitLM
@@ -146,6 +147,20 @@ def build_speechprompt(options: Options) -> BuiltSpeechPrompt:
     )
     preprocessor = _preprocessor(labels, backbone, vocab, source)
     return BuiltSpeechPrompt(prompted, source, values["max_source_length"], backbone, preprocessor)
+
+
+def apply_backbone_precision(
+    prompted: Prompted, requested: str, device: str | torch.device = "cpu"
+) -> torch.dtype:
+    """Put the frozen backbone in the dtype ``backbone_precision`` asks for on ``device``
+    (``auto``: bf16 where the hardware has fast bf16 matrix products); returns it."""
+    try:
+        dtype = resolve_backbone_dtype(requested, device)
+    except ValueError as exc:
+        raise SpeechPromptError(str(exc)) from None
+    if dtype != torch.float32:
+        prompted.set_backbone_dtype(dtype)
+    return dtype
 
 
 def resolve_max_source_length(values: MutableMapping, prompted: Prompted) -> int | None:

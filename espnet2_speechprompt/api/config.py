@@ -31,6 +31,7 @@ from ..verbalizer.builders import VERBALIZERS
 OPTION_DEFAULTS = {
     "backbone": "gslm",
     "backbone_conf": {},
+    "backbone_precision": "auto",
     "input": None,
     "max_source_length": None,
     "unit_extractor_conf": {},

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import SpeechPromptError
-from .builder import load_state
+from .builder import apply_backbone_precision, load_state
 from .config import read_options
 from .extraction import SpeechUnits, extractor_conf
 from .icl_builder import (
@@ -53,11 +53,13 @@ class InContextSpeechPrompt:
         kmeans: str | os.PathLike | None = None,
         unit_extractor_conf: dict | None = None,
         backbone_conf: dict | None = None,
+        backbone_precision: str | None = None,
     ):
         """Package files (``meta.yaml`` keys) and overrides as ``SpeechPrompt`` takes them:
         ``speechprompt_backbone`` (sha256 of each file the prompts depend on, checked when the
         file is used), ``speechprompt_kmeans``; ``backbone_conf``, ``unit_extractor_conf`` and
-        ``kmeans`` override the config's."""
+        ``kmeans`` override the config's; ``backbone_precision`` (default: the config's) is the
+        frozen backbone's precision."""
         config, model_file = speechprompt_train_config, speechprompt_model_file
         options = read_options(config, model_file, backbone_conf, read=read_icl_config)
         if speechprompt_backbone is not None:
@@ -67,6 +69,8 @@ class InContextSpeechPrompt:
         if model_file is not None:
             load_state(built.prompted, model_file, config)
         self.prompted = built.prompted.to(device).eval()
+        requested = backbone_precision or getattr(options, "backbone_precision", "auto")
+        self.backbone_dtype = apply_backbone_precision(self.prompted, requested, device)
         self.episode = built.episode
         self.unit_encoder = built.unit_encoder
         self.label_tokens = built.label_tokens

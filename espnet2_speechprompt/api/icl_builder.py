@@ -43,6 +43,7 @@ ICL_PROMPT_DEFAULTS = asdict(PromptConfig(input_length=5, deep_length=0, separat
 ICL_OPTION_DEFAULTS = {
     "backbone": "gslm",
     "backbone_conf": {},
+    "backbone_precision": "auto",
     "prompt_conf": ICL_PROMPT_DEFAULTS,
     "episode_conf": asdict(EpisodeConfig()),
     "unit_extractor_conf": {},

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import SpeechPromptError
 from ..vocab import PAD
+from .builder import apply_backbone_precision
 from .config import DECODINGS, is_icl_config, load_config, read_options
 from .extraction import SpeechUnits, extractor_conf
 from .icl import InContextSpeechPrompt
@@ -72,10 +73,12 @@ class SpeechPrompt:
         speechprompt_kmeans: str | os.PathLike | None = None,
         kmeans: str | os.PathLike | None = None,
         unit_extractor_conf: dict | None = None,
+        backbone_precision: str | None = None,
     ):
         """Package files (``meta.yaml`` keys): ``speechprompt_backbone`` (sha256 of each file the
         prompts depend on, checked when the file is used), ``speechprompt_kmeans``;
-        ``backbone_conf``, ``unit_extractor_conf`` and ``kmeans`` override the config's."""
+        ``backbone_conf``, ``unit_extractor_conf`` and ``kmeans`` override the config's;
+        ``backbone_precision`` (default: the config's) is the frozen backbone's precision."""
         config, model_file = speechprompt_train_config, speechprompt_model_file
         options = read_options(config, model_file, backbone_conf)
         built, _ = build_trained(options, config, model_file, speechprompt_backbone)
@@ -85,6 +88,8 @@ class SpeechPrompt:
         )
         self.speech_units = SpeechUnits(self.unit_extractor_conf, speechprompt_backbone, device)
         self.prompted = built.prompted.to(device).eval()
+        requested = backbone_precision or getattr(options, "backbone_precision", "auto")
+        self.backbone_dtype = apply_backbone_precision(self.prompted, requested, device)
         self.train_args, self.device = options, device
         self.input = built.input  # "units" or "speech" (resolved by build_speechprompt)
         self.preprocess = built.preprocessor

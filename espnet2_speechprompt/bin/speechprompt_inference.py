@@ -37,6 +37,7 @@ from ..api import SpeechPrompt
 from ..api.config import DECODINGS
 from ..errors import SpeechPromptError
 from ..fileio import atomic_directory, directory_lock
+from ..precision import BACKBONE_PRECISIONS
 from .cli_errors import exit_on_user_error
 
 __all__ = ["SpeechPrompt", "inference", "main"]  # SpeechPrompt: the library's, re-exported
@@ -97,6 +98,7 @@ def inference(
     max_len_a: float = 0.0,
     length_penalty: float = 1.0,
     nbest: int = 1,
+    backbone_precision: str | None = None,
 ) -> None:
     from ..tasks.data_checks import check_inference_data
     from ..tasks.speechprompt import SpeechPromptTask
@@ -113,6 +115,7 @@ def inference(
         max_len_a=max_len_a,
         length_penalty=length_penalty,
         nbest=nbest,
+        backbone_precision=backbone_precision,
     )
     loader = SpeechPromptTask.build_streaming_iterator(
         data_path_and_name_and_type,
@@ -178,6 +181,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speechprompt_model_file", default=None)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--backbone_precision",
+        choices=BACKBONE_PRECISIONS,
+        default=None,
+        help="The frozen backbone's precision (default: the training config's, normally "
+        "auto: bfloat16 where the hardware has fast bf16 matrix products)",
+    )
     parser.add_argument(
         "--decoding",
         choices=DECODINGS,

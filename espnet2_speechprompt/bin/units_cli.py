@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from espnet2_speechprompt.errors import SpeechPromptError
+from espnet2_speechprompt.precision import BACKBONE_PRECISIONS
 from espnet2_speechprompt.units.audio import read_audio, read_wav_scp
 from espnet2_speechprompt.units.errors import UnitsError
 from espnet2_speechprompt.units.features import FeatureReader, build_reader
@@ -27,6 +28,13 @@ def add_input_args(parser: argparse.ArgumentParser, jobs: bool = True) -> None:
     group.add_argument("--no-cmvn", action="store_true", help="MFCC without per-utterance CMVN")
     group.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass")
     group.add_argument("--device", default="cpu")
+    group.add_argument(
+        "--precision",
+        choices=BACKBONE_PRECISIONS,
+        default="auto",
+        help="HuBERT's weights and matrix products: float32, bfloat16, or auto (bfloat16 where "
+        "the hardware has fast bf16 matrix products)",
+    )
     if jobs:
         group.add_argument("--nj", type=int, default=1, help="number of parallel jobs")
         group.add_argument("--job", type=int, help="this job's number, 1..nj (JOB=1:N)")
@@ -47,6 +55,7 @@ def make_reader(args: argparse.Namespace) -> FeatureReader:
         layer=args.layer,
         cmvn=not args.no_cmvn,
         device=args.device,
+        precision=args.precision,
     )
 
 

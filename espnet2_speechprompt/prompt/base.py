@@ -4,6 +4,7 @@ candidate scoring and beam/greedy search on top of each model's decoding steps."
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Self
 
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SpeechPromptError
+from ..precision import autocast_to, set_frozen_dtype
 from ..speechlm.beam_search import Hypothesis, beam_search
 from ..speechlm.transformer_lm import DecodingState, TransformerDecoder
 from ..vocab import BOS, EOS, NUM_SPECIALS, PAD, UNK
@@ -90,6 +92,17 @@ class FrozenBackbone:
         super().train(mode)
         self.backbone.eval()  # frozen: never in training mode (no dropout)
         return self
+
+    def set_backbone_dtype(self, dtype: torch.dtype) -> Self:
+        """Keep the frozen backbone's weights in ``dtype`` (float32 or bfloat16); the
+        trainable state stays float32, so do the backbone's normalization layers
+        (``precision``)."""
+        set_frozen_dtype(self.backbone, dtype)
+        return self
+
+    def backbone_precision(self) -> contextlib.AbstractContextManager:
+        """The context the backbone runs in: autocast to bf16 for a bf16 backbone."""
+        return autocast_to(self.backbone)
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Prompts, separator and verbalizer: everything but the frozen backbone."""
@@ -214,7 +227,8 @@ class PromptedModel(FrozenBackbone):
     def _label_inputs(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Placeholder tokens (for positions/padding) and embeddings of label-space ids."""
         decoder = self._label_decoder
-        table = self.verbalizer.embedding_table(decoder.embed_tokens.weight)
+        with self.backbone_precision():  # the verbalizer's mix of a bf16 table
+            table = self.verbalizer.embedding_table(decoder.embed_tokens.weight)
         embeds = decoder.embed_scale * F.embedding(labels, table)
         return torch.where(labels.eq(PAD), PAD, UNK), embeds
 

@@ -112,7 +112,9 @@ class PromptedICL(FrozenBackbone, nn.Module):
         if separator is not None:
             is_sep = episodes.eq(self.sep_index)[..., None]
             embeds = torch.where(is_sep, separator.to(embeds.dtype), embeds)
-        return self.backbone(episodes, embeds, self.prompts.vectors(), None, 1)[:, -1]
+        with self.backbone_precision():
+            logits = self.backbone(episodes, embeds, self.prompts.vectors(), None, 1)
+        return logits[:, -1].float()
 
     def forward(self, episodes: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cross-entropy of the query labels ``targets`` ``[B]`` over the unit tokens; accuracy

@@ -84,7 +84,8 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
         if not self.backbone.audio_input:
             source = append_eos(source, lengths)
             lengths = lengths + 1
-        return self.backbone.encode(source, lengths, self.encoder_prompts.vectors())
+        with self.backbone_precision():
+            return self.backbone.encode(source, lengths, self.encoder_prompts.vectors())
 
     def _start_inputs(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = torch.full((batch, 1), self.decoder_start, dtype=torch.long, device=device)
@@ -92,8 +93,9 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
 
     def _logits(self, tokens, embeds, state: DecodingState) -> torch.Tensor:
         """Label-space logits for every decoder position."""
-        decoder = self.backbone.decoder
-        return self.verbalizer(decoder(tokens, embeds, self.decoder_prompts.vectors(), state))
+        with self.backbone_precision():
+            lm_logits = self.backbone.decoder(tokens, embeds, self.decoder_prompts.vectors(), state)
+        return self.verbalizer(lm_logits.float())
 
     # ----------------------------------------------------------------- training
     def sequence_logits(

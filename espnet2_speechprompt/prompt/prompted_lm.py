@@ -73,8 +73,9 @@ class PromptedUnitLM(PromptedModel, nn.Module):
         keep_last: int | None = None,
     ) -> torch.Tensor:
         """Label-space logits for every position of ``tokens`` (or the last ``keep_last``)."""
-        lm_logits = self.backbone(tokens, embeds, self.prompts.vectors(), state, keep_last)
-        return self.verbalizer(lm_logits)
+        with self.backbone_precision():
+            lm_logits = self.backbone(tokens, embeds, self.prompts.vectors(), state, keep_last)
+        return self.verbalizer(lm_logits.float())
 
     # ----------------------------------------------------------------- training
     def sequence_logits(

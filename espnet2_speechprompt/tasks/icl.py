@@ -23,6 +23,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 
+from ..api.builder import apply_backbone_precision
 from ..api.icl_builder import ICL_OPTION_DEFAULTS, build_episode_check, build_icl
 from ..api.inputs import DATA_OPTIONS, SpeechPromptDataError
 from ..kaldi_text import parse_ints, read_entries
@@ -31,7 +32,13 @@ from ..vocab import PAD
 from .data_checks import check_data_files
 from .espnet_model import TrainableStateModel, out_of_memory
 from .experiment import check_same_experiment
-from .speechprompt import PROMPT_TUNING_DEFAULTS, add_unit_extractor_argument, backbone_choices
+from .speechprompt import (
+    PROMPT_TUNING_DEFAULTS,
+    add_backbone_precision_argument,
+    add_unit_extractor_argument,
+    backbone_choices,
+    training_device,
+)
 from .trainer import SpeechPromptTrainer
 
 DATA_NAMES = ("episode", "target")
@@ -126,6 +133,7 @@ class SpeechPromptICLTask(AbsTask):
             "demonstrations, each utterance cut or padded to unit_length (default 50) units",
         )
         add_unit_extractor_argument(group)
+        add_backbone_precision_argument(group)
         for choices in cls.class_choices_list:
             choices.add_arguments(group)
         parser.set_defaults(
@@ -158,4 +166,6 @@ class SpeechPromptICLTask(AbsTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetICLModel:
         """The library's model of ``args`` (resolved settings written back, for config.yaml)."""
-        return ESPnetICLModel(build_icl(args).prompted)
+        prompted = build_icl(args).prompted
+        apply_backbone_precision(prompted, args.backbone_precision, training_device(args))
+        return ESPnetICLModel(prompted)

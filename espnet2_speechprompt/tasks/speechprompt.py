@@ -23,7 +23,7 @@ from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import int_or_none, str_or_none
 
-from ..api.builder import build_preprocessor, build_speechprompt
+from ..api.builder import apply_backbone_precision, build_preprocessor, build_speechprompt
 from ..api.config import (
     DECODINGS,
     OPTION_DEFAULTS,
@@ -34,6 +34,7 @@ from ..api.config import (
 )
 from ..api.inputs import INPUTS
 from ..checkpoints.backbones import BACKBONES
+from ..precision import BACKBONE_PRECISIONS
 from ..verbalizer.builders import VERBALIZERS
 from ..vocab import PAD
 from .data_checks import check_training_data
@@ -74,6 +75,25 @@ def add_input_arguments(group: argparse._ArgumentGroup) -> None:
         "with the labels; unit_mbart: encoder positions less </s>; wav2seq: no limit)",
     )
     add_unit_extractor_argument(group)
+    add_backbone_precision_argument(group)
+
+
+def training_device(args: argparse.Namespace) -> str:
+    """Where ESPnet's trainer will put the model: cuda with ``--ngpu`` > 0."""
+    return "cuda" if getattr(args, "ngpu", 0) > 0 else "cpu"
+
+
+def add_backbone_precision_argument(group: argparse._ArgumentGroup) -> None:
+    """``--backbone_precision``: the frozen backbone's precision."""
+    group.add_argument(
+        "--backbone_precision",
+        choices=BACKBONE_PRECISIONS,
+        default=OPTION_DEFAULTS["backbone_precision"],
+        help="The frozen backbone's weights and matrix products: float32, bfloat16 (prompts, "
+        "verbalizer, optimizer state and loss stay float32), or auto: bfloat16 where the "
+        "hardware has fast bf16 matrix products (CPUs with AMX or AVX-512 BF16, CUDA GPUs "
+        "with bf16), else float32 (logged once)",
+    )
 
 
 def add_unit_extractor_argument(group: argparse._ArgumentGroup) -> None:
@@ -221,6 +241,7 @@ class SpeechPromptTask(AbsTask):
     def build_model(cls, args: argparse.Namespace) -> ESPnetSpeechPromptModel:
         """The library's model of ``args`` (resolved options written back, for config.yaml)."""
         built = build_speechprompt(args)
+        apply_backbone_precision(built.prompted, args.backbone_precision, training_device(args))
         return ESPnetSpeechPromptModel(
             built.prompted, built.input, args.backbone, built.max_source_length
         )

@@ -24,11 +24,13 @@ class UnitExtractor:
         cmvn: bool = True,
         dedup: bool = True,
         device: str = "cpu",
+        precision: str = "auto",
     ):
         self.kmeans_path, self.checkpoint, self.dedup = kmeans, checkpoint, dedup
         self.reader = build_reader(
-            feature, checkpoint=checkpoint, layer=layer, cmvn=cmvn, device=device
-        )
+            feature, checkpoint=checkpoint, layer=layer, cmvn=cmvn, device=device,
+            precision=precision,
+        )  # fmt: skip
         self.quantizer = KMeansQuantizer.from_file(kmeans).to(device)
 
     def files(self) -> dict[str, str]:

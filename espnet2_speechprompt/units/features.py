@@ -13,6 +13,7 @@ import torchaudio
 from torchaudio.compliance import kaldi
 
 from espnet2_speechprompt.checkpoints.hubert import load_hubert
+from espnet2_speechprompt.precision import autocast_to, resolve_backbone_dtype, set_frozen_dtype
 from espnet2_speechprompt.speechlm.hubert import HubertModel
 from espnet2_speechprompt.units.audio import SAMPLE_RATE, prepare_audio
 from espnet2_speechprompt.units.errors import UnitsError
@@ -103,7 +104,9 @@ class MfccReader(FeatureReader):
 
 
 class HubertReader(FeatureReader):
-    """Hidden states of layer ``layer`` (1-based, as fairseq's ``output_layer``) of HuBERT."""
+    """Hidden states of layer ``layer`` (1-based, as fairseq's ``output_layer``) of HuBERT;
+    ``precision`` (``precision.BACKBONE_PRECISIONS``) as for a prompted backbone: bf16 weights
+    and matrix products (norms in fp32), float32 features out."""
 
     def __init__(
         self,
@@ -111,6 +114,7 @@ class HubertReader(FeatureReader):
         layer: int,
         device: str | torch.device = "cpu",
         normalize: bool | None = None,
+        precision: str = "auto",
     ):
         super().__init__()
         if not isinstance(model, HubertModel):
@@ -120,6 +124,11 @@ class HubertReader(FeatureReader):
         except ValueError as exc:
             raise UnitsError(str(exc)) from None
         self.model, self.layer, self.device = model.eval().to(device), layer, torch.device(device)
+        try:
+            self.dtype = resolve_backbone_dtype(precision, self.device)
+        except ValueError as exc:
+            raise UnitsError(str(exc)) from None
+        set_frozen_dtype(self.model, self.dtype)
         self.dim = model.cfg.embed_dim
         self.hop = model.feature_extractor.hop
         self.min_samples = model.feature_extractor.receptive_field
@@ -127,7 +136,9 @@ class HubertReader(FeatureReader):
     def extract(self, wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = torch.tensor([w.numel() for w in wavs], dtype=torch.long)
         batch = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True).to(self.device)
-        feats, frames = self.model(batch, lengths.to(self.device), output_layer=self.layer)
+        with autocast_to(self.model):
+            feats, frames = self.model(batch, lengths.to(self.device), output_layer=self.layer)
+        feats = feats.float()
         pad = torch.arange(feats.shape[1], device=feats.device)[None] >= frames[:, None]
         return feats.masked_fill(pad[..., None], 0.0).cpu(), frames.cpu()
 
@@ -139,12 +150,14 @@ def build_reader(
     layer: int | None = None,
     cmvn: bool = True,
     device: str = "cpu",
+    precision: str = "auto",
 ) -> FeatureReader:
-    """A reader by name: ``mfcc`` or ``hubert`` (needs ``checkpoint`` and ``layer``)."""
+    """A reader by name: ``mfcc`` or ``hubert`` (needs ``checkpoint`` and ``layer``; runs in
+    ``precision``)."""
     if kind == "mfcc":
         return MfccReader(cmvn=cmvn)
     if kind == "hubert":
         if not checkpoint or layer is None:
             raise UnitsError("the hubert feature needs a checkpoint and a layer")
-        return HubertReader(checkpoint, layer, device=device)
+        return HubertReader(checkpoint, layer, device=device, precision=precision)
     raise UnitsError(f"unknown feature type {kind!r} (mfcc | hubert)")

@@ -41,6 +41,7 @@ def run(icl_task_data, tmp_path_factory) -> Path:
         "--output_dir", str(root / "exp"), "--episode_conf", EPISODE_CONF,
         "--backbone_conf", f"checkpoint={icl_task_data / 'lm' / 'checkpoint_best.pt'}",
         "--unit_extractor_conf", f"{{kmeans: {root / 'km.npy'}, feature: mfcc}}",
+        "--backbone_precision", "float32",  # equivalences to 1e-5
     ]  # fmt: skip
     return dry_run_with_random_state(cmd, seed=3, task=SpeechPromptICLTask)
 

@@ -235,3 +235,30 @@ def test_episode_scores_are_the_query_label_log_likelihoods(case: EpisodeCase):
             loss = model(x.episodes[i : i + 1], x.targets[i : i + 1])["loss"]
             target_logprob = logprobs[i, x.targets[i] - NUM_SPECIALS]
             assert math.isclose(-float(loss), float(target_logprob), abs_tol=ATOL)
+
+
+# ---- a bfloat16 backbone ------------------------------------------------------------------
+BF16_TOLERANCE = 0.05  # |bf16 - fp32| <= 0.05 + 0.05 |fp32| on every output (8-bit mantissa)
+
+
+@every_method
+def test_bf16_backbone_keeps_fp32_training_and_outputs_near_fp32(case: ContractCase | EpisodeCase):
+    """A bf16 backbone (weights and matmuls) under fp32 prompts: the trainable state and its
+    gradients stay fp32, the backbone stays frozen in bf16, outputs are fp32 and near fp32's."""
+    x = case.inputs()
+    expected = case.outputs(case.build().eval(), x)
+    model = case.build().set_backbone_dtype(torch.bfloat16)
+    for name, p in model.backbone.named_parameters():  # norms stay fp32
+        assert p.dtype == (torch.float32 if "norm" in name else torch.bfloat16), name
+    backbone = {key: value.clone() for key, value in model.backbone.state_dict().items()}
+    model.train()
+    case.loss(model, x).backward()
+    for name, p in _trainable(model).items():
+        assert p.dtype == torch.float32 and p.grad.dtype == torch.float32, name
+        assert bool(p.grad.abs().sum() > 0), name
+    torch.optim.Adam(_trainable(model).values(), lr=1.0).step()
+    assert all(torch.equal(v, backbone[k]) for k, v in model.backbone.state_dict().items())
+    got = case.outputs(case.build().set_backbone_dtype(torch.bfloat16).eval(), x)
+    for bf16, fp32 in zip(got, expected, strict=True):
+        assert bf16.dtype == fp32.dtype
+        torch.testing.assert_close(bf16, fp32, atol=BF16_TOLERANCE, rtol=BF16_TOLERANCE)

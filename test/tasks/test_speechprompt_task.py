@@ -63,11 +63,13 @@ def trained(data, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def random_task(data, tmp_path_factory) -> Path:
-    """The task on fixed random weights: an untrained unit LM, random prompts and verbalizer."""
+    """The task on fixed random weights: an untrained unit LM, random prompts and verbalizer;
+    the backbone in float32 (recorded in config.yaml), so batched == single holds to 1e-5."""
     root = tmp_path_factory.mktemp("random")
     lm = save_random_unit_lm(Dictionary.load(data / "lm" / "dict.txt"), root / "lm")
     return dry_run_with_random_state(
-        common_args(data, root / "exp") + ["--backbone_conf", f"checkpoint={lm}"]
+        common_args(data, root / "exp")
+        + ["--backbone_conf", f"checkpoint={lm}", "--backbone_precision", "float32"]
     )
 
 

@@ -49,8 +49,10 @@ def test_mfcc_shape_and_normalisation():
     "reader",
     [
         lambda: MfccReader(),
-        lambda: HubertReader(tiny_hubert("default"), layer=2),
-        lambda: HubertReader(tiny_hubert("layer_norm", layer_norm_first=True), layer=3),
+        lambda: HubertReader(tiny_hubert("default"), layer=2, precision="float32"),
+        lambda: HubertReader(
+            tiny_hubert("layer_norm", layer_norm_first=True), layer=3, precision="float32"
+        ),
     ],
     ids=["mfcc", "hubert-base", "hubert-large"],
 )
@@ -67,7 +69,7 @@ def test_batched_equals_one_at_a_time(reader):
 
 
 def test_resampling_and_channel_mixdown(caplog):
-    reader = HubertReader(tiny_hubert(), layer=1)
+    reader = HubertReader(tiny_hubert(), layer=1, precision="float32")
     mono = torch.from_numpy(tone(0.5, 440, 0))
     at_8k = torchaudio.functional.resample(mono, 16000, 8000)
     with caplog.at_level("INFO"):
