@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 
 import torch
+from bench_units import timed  # (a sibling script: bench/ is on the path)
 from torch.utils.flop_counter import FlopCounterMode
 
 from espnet2_speechprompt.checkpoints.hubert import HUBERT_BASE_CONV, parse_conv_layers
@@ -42,25 +41,10 @@ GOALS = {"step": 0.4, "rtf": 0.04, "inference": 2.5}
 VOCAB = 104  # GSLM's hubert100 dictionary: 4 specials + 100 units
 
 
-def timed(fn, device: torch.device, repeat: int) -> float:
-    """Median seconds of ``fn()`` over ``repeat`` runs after one warm-up."""
-    times = []
-    for i in range(repeat + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def matmul_peak(args, device: torch.device, dtype: torch.dtype) -> float:
     n = 512 if args.quick else 2048
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    return 2 * n**3 / timed(lambda: a @ b, device, args.repeat)
+    return 2 * n**3 / timed(lambda: a @ b, args.repeat, device)
 
 
 def prompted_lm(args, device: torch.device, dtype: torch.dtype) -> PromptedUnitLM:
@@ -83,7 +67,7 @@ def step_seconds(args, device: torch.device, dtype: torch.dtype) -> float:
         model(units, lengths, labels, torch.ones_like(lengths))["loss"].backward()
         optimizer.step()
 
-    return timed(step, device, args.repeat)
+    return timed(step, args.repeat, device)
 
 
 def hubert_figures(args, device: torch.device, dtype: torch.dtype) -> tuple[float, float]:
@@ -95,7 +79,7 @@ def hubert_figures(args, device: torch.device, dtype: torch.dtype) -> tuple[floa
     with torch.inference_mode():
         with FlopCounterMode(display=False) as counter:
             reader.extract(wavs)
-        seconds = timed(lambda: reader.extract(wavs), device, args.repeat)
+        seconds = timed(lambda: reader.extract(wavs), args.repeat, device)
     return seconds / args.seconds, counter.get_total_flops() / seconds
 
 
@@ -113,7 +97,7 @@ def inference_rate(args, device: torch.device, dtype: torch.dtype) -> float:
             for _ in range(batches):
                 model.score_candidates(units, lengths, candidates)
 
-    return batches * 16 / timed(run, device, args.repeat)
+    return batches * 16 / timed(run, args.repeat, device)
 
 
 def machine(device: torch.device) -> str:

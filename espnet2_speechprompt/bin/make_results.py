@@ -35,6 +35,7 @@ from .. import __version__
 from ..checkpoints.trainable_state import load_trainable_state
 from ..fileio import atomic_write_text
 from ..kaldi_text import read_entries
+from ..precision import cpu_bf16_flags, dtype_name, resolve_backbone_dtype
 from ..vocab import NUM_SPECIALS, Dictionary
 from .cli_errors import exit_on_user_error
 from .speechprompt_score import read_table
@@ -174,11 +175,20 @@ def environment() -> list[str]:
         lines.append("- Git hash: `unknown` (not run from a git checkout)")
     else:
         lines += [f"- Git hash: `{commit[0]}`", f"  - Commit date: `{commit[1]}`"]
+    flags = ", ".join(cpu_bf16_flags()) or "none"
     lines.append(
-        f"- machine: `{platform.machine()}`, {os.cpu_count()} CPU cores, "
-        f"GPU: {'yes' if torch.cuda.is_available() else 'no'}"
+        f"- machine: `{platform.machine()}`, {os.cpu_count()} CPU cores (bf16 matrix flags: "
+        f"{flags}), GPU: {'yes' if torch.cuda.is_available() else 'no'}"
     )
     return lines
+
+
+def precision_line(config: dict) -> str:
+    """The frozen backbone's precision as configured and as it resolves on this machine's
+    CPU (training and inference of the recipes run there unless --ngpu/--gpu_inference)."""
+    requested = config.get("backbone_precision", "auto")
+    resolved = dtype_name(resolve_backbone_dtype(requested, "cpu"))
+    return f"- frozen backbone precision: `{requested}` (on this machine's CPU: {resolved})"
 
 
 def set_results(decode: Path, ref_path: Path, metrics: list[str]) -> dict:
@@ -325,6 +335,7 @@ def write_results(args: argparse.Namespace) -> None:
     lines += [
         f"## {exp.name}: {config['verbalizer']} verbalizer (`{exp}`)",
         f"- backbone: `{config['backbone']}` `{backbone}` ({backbone.stat().st_size / 2**20:.1f} MiB)",
+        precision_line(config),
         f"- prompts: input {prompt['input_length']}, deep {prompt['deep_length']}, "
         f"separator {prompt['separator']}; verbalizer `{config['verbalizer']}` "
         f"{config['verbalizer_conf']}",

@@ -46,6 +46,10 @@ def test_mini_recipe_debug_run_meets_the_bar(tmp_path: Path):
     assert int(snt) == 48
     assert float(acc) / 100 >= TEST_ACCURACY_BAR, results
     assert re.search(r"trainable parameters: [\d,]+", results)
+    assert re.search(
+        r"frozen backbone precision: `auto` \(on this machine's CPU: (bfloat16|float32)\)", results
+    )
+    assert "bf16 matrix flags: " in results
     assert "- Git hash: `" in results
     # the frequency run beside it, and the GRU baseline trained beside the prompts
     freq_valid, freq_test = table_row(results, "`speechprompt_train_debug_frequency`")[2:4]
