@@ -19,8 +19,9 @@ action=$1
 mkdir -p "$2"
 dir=$(cd "$2" && pwd)
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() {  # (a Python: $PYTHON, else python3)
+  "${PYTHON:-python3}" -c \
+    'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 write_config() {

@@ -35,7 +35,10 @@ def slurm(tmp_path_factory) -> dict[str, str]:
     """The environment of a private one-node cluster (SLURM_CONF), stopped afterwards."""
     root = tmp_path_factory.mktemp("slurm")
     tool = ROOT / "tools" / "slurm_local.sh"
-    out = subprocess.run(["bash", tool, "start", root], capture_output=True, text=True, timeout=120)
+    env = dict(os.environ, PYTHON=sys.executable)  # picks the free ports
+    out = subprocess.run(
+        ["bash", tool, "start", root], capture_output=True, text=True, timeout=120, env=env
+    )
     assert out.returncode == 0, f"the test cluster did not start: {out.stderr}"
     yield dict(os.environ, SLURM_CONF=str(root / "slurm.conf"))
     subprocess.run(["bash", tool, "stop", root], capture_output=True, timeout=120)
