@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm
+from espnet2_speechprompt.precision import autocast_to, set_frozen_dtype
 from espnet2_speechprompt.vocab import Dictionary
 from test.factories.oracles import needs_fairseq
 
 pytestmark = needs_fairseq
+BF16_PARITY_ATOL = 0.05  # logits of a bf16 backbone (8-bit mantissa) vs fairseq's fp32
 
 ARCHS = {
     # GSLM: transformer_lm_big shape (shrunk), relu, sinusoidal, tied output projection
@@ -96,13 +98,18 @@ def _tokens() -> torch.Tensor:
     return tokens
 
 
-def _assert_same_logits(fairseq_model, path, fs_dict, symbols, atol=1e-5):
+def _assert_same_logits(
+    fairseq_model, path, fs_dict, symbols, atol=1e-5, dtype: torch.dtype = torch.float32
+):
+    """Our load of ``path`` gives fairseq's logits (``dtype``: our frozen-backbone precision)."""
     ours, vocab = load_unit_lm(path)
+    set_frozen_dtype(ours, dtype)
     assert [vocab.index(s) for s in symbols] == [fs_dict.index(s) for s in symbols]
     tokens = _tokens()
     with torch.no_grad():
         expected = fairseq_model(tokens)[0]
-        got = ours(tokens)
+        with autocast_to(ours):
+            got = ours(tokens).float()
     real = tokens.ne(1)
     assert got.shape == expected.shape
     torch.testing.assert_close(got[real], expected[real], atol=atol, rtol=0)
@@ -115,6 +122,16 @@ def test_cfg_layout_saved_by_fairseq_trainer(tmp_path, arch):
     path = tmp_path / "checkpoint_best.pt"
     trainer.save_checkpoint(os.fspath(path), {"train_iterator": {"epoch": 1}})
     _assert_same_logits(model, path, fs_dict, symbols)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_bf16_backbone_stays_near_fairseq_fp32(tmp_path, arch):
+    """Our bf16 precision against fairseq's fp32 forward: within ``BF16_PARITY_ATOL``."""
+    _, _, model, trainer, fs_dict, symbols = _fairseq_setup(tmp_path, arch)
+    trainer.consolidate_optimizer()
+    path = tmp_path / "checkpoint_best.pt"
+    trainer.save_checkpoint(os.fspath(path), {"train_iterator": {"epoch": 1}})
+    _assert_same_logits(model, path, fs_dict, symbols, BF16_PARITY_ATOL, torch.bfloat16)
 
 
 def test_args_namespace_layout(tmp_path):

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # How the recipe's jobs run. Every *_cmd takes the same arguments (utils/job_lib.sh):
 #
-#   ${train_cmd} [--mem 4G] [--num_threads N] [--gpu N] [--max_jobs_run P] JOB=1:N <log with JOB> <command with JOB ...>
+#   ${train_cmd} [--mem 4G] [--num_threads N] [--gpu N] [--max_jobs_run P] \
+#       JOB=1:N <log with JOB> <command with JOB ...>
 #
 # and runs N jobs, each with JOB replaced by its number, waits for all of them and fails if
 # one fails, naming its log. train_cmd runs the data jobs (formatting, units), decode_cmd
