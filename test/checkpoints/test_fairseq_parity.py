@@ -115,23 +115,17 @@ def _assert_same_logits(
     torch.testing.assert_close(got[real], expected[real], atol=atol, rtol=0)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "atol"), [(torch.float32, 1e-5), (torch.bfloat16, BF16_PARITY_ATOL)], ids=str
+)
 @pytest.mark.parametrize("arch", sorted(ARCHS))
-def test_cfg_layout_saved_by_fairseq_trainer(tmp_path, arch):
+def test_cfg_layout_saved_by_fairseq_trainer(tmp_path, arch, dtype, atol):
+    """fp32: fairseq's logits within 1e-5; our bf16 backbone within ``BF16_PARITY_ATOL``."""
     _, _, model, trainer, fs_dict, symbols = _fairseq_setup(tmp_path, arch)
     trainer.consolidate_optimizer()
     path = tmp_path / "checkpoint_best.pt"
     trainer.save_checkpoint(os.fspath(path), {"train_iterator": {"epoch": 1}})
-    _assert_same_logits(model, path, fs_dict, symbols)
-
-
-@pytest.mark.parametrize("arch", sorted(ARCHS))
-def test_bf16_backbone_stays_near_fairseq_fp32(tmp_path, arch):
-    """Our bf16 precision against fairseq's fp32 forward: within ``BF16_PARITY_ATOL``."""
-    _, _, model, trainer, fs_dict, symbols = _fairseq_setup(tmp_path, arch)
-    trainer.consolidate_optimizer()
-    path = tmp_path / "checkpoint_best.pt"
-    trainer.save_checkpoint(os.fspath(path), {"train_iterator": {"epoch": 1}})
-    _assert_same_logits(model, path, fs_dict, symbols, BF16_PARITY_ATOL, torch.bfloat16)
+    _assert_same_logits(model, path, fs_dict, symbols, atol, dtype)
 
 
 def test_args_namespace_layout(tmp_path):
