@@ -17,9 +17,15 @@ from collections.abc import Iterator
 
 import torch
 
+from .errors import SpeechPromptError
+
 BACKBONE_PRECISIONS = ("auto", "float32", "bfloat16")
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 _reported: set[str] = set()
+
+
+class PrecisionError(SpeechPromptError, ValueError):
+    """An unknown precision name."""
 
 
 @functools.cache
@@ -50,7 +56,7 @@ def bf16_is_fast(device: str | torch.device) -> tuple[bool, str]:
 def resolve_backbone_dtype(requested: str, device: str | torch.device = "cpu") -> torch.dtype:
     """``float32`` / ``bfloat16`` as asked; ``auto``: bf16 where :func:`bf16_is_fast`."""
     if requested not in BACKBONE_PRECISIONS:
-        raise ValueError(
+        raise PrecisionError(
             f"backbone_precision must be one of {', '.join(BACKBONE_PRECISIONS)} (got {requested!r})"
         )
     if requested != "auto":
@@ -75,7 +81,8 @@ NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._Bat
 def set_frozen_dtype(module: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
     """``module``'s floating parameters and buffers in ``dtype``, but those of normalization
     layers, which stay float32 (their statistics and affine in fp32, as torch's mixed-dtype
-    layer-norm kernels expect)."""
+    layer-norm kernels expect); ``module.frozen_dtype`` records it for :func:`autocast_to`."""
+    module.frozen_dtype = dtype
     norms = {id(t) for m in module.modules() if isinstance(m, NORMS) for t in m.parameters()}
     with torch.no_grad():
         for tensor in [*module.parameters(), *module.buffers()]:
@@ -85,10 +92,9 @@ def set_frozen_dtype(module: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Mo
 
 
 def low_precision_dtype(module: torch.nn.Module) -> torch.dtype | None:
-    """bfloat16 when ``module`` holds bf16 weights (``set_frozen_dtype``), else None."""
-    if any(p.dtype == torch.bfloat16 for p in module.parameters()):
-        return torch.bfloat16
-    return None
+    """The low precision ``set_frozen_dtype`` put ``module`` in (bfloat16), else None."""
+    dtype = getattr(module, "frozen_dtype", torch.float32)
+    return None if dtype == torch.float32 else dtype
 
 
 @contextlib.contextmanager

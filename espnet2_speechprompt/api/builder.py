@@ -154,10 +154,7 @@ def apply_backbone_precision(
 ) -> torch.dtype:
     """Put the frozen backbone in the dtype ``backbone_precision`` asks for on ``device``
     (``auto``: bf16 where the hardware has fast bf16 matrix products); returns it."""
-    try:
-        dtype = resolve_backbone_dtype(requested, device)
-    except ValueError as exc:
-        raise SpeechPromptError(str(exc)) from None
+    dtype = resolve_backbone_dtype(requested, device)
     if dtype != torch.float32:
         prompted.set_backbone_dtype(dtype)
     return dtype

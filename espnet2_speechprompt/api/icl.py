@@ -69,7 +69,7 @@ class InContextSpeechPrompt:
         if model_file is not None:
             load_state(built.prompted, model_file, config)
         self.prompted = built.prompted.to(device).eval()
-        requested = backbone_precision or getattr(options, "backbone_precision", "auto")
+        requested = backbone_precision or options.backbone_precision
         self.backbone_dtype = apply_backbone_precision(self.prompted, requested, device)
         self.episode = built.episode
         self.unit_encoder = built.unit_encoder

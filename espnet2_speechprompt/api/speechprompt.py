@@ -88,7 +88,7 @@ class SpeechPrompt:
         )
         self.speech_units = SpeechUnits(self.unit_extractor_conf, speechprompt_backbone, device)
         self.prompted = built.prompted.to(device).eval()
-        requested = backbone_precision or getattr(options, "backbone_precision", "auto")
+        requested = backbone_precision or options.backbone_precision
         self.backbone_dtype = apply_backbone_precision(self.prompted, requested, device)
         self.train_args, self.device = options, device
         self.input = built.input  # "units" or "speech" (resolved by build_speechprompt)

@@ -124,10 +124,7 @@ class HubertReader(FeatureReader):
         except ValueError as exc:
             raise UnitsError(str(exc)) from None
         self.model, self.layer, self.device = model.eval().to(device), layer, torch.device(device)
-        try:
-            self.dtype = resolve_backbone_dtype(precision, self.device)
-        except ValueError as exc:
-            raise UnitsError(str(exc)) from None
+        self.dtype = resolve_backbone_dtype(precision, self.device)
         set_frozen_dtype(self.model, self.dtype)
         self.dim = model.cfg.embed_dim
         self.hop = model.feature_extractor.hop
