@@ -81,8 +81,7 @@ NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._Bat
 def set_frozen_dtype(module: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
     """``module``'s floating parameters and buffers in ``dtype``, but those of normalization
     layers, which stay float32 (their statistics and affine in fp32, as torch's mixed-dtype
-    layer-norm kernels expect); ``module.frozen_dtype`` records it for :func:`autocast_to`."""
-    module.frozen_dtype = dtype
+    layer-norm kernels expect)."""
     norms = {id(t) for m in module.modules() if isinstance(m, NORMS) for t in m.parameters()}
     with torch.no_grad():
         for tensor in [*module.parameters(), *module.buffers()]:
@@ -92,9 +91,12 @@ def set_frozen_dtype(module: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Mo
 
 
 def low_precision_dtype(module: torch.nn.Module) -> torch.dtype | None:
-    """The low precision ``set_frozen_dtype`` put ``module`` in (bfloat16), else None."""
-    dtype = getattr(module, "frozen_dtype", torch.float32)
-    return None if dtype == torch.float32 else dtype
+    """bfloat16 when ``module`` holds bf16 weights (``set_frozen_dtype``), else None. Read from
+    the weights, not recorded: ESPnet's trainer casts the whole model to ``--train_dtype``
+    after it is built, and autocast must follow the weights the backbone really has."""
+    if any(p.dtype == torch.bfloat16 for p in module.parameters()):
+        return torch.bfloat16
+    return None
 
 
 @contextlib.contextmanager
