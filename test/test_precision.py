@@ -96,3 +96,31 @@ def test_the_task_records_the_option_and_inference_runs_bf16(unit_task_data, tmp
         runs[name] = runner(units)
     assert runs["bfloat16"][0] == runs["float32"][0]  # the same label
     assert runs["bfloat16"][1] == pytest.approx(runs["float32"][1], abs=0.05)
+
+
+def test_training_keeps_the_backbone_in_bf16_through_espnets_cast(unit_task_data, tmp_path, caplog):
+    """ESPnet casts the built model to ``--train_dtype``; the backbone stays as configured."""
+    pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
+    from espnet2_speechprompt.tasks.speechprompt import SpeechPromptTask
+    from test.factories.task_data import data_args
+
+    data = unit_task_data
+    cmd = [
+        "--output_dir", str(tmp_path / "exp"), "--label_list", str(data / "label_list"),
+        "--backbone_conf", f"checkpoint={data / 'lm' / 'checkpoint_best.pt'}",
+        "--prompt_conf", "{input_length: 2, deep_length: 2}", "--max_epoch", "1",
+        "--batch_type", "unsorted", "--batch_size", "16", "--num_workers", "0",
+        "--use_tensorboard", "false", "--num_att_plot", "0", "--backbone_precision", "bfloat16",
+        *data_args(data),
+    ]  # fmt: skip
+    args = SpeechPromptTask.get_parser().parse_args(cmd)
+    model = SpeechPromptTask.build_model(args).to(dtype=torch.float32, device="cpu")
+    backbone = model.prompted.backbone
+    assert backbone.embed_tokens.weight.dtype == torch.bfloat16
+    assert model.prompted.prompts.deep_prompt.dtype == torch.float32
+    norms = [m for m in backbone.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and all(m.weight.dtype == torch.float32 for m in norms)
+    with caplog.at_level(logging.INFO):
+        SpeechPromptTask.main(cmd=cmd)
+    assert "training with the frozen backbone in bfloat16" in caplog.text
+    assert (tmp_path / "exp" / "1epoch.pth").exists()

@@ -33,6 +33,19 @@ class TrainableStateModel(AbsESPnetModel):
     prompted model's trainable part (backbone keys are left out and ignored)."""
 
     prompted: torch.nn.Module
+    backbone_dtype: torch.dtype | None = None
+
+    def keep_backbone_dtype(self, dtype: torch.dtype) -> None:
+        """Hold the frozen backbone in ``dtype`` from now on, also through the casts of the
+        whole model (ESPnet's task runner casts the built model to ``--train_dtype``)."""
+        self.backbone_dtype = dtype
+        self.prompted.set_backbone_dtype(dtype)
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        if self.backbone_dtype is not None:
+            self.prompted.set_backbone_dtype(self.backbone_dtype)
+        return self
 
     def train(self, mode: bool = True) -> TrainableStateModel:
         super().train(mode)

@@ -23,10 +23,10 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 
-from ..api.builder import apply_backbone_precision
 from ..api.icl_builder import ICL_OPTION_DEFAULTS, build_episode_check, build_icl
 from ..api.inputs import DATA_OPTIONS, SpeechPromptDataError
 from ..kaldi_text import parse_ints, read_entries
+from ..precision import resolve_backbone_dtype
 from ..prompt.icl import PromptedICL
 from ..vocab import PAD
 from .data_checks import check_data_files
@@ -167,5 +167,8 @@ class SpeechPromptICLTask(AbsTask):
     def build_model(cls, args: argparse.Namespace) -> ESPnetICLModel:
         """The library's model of ``args`` (resolved settings written back, for config.yaml)."""
         prompted = build_icl(args).prompted
-        apply_backbone_precision(prompted, args.backbone_precision, training_device(args))
-        return ESPnetICLModel(prompted)
+        model = ESPnetICLModel(prompted)
+        model.keep_backbone_dtype(
+            resolve_backbone_dtype(args.backbone_precision, training_device(args))
+        )
+        return model

@@ -23,7 +23,7 @@ from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import int_or_none, str_or_none
 
-from ..api.builder import apply_backbone_precision, build_preprocessor, build_speechprompt
+from ..api.builder import build_preprocessor, build_speechprompt
 from ..api.config import (
     DECODINGS,
     OPTION_DEFAULTS,
@@ -34,7 +34,7 @@ from ..api.config import (
 )
 from ..api.inputs import INPUTS
 from ..checkpoints.backbones import BACKBONES
-from ..precision import BACKBONE_PRECISIONS
+from ..precision import BACKBONE_PRECISIONS, resolve_backbone_dtype
 from ..verbalizer.builders import VERBALIZERS
 from ..vocab import PAD
 from .data_checks import check_training_data
@@ -241,7 +241,10 @@ class SpeechPromptTask(AbsTask):
     def build_model(cls, args: argparse.Namespace) -> ESPnetSpeechPromptModel:
         """The library's model of ``args`` (resolved options written back, for config.yaml)."""
         built = build_speechprompt(args)
-        apply_backbone_precision(built.prompted, args.backbone_precision, training_device(args))
-        return ESPnetSpeechPromptModel(
+        model = ESPnetSpeechPromptModel(
             built.prompted, built.input, args.backbone, built.max_source_length
         )
+        model.keep_backbone_dtype(
+            resolve_backbone_dtype(args.backbone_precision, training_device(args))
+        )
+        return model

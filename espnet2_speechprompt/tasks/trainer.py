@@ -22,6 +22,7 @@ from espnet2.train.reporter import Reporter
 from espnet2.train.trainer import Trainer
 
 from ..errors import SpeechPromptError
+from ..precision import dtype_name, low_precision_dtype
 from ..safe_load import load_state_dict_file, load_torch_file
 from .distributed import prepare_distributed
 
@@ -84,11 +85,16 @@ def check_epoch_files(directory: Path) -> None:
 
 class SpeechPromptTrainer(Trainer):
     """ESPnet's trainer; ``resume`` is allow-listed (one-line errors) and, distributed, the
-    frozen backbone stays out of DDP (``distributed.prepare_distributed``)."""
+    frozen backbone stays out of DDP (``distributed.prepare_distributed``). The backbone keeps
+    its ``backbone_precision`` through ESPnet's cast to ``--train_dtype``
+    (``TrainableStateModel.keep_backbone_dtype``)."""
 
     @classmethod
     def run(cls, model: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
-        """ESPnet's ``run`` (same arguments)."""
+        """ESPnet's ``run`` (same arguments); logs the precision the backbone trains in."""
+        backbone = model.prompted.backbone
+        dtype = low_precision_dtype(backbone) or torch.float32
+        logging.info(f"training with the frozen backbone in {dtype_name(dtype)}")
         distributed_option = kwargs.get("distributed_option", args[-1] if args else None)
         if distributed_option is not None and distributed_option.distributed:
             prepare_distributed(model)

@@ -163,7 +163,7 @@ def check_training_on_two_slurm_tasks(local: Path, cluster: Path, env, on_slurm)
     shutil.copytree(local / "exp" / "debug" / "unit_lm", cluster / "exp" / "debug" / "unit_lm")
     short = (
         "--train_args",
-        "--max_epoch 2 --keep_nbest_models 2",
+        "--max_epoch 2 --keep_nbest_models 2 --backbone_precision float32",
         "--stage",
         "6",
         "--stop_stage",

@@ -36,13 +36,13 @@ import torch
 import torch.nn.functional as F
 
 from espnet2_speechprompt.batching import pad_batch
-from espnet2_speechprompt.vocab import NUM_SPECIALS, PAD, Dictionary
 from espnet2_speechprompt.checkpoints.unit_lm import load_unit_lm, save_unit_lm
 from espnet2_speechprompt.prompt.prompted_lm import PromptedUnitLM
 from espnet2_speechprompt.prompt.prompts import PromptConfig
 from espnet2_speechprompt.speechlm.transformer_lm import DecoderConfig, TransformerDecoder
 from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer, frequency_mapping
 from espnet2_speechprompt.verbalizer.learnable import LearnableVerbalizer
+from espnet2_speechprompt.vocab import NUM_SPECIALS, PAD, Dictionary
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("train", "valid", "test")
