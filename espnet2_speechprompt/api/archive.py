@@ -73,10 +73,11 @@ def write_archive(
     files: dict[str, str],
     yaml_files: dict[str, str],
     extra: Iterable[str] = (),
+    meta_extra: dict | None = None,
 ) -> Path:
     """Write ``outpath`` (all or nothing) from the files under ``root``: ``files`` and
-    ``yaml_files`` (key -> relative name, listed in ``meta.yaml``) and the ``extra`` files or
-    folders."""
+    ``yaml_files`` (key -> relative name, listed in ``meta.yaml``, with ``meta_extra``) and
+    the ``extra`` files or folders."""
     outpath, root = Path(outpath), Path(root)
     kind = archive_kind(outpath)
     meta = {
@@ -86,6 +87,7 @@ def write_archive(
         "python": sys.version,
         "torch": str(torch.__version__),
         "espnet2_speechprompt": __version__,
+        **(meta_extra or {}),
     }
     named = [*yaml_files.values(), *files.values(), *extra]
     members = [(META, yaml.safe_dump(meta).encode()), *_members(root, named)]

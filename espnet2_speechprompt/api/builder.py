@@ -120,9 +120,12 @@ def _label_weights(
     return weights, stats
 
 
-def build_speechprompt(options: Options) -> BuiltSpeechPrompt:
+def build_speechprompt(
+    options: Options, loaded: tuple[torch.nn.Module, Dictionary] | None = None
+) -> BuiltSpeechPrompt:
     """The prompted model of ``options`` (untrained prompts); resolved options are written
-    back into ``options``."""
+    back into ``options``. ``loaded``: the backbone and its dictionary, already loaded from
+    the configured files, to put the prompts on (shared by several tasks)."""
     values = option_values(options)
     labels = _resolve_labels(values)
     backbone, source = backbone_of(values)
@@ -131,7 +134,7 @@ def build_speechprompt(options: Options) -> BuiltSpeechPrompt:
     spec = verbalizer_class.from_conf(values["verbalizer_conf"])
     check_verbalizer(spec, source)
     prompt_config = PromptConfig.from_conf(values["prompt_conf"])
-    lm, vocab = backbone.load()
+    lm, vocab = loaded or backbone.load()
     weights, stats = _label_weights(values, spec, labels, vocab, backbone, source)
     verbalizer = spec.build(labels, vocab, stats)
     values["verbalizer_conf"] = spec.conf()  # the resolved mapping, for config.yaml

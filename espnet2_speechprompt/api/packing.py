@@ -18,12 +18,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
 import yaml
 from safetensors.torch import save_file
 
 from ..checkpoints.backbones import BACKBONES
 from ..errors import CheckpointError
 from ..fileio import sha256_of
+from ..vocab import Dictionary
 from .archive import archive_kind, write_archive
 from .builder import BuiltSpeechPrompt, Options, backbone_of, build_speechprompt, load_state
 from .config import is_icl_config, load_config, option_values
@@ -38,6 +40,7 @@ MODEL_KEY, CONFIG_KEY, BACKBONE_KEY, KMEANS_KEY = (
 )
 PACKAGE_KEYS = (CONFIG_KEY, MODEL_KEY, BACKBONE_KEY, KMEANS_KEY)
 ARCHIVE_SUFFIXES = (".zip", ".tgz", ".gz", ".tar")
+TASK_NAME = re.compile(r"[\w.-]+")
 HUB_TAG = re.compile(r"[\w.-]+/[\w.-]+(@[\w./-]+)?")
 
 
@@ -70,15 +73,16 @@ def build_trained(
     config_file: str | os.PathLike,
     model_file: str | os.PathLike | None,
     backbone_record: str | os.PathLike | None = None,
+    loaded: tuple[torch.nn.Module, Dictionary] | None = None,
 ) -> tuple[BuiltSpeechPrompt, dict | None]:
     """The model of ``options`` with the weights of ``model_file`` (if given; strictly: every
     trainable tensor, same shapes), its backbone files first checked against
     ``backbone_record`` (a package's ``backbone.yaml``) when given; returns the model and the
-    weights as read."""
+    weights as read. ``loaded``: as in ``build_speechprompt``."""
     if backbone_record is not None:
         backbone, _ = backbone_of(option_values(options))
         verify_backbone(backbone_record, backbone.files())
-    built = build_speechprompt(options)
+    built = build_speechprompt(options, loaded)
     if model_file is None:
         return built, None
     return built, load_state(built.prompted, model_file, config_file)
@@ -118,9 +122,13 @@ def pack(
     outpath: str | os.PathLike,
     results: str | os.PathLike | None = None,
     images: str | os.PathLike | None = None,
+    task_name: str | None = None,
 ) -> Path:
     """Write ``outpath`` (.zip, .tgz or .tar) in ESPnet's package format, after checking that
-    ``model_file`` is a model of ``train_config``."""
+    ``model_file`` is a model of ``train_config``; ``task_name`` (in ``meta.yaml``) names the
+    task when several are served together."""
+    if task_name is not None and not TASK_NAME.fullmatch(task_name):
+        raise PackageError(f"task name {task_name!r}: use letters, digits, '.', '_' and '-'")
     outpath = Path(outpath).absolute()
     archive_kind(outpath)
     for what, path in (("training config", train_config), ("results", results)):
@@ -145,7 +153,8 @@ def pack(
             shutil.copytree(images, stage / "images")
             extra.append("images")
         yaml_files = {CONFIG_KEY: "config.yaml", BACKBONE_KEY: "backbone.yaml"}
-        return write_archive(outpath, stage, files, yaml_files, extra)
+        meta = {"task_name": task_name} if task_name else {}
+        return write_archive(outpath, stage, files, yaml_files, extra, meta)
 
 
 def _hub_snapshot(model_tag: str, cache_dir: str | os.PathLike | None) -> Path:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ..errors import SpeechPromptError
-from ..vocab import PAD
+from ..speechlm.beam_search import Hypothesis
+from ..vocab import PAD, Dictionary
 from .builder import apply_backbone_precision
 from .config import DECODINGS, is_icl_config, load_config, read_options
 from .extraction import SpeechUnits, extractor_conf
@@ -74,14 +75,18 @@ class SpeechPrompt:
         kmeans: str | os.PathLike | None = None,
         unit_extractor_conf: dict | None = None,
         backbone_precision: str | None = None,
+        shared_backbone: tuple[torch.nn.Module, Dictionary] | None = None,
     ):
         """Package files (``meta.yaml`` keys): ``speechprompt_backbone`` (sha256 of each file the
         prompts depend on, checked when the file is used), ``speechprompt_kmeans``;
         ``backbone_conf``, ``unit_extractor_conf`` and ``kmeans`` override the config's;
-        ``backbone_precision`` (default: the config's) is the frozen backbone's precision."""
+        ``backbone_precision`` (default: the config's) is the frozen backbone's precision.
+        ``shared_backbone``: the backbone and dictionary, already loaded and checked by the
+        caller, to put the prompts on (several tasks on one backbone)."""
         config, model_file = speechprompt_train_config, speechprompt_model_file
         options = read_options(config, model_file, backbone_conf)
-        built, _ = build_trained(options, config, model_file, speechprompt_backbone)
+        record = None if shared_backbone else speechprompt_backbone
+        built, _ = build_trained(options, config, model_file, record, shared_backbone)
         self.backbone_record = speechprompt_backbone
         self.unit_extractor_conf = extractor_conf(
             options.unit_extractor_conf, speechprompt_kmeans, unit_extractor_conf, kmeans
@@ -110,19 +115,24 @@ class SpeechPrompt:
     def predict_nbest(self, units: torch.Tensor, lengths: torch.Tensor) -> list[list[Result]]:
         """Batched: up to ``nbest`` (label text, log-likelihood, label-space ids), best first,
         per row of mapped units (or of 16 kHz audio, for speech input)."""
-        units, lengths = self._fit_context(units.to(self.device), lengths.to(self.device))
+        units, lengths = self.fit_context(units.to(self.device), lengths.to(self.device))
         if self.decoding == "score":
             _, scores = self.prompted.classify(units, lengths, self.candidates)
-            top, order = scores.topk(min(self.nbest, scores.shape[1]), dim=1)
-            out = []
-            for values, rows in zip(top.tolist(), order.tolist(), strict=True):
-                cands = [[int(t) for t in self.candidates[b] if t != PAD] for b in rows]
-                out.append([self._result(ids, v) for ids, v in zip(cands, values, strict=True)])
-            return out
+            return [self.scored(row) for row in scores]
         nbest = self.prompted.search(units, lengths, **self.search_options)
-        return [[self._result(h.tokens, h.logprob) for h in hyps[: self.nbest]] for hyps in nbest]
+        return [self.decoded(hyps) for hyps in nbest]
 
-    def _fit_context(
+    def scored(self, scores: torch.Tensor) -> list[Result]:
+        """The ``nbest`` best candidates of one source by their scores ``[K]``."""
+        top, order = scores.topk(min(self.nbest, len(scores)))
+        candidates = [[int(t) for t in self.candidates[k] if t != PAD] for k in order.tolist()]
+        return [self._result(ids, v) for ids, v in zip(candidates, top.tolist(), strict=True)]
+
+    def decoded(self, hypotheses: list[Hypothesis]) -> list[Result]:
+        """The ``nbest`` best hypotheses of one source."""
+        return [self._result(h.tokens, h.logprob) for h in hypotheses[: self.nbest]]
+
+    def fit_context(
         self, source: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sources cut to ``max_source_length`` of the training config (by default the
@@ -164,24 +174,30 @@ class SpeechPrompt:
         """One utterance: its k-means units (as in the ``units`` files) or its waveform at
         ``sample_rate`` (resampled to 16 kHz and mixed to mono for speech-input backbones, once
         logged per rate; else through the unit extractor)."""
+        source = self.source_of(units, speech, sample_rate, utt)
+        return self.predict(source[None], torch.tensor([len(source)]))[0]
+
+    def source_of(
+        self,
+        units: list[int] | np.ndarray | None = None,
+        speech: np.ndarray | torch.Tensor | None = None,
+        sample_rate: int = 16000,
+        utt: str = "input",
+    ) -> torch.Tensor:
+        """One utterance as the backbone reads it: mapped units, or 16 kHz audio."""
         if self.input == "speech":
-            return self._predict_speech(speech, sample_rate, utt)
+            if speech is None:
+                raise SpeechPromptError(
+                    f"{utt}: the {self.train_args.backbone} backbone reads speech: pass "
+                    "speech=<waveform> and sample_rate=<its rate>, not units"
+                )
+            min_samples = getattr(self.prompted.backbone.encoder, "min_samples", 1)
+            return to_16k(speech, sample_rate, utt, min_samples)
         if speech is not None:
             units = self.speech_units(speech, sample_rate, utt)
         if units is None:
-            raise SpeechPromptError("give units or speech")
-        tokens = torch.from_numpy(self.preprocess(utt, {"units": np.asarray(units)})["units"])
-        return self.predict(tokens[None], torch.tensor([len(tokens)]))[0]
-
-    def _predict_speech(self, speech, sample_rate: int, utt: str) -> Result:
-        if speech is None:
-            raise SpeechPromptError(
-                f"the {self.train_args.backbone} backbone reads speech: pass speech=<waveform> "
-                "and sample_rate=<its rate>, not units"
-            )
-        min_samples = getattr(self.prompted.backbone.encoder, "min_samples", 1)
-        wav = to_16k(speech, sample_rate, utt, min_samples)
-        return self.predict(wav[None], torch.tensor([len(wav)]))[0]
+            raise SpeechPromptError(f"{utt}: give units or speech")
+        return torch.from_numpy(self.preprocess(utt, {"units": np.asarray(units)})["units"])
 
     @property
     def unit_extractor(self):

@@ -21,11 +21,17 @@ def main(cmd: list[str] | None = None) -> None:
     parser.add_argument("--results")
     parser.add_argument("--images")
     parser.add_argument("--outpath", required=True)
+    parser.add_argument(
+        "--task_name", help="the task's name when several tasks are served together"
+    )
     args = parser.parse_args(cmd)
     from ..api.packing import pack
 
     with exit_on_user_error():
-        out = pack(args.train_config, args.model_file, args.outpath, args.results, args.images)
+        out = pack(
+            args.train_config, args.model_file, args.outpath, args.results, args.images,
+            args.task_name,
+        )  # fmt: skip
     print(f"packed: {out}")
 
 

@@ -99,28 +99,36 @@ def inference(
     length_penalty: float = 1.0,
     nbest: int = 1,
     backbone_precision: str | None = None,
+    packages: list[str] | None = None,
+    task_map: str | None = None,
 ) -> None:
     from ..tasks.data_checks import check_inference_data
     from ..tasks.speechprompt import SpeechPromptTask
 
     check_inference_data(data_path_and_name_and_type, key_file)
-    SpeechPromptTask.read_train_config(speechprompt_train_config)  # every key a task option
-    runner = SpeechPrompt(
-        speechprompt_train_config,
-        speechprompt_model_file,
-        device,
-        max_len_b,
-        decoding=decoding,
-        beam_size=beam_size,
-        max_len_a=max_len_a,
-        length_penalty=length_penalty,
-        nbest=nbest,
-        backbone_precision=backbone_precision,
-    )
+    if packages:
+        if decoding is not None or beam_size is not None:
+            raise SpeechPromptError("with --packages each task decodes as its package says: "
+                                    "leave out --decoding and --beam_size")  # fmt: skip
+        limits = dict(max_len_a=max_len_a, max_len_b=max_len_b, length_penalty=length_penalty)
+        runner, predict = _multitask(
+            packages, task_map, device, backbone_precision, nbest=nbest, **limits
+        )
+        train_args, preprocess = runner.tasks[runner.names[0]].train_args, None
+    else:
+        if not speechprompt_train_config:
+            raise SpeechPromptError("give --speechprompt_train_config, or --packages")
+        SpeechPromptTask.read_train_config(speechprompt_train_config)  # every key a task option
+        runner, predict = _single_task(
+            speechprompt_train_config, speechprompt_model_file, device, max_len_b,
+            decoding=decoding, beam_size=beam_size, max_len_a=max_len_a,
+            length_penalty=length_penalty, nbest=nbest, backbone_precision=backbone_precision,
+        )  # fmt: skip
+        train_args, preprocess = runner.train_args, runner.preprocess
     loader = SpeechPromptTask.build_streaming_iterator(
         data_path_and_name_and_type,
-        preprocess_fn=runner.preprocess,
-        collate_fn=SpeechPromptTask.build_collate_fn(runner.train_args, False),
+        preprocess_fn=preprocess or runner.tasks[runner.names[0]].preprocess,
+        collate_fn=SpeechPromptTask.build_collate_fn(train_args, False),
         key_file=key_file,
         batch_size=batch_size,
         dtype="float32",
@@ -129,13 +137,51 @@ def inference(
         inference=True,
     )
     with atomic_directory(output_dir) as tmp_dir:
-        count = _decode(loader, runner, tmp_dir, nbest)
+        count = _decode(loader, predict, tmp_dir, nbest, train_args)
     logging.info(f"decoded {count} utterances into {output_dir}")
 
 
-def _decode(loader, runner: SpeechPrompt, folder: Path, nbest: int) -> int:
-    """Write the ``nbest`` best hypotheses of every utterance of ``loader`` into ``folder``;
-    returns the number of utterances."""
+def _single_task(*args, **kwargs):
+    """A ``SpeechPrompt`` and ``predict(keys, source, lengths)`` over its batches."""
+    runner = SpeechPrompt(*args, **kwargs)
+    return runner, lambda keys, source, lengths: runner.predict_nbest(source, lengths)
+
+
+def _multitask(
+    packages: list[str], task_map: str | None, device: str, precision: str | None, **options
+):
+    """A ``MultiTaskSpeechPrompt`` of ``packages`` (``options`` for every task) and
+    ``predict(keys, source, lengths)`` answering each utterance as the task ``task_map``
+    gives it."""
+    from ..api.multitask import MultiTaskSpeechPrompt
+    from ..kaldi_text import read_entries
+
+    if task_map is None:
+        raise SpeechPromptError("--packages needs --task_map (lines '<utterance> <task name>')")
+    runner = MultiTaskSpeechPrompt.from_pretrained(
+        packages, device=device, backbone_precision=precision, **options
+    )
+    tasks = {}
+    for entry in read_entries(task_map, "task map"):
+        if entry.value not in runner.tasks:
+            raise SpeechPromptError(
+                f"{entry.where}: utterance {entry.key}: unknown task {entry.value!r} (the "
+                f"packages are tasks {', '.join(runner.names)})"
+            )
+        tasks[entry.key] = entry.value
+
+    def predict(keys, source, lengths):
+        missing = [key for key in keys if key not in tasks]
+        if missing:
+            raise SpeechPromptError(f"{task_map}: no task for utterance {missing[0]}")
+        return runner.predict_batch([tasks[key] for key in keys], source, lengths)
+
+    return runner, predict
+
+
+def _decode(loader, predict, folder: Path, nbest: int, train_args) -> int:
+    """Write the ``nbest`` best hypotheses (``predict(keys, source, lengths)``) of every
+    utterance of ``loader`` into ``folder``; returns the number of utterances."""
     from espnet2.fileio.datadir_writer import DatadirWriter
 
     from ..api.inputs import missing_input
@@ -148,12 +194,12 @@ def _decode(loader, runner: SpeechPrompt, folder: Path, nbest: int) -> int:
             for n in range(1, nbest + 1 if nbest > 1 else 1)
         ]
         for keys, batch in loader:
-            source = runner.input
+            source = train_args.input
             if source not in batch:
                 raise SpeechPromptError(
-                    missing_input(source, runner.train_args.backbone, "data_path_and_name_and_type")
+                    missing_input(source, train_args.backbone, "data_path_and_name_and_type")
                 )
-            results = runner.predict_nbest(batch[source], batch[f"{source}_lengths"])
+            results = predict(keys, batch[source], batch[f"{source}_lengths"])
             for key, hyps in zip(keys, results, strict=True):
                 _write(writer, key, *hyps[0])
                 for rank_writer, hyp in zip(nbest_writers, hyps, strict=False):
@@ -177,7 +223,7 @@ def get_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
     )
-    parser.add_argument("--speechprompt_train_config", required=True)
+    parser.add_argument("--speechprompt_train_config", default=None)
     parser.add_argument("--speechprompt_model_file", default=None)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
@@ -213,6 +259,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--nbest", type=int, default=1, help="> 1: also write {1..N}best_recog/{text,score,token}"
     )
+    parser.add_argument(
+        "--packages",
+        nargs="+",
+        default=None,
+        help="Several packed tasks on one backbone, answered in mixed batches (instead of "
+        "--speechprompt_train_config); each utterance's task from --task_map",
+    )
+    parser.add_argument("--task_map", default=None, help="Lines '<utterance> <task name>'")
     parser.add_argument("--key_file", default=None)
     parser.add_argument("--num_workers", type=int, default=0)
     parser.add_argument("--log_level", default="INFO")

@@ -5,6 +5,7 @@ candidate scoring and beam/greedy search on top of each model's decoding steps."
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
 
@@ -154,9 +155,13 @@ class PromptedModel(FrozenBackbone):
     ) -> torch.Tensor:
         raise NotImplementedError
 
+    def _verbalize(self, lm_logits: torch.Tensor, state: DecodingState | None) -> torch.Tensor:
+        """Label-space logits (float32) of backbone logits (of the rows of ``state``)."""
+        return self.verbalizer(lm_logits.float())
+
     def next_logits(self, labels: torch.Tensor, state: DecodingState) -> torch.Tensor:
         """Label-space logits ``[N, T, S]`` after feeding ``labels`` ``[N, T]`` to ``state``."""
-        return self._logits(*self._label_inputs(labels), state)
+        return self._logits(*self._label_inputs(labels, state), state)
 
     def label_length_limits(
         self, source: torch.Tensor, source_lengths: torch.Tensor
@@ -224,8 +229,11 @@ class PromptedModel(FrozenBackbone):
         device = next(self.backbone.parameters()).device
         self.label_weights = table.to(device)
 
-    def _label_inputs(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Placeholder tokens (for positions/padding) and embeddings of label-space ids."""
+    def _label_inputs(
+        self, labels: torch.Tensor, state: DecodingState | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Placeholder tokens (for positions/padding) and embeddings of label-space ids (of
+        the rows of ``state``, when decoding)."""
         decoder = self._label_decoder
         with self.backbone_precision():  # the verbalizer's mix of a bf16 table
             table = self.verbalizer.embedding_table(decoder.embed_tokens.weight)
@@ -244,19 +252,38 @@ class PromptedModel(FrozenBackbone):
     def score_candidates(
         self, source: torch.Tensor, source_lengths: torch.Tensor, candidates: torch.Tensor
     ) -> torch.Tensor:
-        """Log-likelihood ``[B, K]`` of each candidate label sequence (``[K, M]``, + ``</s>``).
+        """Log-likelihood ``[B, K]`` of each candidate label sequence (``[K, M]``, + ``</s>``)."""
+        batch = source.shape[0]
+        scores = self.score_each(source, source_lengths, [candidates] * batch)
+        return torch.stack(scores)
 
-        The sources (and the first decoder step) run once; their state is then repeated for
-        the K candidates, which run in one batched pass.
+    @torch.no_grad()
+    def score_each(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        candidates: Sequence[torch.Tensor],
+        start: tuple[DecodingState, torch.Tensor] | None = None,
+    ) -> list[torch.Tensor]:
+        """Per row, the log-likelihood ``[K_r]`` of each of its own candidate label sequences
+        (``candidates[r]``: ``[K_r, M_r]`` right-padded, + ``</s>``).
+
+        The sources (and the first decoder step) run once, or are given as ``start`` (what
+        ``start_decoding`` returned for these rows); their state is then repeated for the
+        candidates, which run in one batched pass.
         """
-        batch, num = source.shape[0], candidates.shape[0]
-        state, first = self.start_decoding(source, source_lengths)
-        expand = torch.arange(batch, device=first.device).repeat_interleave(num)
+        counts = [len(rows) for rows in candidates]
+        state, first = start or self.start_decoding(source, source_lengths)
+        expand = torch.arange(len(counts), device=first.device)
+        expand = expand.repeat_interleave(torch.tensor(counts, device=first.device))
         state.select(expand)
-        cand = candidates.repeat(batch, 1)
+        width = max(rows.shape[1] for rows in candidates)
+        cand = torch.cat(
+            [F.pad(rows, (0, width - rows.shape[1]), value=PAD) for rows in candidates]
+        )
         logits = torch.cat([first.index_select(0, expand), self.next_logits(cand, state)], dim=1)
         targets = label_targets(cand, cand.ne(PAD).sum(dim=1))
-        return sequence_logprobs(logits, targets).view(batch, num)
+        return list(sequence_logprobs(logits, targets).split(counts))
 
     def max_label_lengths(
         self,
@@ -280,13 +307,14 @@ class PromptedModel(FrozenBackbone):
         max_len_a: float = 0.0,
         max_len_b: int = 200,
         length_penalty: float = 1.0,
+        start: tuple[DecodingState, torch.Tensor] | None = None,
     ) -> list[list[Hypothesis]]:
         """n-best label sequences per source (beam search; ``beam_size=1``: greedy); after
-        ``max_label_lengths`` labels, ``</s>`` is forced."""
+        ``max_label_lengths`` labels, ``</s>`` is forced. ``start``: as in ``score_each``."""
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
         max_lengths = self.max_label_lengths(source, source_lengths, max_len_a, max_len_b)
-        state, first = self.start_decoding(source, source_lengths)
+        state, first = start or self.start_decoding(source, source_lengths)
 
         def advance(index: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
             state.select(index)

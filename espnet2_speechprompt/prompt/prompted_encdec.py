@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..speechlm.encoder import EncoderDecoderModel
+from ..speechlm.layers import PromptVectors
 from ..speechlm.transformer_lm import DecodingState, EncoderOutput, TransformerDecoder
 from ..verbalizer.base import Verbalizer
 from ..vocab import EOS, PAD
@@ -85,7 +86,11 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
             source = append_eos(source, lengths)
             lengths = lengths + 1
         with self.backbone_precision():
-            return self.backbone.encode(source, lengths, self.encoder_prompts.vectors())
+            return self.backbone.encode(source, lengths, self._prompt_vectors("encoder"))
+
+    def _prompt_vectors(self, side: str) -> PromptVectors:
+        """The ``encoder``'s or the ``decoder``'s prompts."""
+        return (self.encoder_prompts if side == "encoder" else self.decoder_prompts).vectors()
 
     def _start_inputs(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = torch.full((batch, 1), self.decoder_start, dtype=torch.long, device=device)
@@ -94,8 +99,9 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
     def _logits(self, tokens, embeds, state: DecodingState) -> torch.Tensor:
         """Label-space logits for every decoder position."""
         with self.backbone_precision():
-            lm_logits = self.backbone.decoder(tokens, embeds, self.decoder_prompts.vectors(), state)
-        return self.verbalizer(lm_logits.float())
+            prompts = self._prompt_vectors("decoder")
+            lm_logits = self.backbone.decoder(tokens, embeds, prompts, state)
+        return self._verbalize(lm_logits, state)
 
     # ----------------------------------------------------------------- training
     def sequence_logits(

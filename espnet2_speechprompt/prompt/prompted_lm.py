@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..speechlm.layers import PromptVectors
 from ..speechlm.transformer_lm import DecodingState, TransformerDecoder
 from ..verbalizer.base import Verbalizer
 from ..vocab import BOS, EOS, PAD
@@ -74,8 +75,11 @@ class PromptedUnitLM(PromptedModel, nn.Module):
     ) -> torch.Tensor:
         """Label-space logits for every position of ``tokens`` (or the last ``keep_last``)."""
         with self.backbone_precision():
-            lm_logits = self.backbone(tokens, embeds, self.prompts.vectors(), state, keep_last)
-        return self.verbalizer(lm_logits.float())
+            lm_logits = self.backbone(tokens, embeds, self._prompt_vectors(), state, keep_last)
+        return self._verbalize(lm_logits, state)
+
+    def _prompt_vectors(self) -> PromptVectors:
+        return self.prompts.vectors()
 
     # ----------------------------------------------------------------- training
     def sequence_logits(

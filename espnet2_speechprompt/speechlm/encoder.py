@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .hubert import HubertModel
-from .layers import PromptVectors, layer_prefix, prepend_prompt
+from .layers import PromptVectors, prepend_prompt
 from .transformer_lm import (
     DecodingState,
     EncoderOutput,
@@ -33,16 +33,16 @@ def _prompted_layers(
     prompts: PromptVectors | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run bidirectional layers over ``[input prompt; x]`` with a deep-prompt prefix."""
-    batch = x.shape[0]
+    batch, device = x.shape[0], x.device
     prompts = prompts or PromptVectors()
     if prompts.input is not None:
         x = prepend_prompt(x, prompts.input)
-        prompt_pad = padding_mask.new_zeros(batch, prompts.input_length)
+        prompt_pad = ~prompts.input_allowed(batch, device)
         padding_mask = torch.cat([prompt_pad, padding_mask], dim=1)
-    allowed = torch.cat([padding_mask.new_ones(batch, prompts.deep_length), ~padding_mask], dim=1)
+    allowed = torch.cat([prompts.deep_allowed(batch, device), ~padding_mask], dim=1)
     mask = allowed[:, None, None, :]
     for i, layer in enumerate(layers):
-        x = layer(x, mask, prefix=layer_prefix(prompts.deep, i, x.dtype))
+        x = layer(x, mask, prefix=prompts.layer_prefix(i, x.dtype))
     return x, padding_mask
 
 
@@ -80,8 +80,13 @@ class HubertSeqEncoder(nn.Module):
         self.proj = nn.Linear(dim, output_dim) if output_dim and output_dim != dim else None
 
     @property
+    def layers(self) -> nn.ModuleList:
+        """HuBERT's transformer layers (where the deep prompt goes)."""
+        return self.w2v_model.encoder.layers
+
+    @property
     def num_layers(self) -> int:
-        return len(self.w2v_model.encoder.layers)
+        return len(self.layers)
 
     @property
     def embed_dim(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -19,13 +20,30 @@ from torch import nn
 KeyValues = tuple[torch.Tensor, torch.Tensor]  # [B, H, S, D] keys and values, split in heads
 
 
+class ProjectedPrefix(NamedTuple):
+    """A layer's deep-prompt prefix already through its frozen k/v projections: keys and
+    values ``[B or 1, H, P, D]`` (computed once per task, ``project_deep_prompt``)."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+
+
+Prefix = tuple[torch.Tensor, torch.Tensor] | ProjectedPrefix
+
+
 @dataclass
 class PromptVectors:
-    """Prompt inputs of one sequence: ``input`` ``[L, E]`` vectors put before the layer inputs
-    (no positions), ``deep`` ``[layers, 2, P, E]`` key/value prefix vectors per layer."""
+    """Prompt inputs: ``input`` ``[L, E]`` (or per row ``[B, L, E]``) vectors put before the
+    layer inputs (no positions); the deep prompt as ``deep`` ``[layers, 2, P, E]`` key/value
+    hidden vectors per layer, or as ``deep_kv``, one ``ProjectedPrefix`` per layer. Rows with
+    prompts of different lengths are padded; ``input_mask`` ``[B, L]`` and ``deep_mask``
+    ``[B, P]`` are True at their real vectors (None: all real)."""
 
     input: torch.Tensor | None = None
     deep: torch.Tensor | None = None
+    deep_kv: list[ProjectedPrefix] | None = None
+    input_mask: torch.Tensor | None = None
+    deep_mask: torch.Tensor | None = None
 
     @property
     def input_length(self) -> int:
@@ -33,7 +51,29 @@ class PromptVectors:
 
     @property
     def deep_length(self) -> int:
+        if self.deep_kv is not None:
+            return self.deep_kv[0].keys.shape[-2]
         return 0 if self.deep is None else self.deep.shape[-2]
+
+    def layer_prefix(self, layer: int, dtype: torch.dtype) -> Prefix | None:
+        """Layer ``layer``'s key/value prefix (hidden vectors in ``dtype``, or projected)."""
+        if self.deep_kv is not None:
+            return self.deep_kv[layer]
+        if self.deep is None:
+            return None
+        return self.deep[layer, 0].to(dtype), self.deep[layer, 1].to(dtype)
+
+    def input_allowed(self, batch: int, device: torch.device) -> torch.Tensor:
+        """``[B, L]``: True at the real input-prompt vectors."""
+        if self.input_mask is not None:
+            return self.input_mask
+        return torch.ones(batch, self.input_length, dtype=torch.bool, device=device)
+
+    def deep_allowed(self, batch: int, device: torch.device) -> torch.Tensor:
+        """``[B, P]``: True at the real deep-prompt keys."""
+        if self.deep_mask is not None:
+            return self.deep_mask
+        return torch.ones(batch, self.deep_length, dtype=torch.bool, device=device)
 
 
 @dataclass
@@ -82,13 +122,17 @@ def prepend_prompt(x: torch.Tensor, input_prompt: torch.Tensor) -> torch.Tensor:
     return torch.cat([input_prompt.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
 
 
-def layer_prefix(
-    deep_prompt: torch.Tensor | None, layer: int, dtype: torch.dtype
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Layer ``layer``'s key/value prefix from a ``[layers, 2, P, E]`` deep prompt (or None)."""
-    if deep_prompt is None:
-        return None
-    return deep_prompt[layer, 0].to(dtype), deep_prompt[layer, 1].to(dtype)
+def project_deep_prompt(layers: nn.ModuleList, deep_prompt: torch.Tensor) -> list[ProjectedPrefix]:
+    """A ``[layers, 2, P, E]`` deep prompt through each layer's frozen k/v projections, once:
+    per layer keys and values ``[1, H, P, D]``, as ``MultiheadAttention.keys_values`` makes
+    them from the hidden vectors."""
+    projected = []
+    for i, layer in enumerate(layers):
+        attention = layer.self_attn
+        keys = attention._heads(attention.k_proj(deep_prompt[i, 0]))[None]
+        values = attention._heads(attention.v_proj(deep_prompt[i, 1]))[None]
+        projected.append(ProjectedPrefix(keys, values))
+    return projected
 
 
 class SinusoidalPositions(nn.Module):
@@ -136,17 +180,18 @@ class MultiheadAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(-3, -2)
 
-    def keys_values(
-        self, source: torch.Tensor, prefix: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> KeyValues:
-        """Keys and values of ``source`` ``[B, S, E]``; a ``prefix`` (hidden vectors ``[P, E]``
-        or ``[B, P, E]`` for keys and values) goes through the same k_proj/v_proj, first."""
+    def keys_values(self, source: torch.Tensor, prefix: Prefix | None = None) -> KeyValues:
+        """Keys and values of ``source`` ``[B, S, E]``, a ``prefix`` first: hidden vectors
+        (``[P, E]`` or ``[B, P, E]`` for keys and values) through the same k_proj/v_proj, or a
+        ``ProjectedPrefix`` as it is."""
         k, v = self._heads(self.k_proj(source)), self._heads(self.v_proj(source))
         if prefix is not None:
             batch = (source.shape[0], -1, -1, -1)
-            pk = self._heads(self.k_proj(prefix[0])).expand(batch)
-            pv = self._heads(self.v_proj(prefix[1])).expand(batch)
-            k, v = torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)
+            if isinstance(prefix, ProjectedPrefix):
+                pk, pv = prefix.keys.to(k.dtype), prefix.values.to(v.dtype)
+            else:
+                pk, pv = self._heads(self.k_proj(prefix[0])), self._heads(self.v_proj(prefix[1]))
+            k, v = torch.cat([pk.expand(batch), k], dim=2), torch.cat([pv.expand(batch), v], dim=2)
         return k, v
 
     def queries(self, query: torch.Tensor) -> torch.Tensor:
@@ -165,7 +210,7 @@ class MultiheadAttention(nn.Module):
         query: torch.Tensor,
         source: torch.Tensor | None = None,
         *,
-        prefix: tuple[torch.Tensor, torch.Tensor] | None = None,
+        prefix: Prefix | None = None,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attend from ``query`` to ``source`` (itself when None), ``prefix`` keys/values first."""
@@ -223,7 +268,7 @@ class TransformerLayer(nn.Module):
         mask: torch.Tensor | None = None,
         *,
         context: torch.Tensor | None = None,
-        prefix: tuple[torch.Tensor, torch.Tensor] | None = None,
+        prefix: Prefix | None = None,
         cache: LayerCache | None = None,
         memory: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,

@@ -21,7 +21,6 @@ from .layers import (
     PromptVectors,
     SinusoidalPositions,
     TransformerLayer,
-    layer_prefix,
     make_positions,
     prepend_prompt,
 )
@@ -88,10 +87,12 @@ class DecodingState:
     def empty(self) -> bool:
         return self.key_allowed is None
 
-    def start(self, batch: int, num_layers: int, prefix_length: int, device: torch.device):
-        """Before the first call: no keys but ``prefix_length`` deep-prompt ones, no tokens."""
+    def start(self, num_layers: int, prefix_allowed: torch.Tensor):
+        """Before the first call: no keys but the deep-prompt ones (``prefix_allowed``
+        ``[B, P]``, True at real ones), no tokens."""
+        batch, device = prefix_allowed.shape[0], prefix_allowed.device
         self.layers = [LayerCache() for _ in range(num_layers)]
-        self.key_allowed = torch.ones(batch, prefix_length, dtype=torch.bool, device=device)
+        self.key_allowed = prefix_allowed
         self.num_tokens = torch.zeros(batch, dtype=torch.long, device=device)
         self.sources = torch.arange(batch, device=device)
 
@@ -100,6 +101,15 @@ class DecodingState:
         self.key_allowed = torch.cat([self.key_allowed, allowed], dim=1)
         self.num_tokens = self.num_tokens + num_tokens
         return self.key_allowed
+
+    def rows(self, index: torch.Tensor) -> DecodingState:
+        """A new state of rows ``index`` of this one (which stays as it is)."""
+        layers = [LayerCache(layer.self_kv, layer.cross_kv) for layer in self.layers]
+        state = DecodingState(
+            self.encoder_out, layers, self.key_allowed, self.num_tokens, self.sources
+        )
+        state.select(index)
+        return state
 
     def select(self, index: torch.Tensor) -> None:
         """Keep/repeat rows ``index`` (beam search, several candidates per source). Keys/values
@@ -264,14 +274,15 @@ class TransformerDecoder(TransformerStack):
         if not state.empty:
             prompts = None  # the first call's are in the cached keys/values
         prompts = prompts or PromptVectors()
+        batch, device = tokens.shape[0], tokens.device
         if state.empty:
-            state.start(tokens.shape[0], self.num_layers, prompts.deep_length, tokens.device)
+            state.start(self.num_layers, prompts.deep_allowed(batch, device))
         x = self.embed_input(tokens, embeds, state.num_tokens)
         allowed = tokens.ne(self.padding_idx)
         num_prompt = prompts.input_length
         if prompts.input is not None:
             x = prepend_prompt(x, prompts.input)
-        new_keys = torch.cat([allowed.new_ones(allowed.shape[0], num_prompt), allowed], dim=1)
+        new_keys = torch.cat([prompts.input_allowed(batch, device), allowed], dim=1)
         mask = attention_mask(state.add_keys(new_keys, allowed.sum(dim=1)), x.shape[1])
         memory, memory_mask = self._memory(state)
         for i, layer in enumerate(self.layers):
@@ -282,7 +293,7 @@ class TransformerDecoder(TransformerStack):
                 x,
                 mask,
                 context=context,
-                prefix=layer_prefix(prompts.deep, i, x.dtype),
+                prefix=prompts.layer_prefix(i, x.dtype),
                 cache=state.layers[i],
                 memory=memory,
                 memory_mask=memory_mask,

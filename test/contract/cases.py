@@ -200,14 +200,16 @@ class ContractCase:
                 model.score_candidates(x.source, x.lengths, x.candidates),
             ]
 
-    def build(self, seed: int = 0) -> Prompted:
+    def build(self, seed: int = 0, num_labels: int = len(LABELS)) -> Prompted:
+        """The model; with ``num_labels``, a task of the first labels only (not frequency)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             backbone = self.backbone.make()
             torch.manual_seed(1000 + seed)
             name, conf = self.verbalizer_setting()
             spec = VERBALIZERS[name].from_conf(conf)
-            verbalizer = spec.build(LABELS, VOCAB, self.inputs().train_statistics())
+            stats = self.inputs().train_statistics() if num_labels == len(LABELS) else None
+            verbalizer = spec.build(LABELS[:num_labels], VOCAB, stats)
             model = build_prompted(backbone, verbalizer, self.prompt)
         perturb_trainable(model, seed)
         return model

@@ -1,0 +1,137 @@
+"""``MultiTaskSpeechPrompt``: packed tasks (fixed random weights) on one shared backbone answer
+a mixed batch exactly as each package alone; the backbone is held once; packages of another
+backbone, duplicate or unknown task names and unnamed packages get one clear message."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
+
+from espnet2_speechprompt.api import SpeechPrompt, pack  # noqa: E402
+from espnet2_speechprompt.api.multitask import MultiTaskSpeechPrompt, Request  # noqa: E402
+from espnet2_speechprompt.api.unpacking import PackageError  # noqa: E402
+from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
+from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
+from test.factories.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
+from test.factories.task_data import data_args  # noqa: E402
+from test.factories.unit_lm import save_random_unit_lm  # noqa: E402
+
+# name -> (prompt_conf, verbalizer, decoding, seed): every kind of row in one batch
+TASKS = {
+    "commands": ("{input_length: 2, deep_length: 2}", "learnable", "score", 0),
+    "keywords": ("{input_length: 0, deep_length: 3, separator: false}", "fixed", "score", 1),
+    "spelled": ("{input_length: 4, deep_length: 0}", "learnable", "greedy", 2),
+    "beamed": ("{input_length: 1, deep_length: 1}", "fixed", "beam", 3),
+}
+
+
+def task_package(data: Path, lm: Path, root: Path, name: str, named: bool = True) -> Path:
+    prompt, verbalizer, decoding, seed = TASKS[name]
+    cmd = [
+        "--output_dir", str(root / name), "--label_list", str(data / "label_list"),
+        "--backbone_conf", f"checkpoint={lm}", "--backbone_precision", "float32",
+        "--verbalizer", verbalizer, "--verbalizer_conf", "mode=frequency",
+        "--prompt_conf", prompt, "--decoding", decoding, *data_args(data),
+    ]  # fmt: skip
+    exp = dry_run_with_random_state(cmd, seed=seed)
+    return pack(
+        exp / "config.yaml", exp / RANDOM_STATE, root / f"{name}_pkg.zip",
+        task_name=name if named else None,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def packages(unit_task_data, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("multitask")
+    lm = save_random_unit_lm(Dictionary.load(unit_task_data / "lm" / "dict.txt"), root / "lm")
+    return {name: task_package(unit_task_data, lm, root, name) for name in TASKS}
+
+
+def valid_units(data: Path, count: int) -> list[list[int]]:
+    lines = (data / "valid" / "units").read_text().splitlines()[:count]
+    return [[int(u) for u in line.split()[1:]] for line in lines]
+
+
+def test_a_mixed_batch_equals_each_package_alone(packages, unit_task_data):
+    runner = MultiTaskSpeechPrompt.from_pretrained([str(p) for p in packages.values()])
+    assert runner.names == list(TASKS)
+    backbone = runner.tasks["commands"].prompted.backbone
+    assert all(task.prompted.backbone is backbone for task in runner.tasks.values())
+    units = valid_units(unit_task_data, 12)
+    names = [list(TASKS)[i % len(TASKS)] for i in range(len(units))]
+    requests = [Request(name, units=u) for name, u in zip(names, units, strict=True)]
+    mixed = runner.predict(requests)
+    alone = {name: SpeechPrompt.from_pretrained(str(path)) for name, path in packages.items()}
+    for request, (label, score, ids) in zip(requests, mixed, strict=True):
+        want = alone[request.task](request.units)
+        assert (label, ids) == (want[0], want[2])
+        assert score == pytest.approx(want[1], abs=1e-5)
+    label, score, ids = runner("spelled", units=units[0])
+    want = alone["spelled"](units[0])
+    assert (label, ids) == (want[0], want[2]) and score == pytest.approx(want[1], abs=1e-5)
+
+
+def test_backbone_held_once(packages):
+    runner = MultiTaskSpeechPrompt.from_pretrained([str(p) for p in packages.values()])
+    held = {id(p): p.numel() for t in runner.tasks.values() for p in t.prompted.parameters()}
+    backbone = runner.tasks["commands"].prompted.backbone
+    trainable = [t.prompted.trainable_state_dict() for t in runner.tasks.values()]
+    added = sum(v.numel() for state in trainable for v in state.values())
+    assert sum(held.values()) == sum(p.numel() for p in backbone.parameters()) + added
+
+
+def test_names_unnamed_and_duplicate_packages(packages, unit_task_data, tmp_path, caplog):
+    task = SpeechPrompt.from_pretrained(str(packages["commands"]))
+    lm = Path(task.train_args.backbone_conf["checkpoint"])
+    unnamed = task_package(unit_task_data, lm, tmp_path, "keywords", named=False)
+    with caplog.at_level(logging.WARNING):
+        runner = MultiTaskSpeechPrompt.from_pretrained([str(packages["commands"]), str(unnamed)])
+    assert runner.names == ["commands", "keywords_pkg"]
+    assert "the package names no task; it is task 'keywords_pkg'" in caplog.text
+    twice = [str(packages["commands"])] * 2
+    with pytest.raises(SpeechPromptError, match="two packages are task 'commands'"):
+        MultiTaskSpeechPrompt.from_pretrained(twice)
+    renamed = MultiTaskSpeechPrompt.from_pretrained(twice, names=["a", "b"])
+    with pytest.raises(SpeechPromptError, match="unknown task 'c': the tasks are a, b"):
+        renamed("c", units=[5, 6])
+
+
+def test_a_package_of_another_backbone_is_refused(packages, unit_task_data, tmp_path):
+    other_lm = save_random_unit_lm(
+        Dictionary.load(unit_task_data / "lm" / "dict.txt"), tmp_path / "lm", seed=7
+    )
+    other = task_package(unit_task_data, other_lm, tmp_path, "keywords")
+    with pytest.raises(PackageError, match="task 'keywords' .* was trained on another backbone"):
+        MultiTaskSpeechPrompt.from_pretrained([str(packages["commands"]), str(other)])
+
+
+def test_the_command_line_answers_a_data_dir_by_task_map(packages, unit_task_data, tmp_path):
+    from espnet2_speechprompt.bin.speechprompt_inference import inference
+
+    lines = (unit_task_data / "valid" / "units").read_text().splitlines()[:12]
+    (tmp_path / "units").write_text("\n".join(lines) + "\n")
+    keys, names = [line.split()[0] for line in lines], list(TASKS)
+    task_map = tmp_path / "task_map"
+    task_map.write_text("".join(f"{k} {names[i % 4]}\n" for i, k in enumerate(keys)))
+    data = [(str(tmp_path / "units"), "units", "text_int")]
+    tags = [str(p) for p in packages.values()]
+    inference(str(tmp_path / "out"), data, None, None, batch_size=5, packages=tags,
+              task_map=str(task_map))  # fmt: skip
+    written = dict(
+        line.split(" ", 1) for line in (tmp_path / "out" / "text").read_text().splitlines()
+    )
+    runner = MultiTaskSpeechPrompt.from_pretrained(tags)
+    for i, line in enumerate(lines):
+        units = [int(u) for u in line.split()[1:]]
+        assert written[keys[i]] == runner(names[i % 4], units=units)[0]
+    task_map.write_text(f"{keys[0]} nope\n")
+    with pytest.raises(SpeechPromptError, match=f"utterance {keys[0]}: unknown task 'nope'"):
+        inference(str(tmp_path / "bad"), data, None, None, packages=tags, task_map=str(task_map))
+    task_map.write_text(f"{keys[0]} commands\n")
+    with pytest.raises(SpeechPromptError, match=f"no task for utterance {keys[1]}"):
+        inference(str(tmp_path / "bad"), data, None, None, packages=tags, task_map=str(task_map))
+    assert not (tmp_path / "bad").exists()
