@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL_RUNS = {
     "bench_prompt_lm.py": ["--quick"],
     "bench_encdec.py": ["--quick"],
+    "bench_multitask.py": ["--quick"],
     "bench_precision.py": ["--quick"],
     "bench_units.py": ["--seconds", "0.5", "--batch", "1", "--clusters", "8", "--repeat", "1"],
     "bench_vocoder.py": ["--seconds", "0.2", "--batch", "1", "--repeat", "1"],

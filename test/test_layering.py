@@ -33,6 +33,7 @@ LAYERS = [
     "prompt",
     "baselines",
     "api",  # the library: building, config reading, packages, SpeechPrompt
+    "serving",  # HTTP serving of a task bank (FastAPI)
     "tasks",  # the ESPnet2 task: the only layer importing espnet2
     "bin",  # command lines
 ]

@@ -10,6 +10,7 @@ search settings (rows grouped by those settings).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from ..prompt.multitask import TaskBank
 from ..vocab import PAD
 from .builder import backbone_of
 from .config import is_icl_config, load_config, option_values
+from .extraction import SpeechUnits
 from .packing import ARCHIVE_SUFFIXES, BACKBONE_KEY, CONFIG_KEY, TASK_NAME, resolve_pretrained
 from .speechprompt import Result, SpeechPrompt
 from .unpacking import META, PackageError
@@ -46,15 +48,21 @@ class Request:
     utt: str = "input"
 
 
-def backbone_identity(package: Mapping[str, str]) -> dict:
-    """The backbone a package was trained on: its name and each backbone file's sha256."""
-    config = load_config(package[CONFIG_KEY])
-    identity = {"backbone": config.get("backbone")}
+def read_record(package: Mapping[str, str]) -> dict:
+    """The files a package's ``backbone.yaml`` records (name -> name and sha256)."""
     record_file = package.get(BACKBONE_KEY)
     if record_file is None:
         raise PackageError(f"{package[CONFIG_KEY]}: no backbone record (backbone.yaml): repack it")
     with open(record_file, encoding="utf-8") as f:
-        files = (yaml.safe_load(f) or {}).get("files") or {}
+        record = yaml.safe_load(f)
+    files = record.get("files") if isinstance(record, dict) else None
+    return files if isinstance(files, dict) else {}
+
+
+def backbone_identity(package: Mapping[str, str]) -> dict:
+    """The backbone a package was trained on: its name and each backbone file's sha256."""
+    identity = {"backbone": load_config(package[CONFIG_KEY]).get("backbone")}
+    files = read_record(package)
     for name in BACKBONE_FILES:
         identity[name] = (files.get(name) or {}).get("sha256")
     return identity
@@ -118,9 +126,20 @@ class MultiTaskSpeechPrompt:
                 backbone_precision=dtype_name(lead.backbone_dtype), shared_backbone=shared,
                 **options,
             )  # fmt: skip
+        self._share_unit_extractors(packages)
         self.bank = TaskBank({name: task.prompted for name, task in self.tasks.items()})
         self.backbone_name, self.device = lead.train_args.backbone, device
         self.backbone_dtype = lead.backbone_dtype
+        self.vocab = shared[1]
+
+    def _share_unit_extractors(self, packages: Mapping[str, Mapping[str, str]]) -> None:
+        """Tasks whose units come from the same extractor (same settings, same k-means file
+        by sha256) share one, so a HuBERT model is held once."""
+        shared: dict[str, SpeechUnits] = {}
+        for name, task in self.tasks.items():
+            kmeans = (read_record(packages[name]).get("kmeans") or {}).get("sha256")
+            key = json.dumps([task.unit_extractor_conf, kmeans], sort_keys=True, default=str)
+            task.speech_units = shared.setdefault(key, task.speech_units)
 
     @classmethod
     def from_pretrained(
@@ -164,6 +183,16 @@ class MultiTaskSpeechPrompt:
             raise SpeechPromptError(f"unknown task {name!r}: the tasks are {', '.join(self.tasks)}")
         return self.tasks[name]
 
+    def verbalizer_units(self, name: str, top_k: int = 3) -> dict[str, list[tuple[str, float]]]:
+        """Per label of task ``name``, the backbone units its verbalizer weighs most."""
+        task = self.task(name)
+        verbalizer, symbols = task.prompted.verbalizer, self.vocab.symbols
+        if hasattr(verbalizer, "explain"):
+            units = verbalizer.explain(top_k, symbols)
+        else:
+            units = [[(symbols[int(t)], 1.0)] for t in verbalizer.label_tokens()]
+        return dict(zip(task.labels.labels, units, strict=True))
+
     def __call__(self, task: str, **utterance) -> Result:
         """One utterance for ``task`` (``units=``, or ``speech=`` and ``sample_rate=``)."""
         return self.predict([Request(task, **utterance)])[0]
@@ -177,7 +206,7 @@ class MultiTaskSpeechPrompt:
         sources = [
             self.task(r.task).source_of(r.units, r.speech, r.sample_rate, r.utt) for r in requests
         ]
-        return self._predict_rows([r.task for r in requests], sources)
+        return self.predict_sources([r.task for r in requests], sources)
 
     def predict_batch(
         self, names: Sequence[str], source: torch.Tensor, lengths: torch.Tensor
@@ -185,10 +214,11 @@ class MultiTaskSpeechPrompt:
         """The n-best of each row of a batch as a task's preprocessing gives it (mapped units
         or 16 kHz audio, right-padded), row ``r`` for task ``names[r]``."""
         rows = [source[r, :n] for r, n in enumerate(lengths.tolist())]
-        return self._predict_rows(names, rows)
+        return self.predict_sources(names, rows)
 
     @torch.no_grad()
-    def _predict_rows(self, names: Sequence[str], rows: list[torch.Tensor]) -> list[list[Result]]:
+    def predict_sources(self, names: Sequence[str], rows: list[torch.Tensor]) -> list[list[Result]]:
+        """The n-best of each source (``SpeechPrompt.source_of``), row ``r`` for ``names[r]``."""
         tasks = [self.task(name) for name in names]
         sources = [self._fit(task, row) for task, row in zip(tasks, rows, strict=True)]
         pad = 0.0 if sources[0].is_floating_point() else PAD

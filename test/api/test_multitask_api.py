@@ -11,44 +11,16 @@ import pytest
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
-from espnet2_speechprompt.api import SpeechPrompt, pack  # noqa: E402
+from espnet2_speechprompt.api import SpeechPrompt  # noqa: E402
 from espnet2_speechprompt.api.multitask import MultiTaskSpeechPrompt, Request  # noqa: E402
 from espnet2_speechprompt.api.unpacking import PackageError  # noqa: E402
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
-from espnet2_speechprompt.vocab import Dictionary  # noqa: E402
-from test.factories.random_weights import RANDOM_STATE, dry_run_with_random_state  # noqa: E402
-from test.factories.task_data import data_args  # noqa: E402
-from test.factories.unit_lm import save_random_unit_lm  # noqa: E402
-
-# name -> (prompt_conf, verbalizer, decoding, seed): every kind of row in one batch
-TASKS = {
-    "commands": ("{input_length: 2, deep_length: 2}", "learnable", "score", 0),
-    "keywords": ("{input_length: 0, deep_length: 3, separator: false}", "fixed", "score", 1),
-    "spelled": ("{input_length: 4, deep_length: 0}", "learnable", "greedy", 2),
-    "beamed": ("{input_length: 1, deep_length: 1}", "fixed", "beam", 3),
-}
-
-
-def task_package(data: Path, lm: Path, root: Path, name: str, named: bool = True) -> Path:
-    prompt, verbalizer, decoding, seed = TASKS[name]
-    cmd = [
-        "--output_dir", str(root / name), "--label_list", str(data / "label_list"),
-        "--backbone_conf", f"checkpoint={lm}", "--backbone_precision", "float32",
-        "--verbalizer", verbalizer, "--verbalizer_conf", "mode=frequency",
-        "--prompt_conf", prompt, "--decoding", decoding, *data_args(data),
-    ]  # fmt: skip
-    exp = dry_run_with_random_state(cmd, seed=seed)
-    return pack(
-        exp / "config.yaml", exp / RANDOM_STATE, root / f"{name}_pkg.zip",
-        task_name=name if named else None,
-    )  # fmt: skip
+from test.factories.task_bank import KINDS, random_lm, task_bank, task_package  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def packages(unit_task_data, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("multitask")
-    lm = save_random_unit_lm(Dictionary.load(unit_task_data / "lm" / "dict.txt"), root / "lm")
-    return {name: task_package(unit_task_data, lm, root, name) for name in TASKS}
+    return task_bank(unit_task_data, tmp_path_factory.mktemp("multitask"))
 
 
 def valid_units(data: Path, count: int) -> list[list[int]]:
@@ -58,11 +30,11 @@ def valid_units(data: Path, count: int) -> list[list[int]]:
 
 def test_a_mixed_batch_equals_each_package_alone(packages, unit_task_data):
     runner = MultiTaskSpeechPrompt.from_pretrained([str(p) for p in packages.values()])
-    assert runner.names == list(TASKS)
+    assert runner.names == list(KINDS)
     backbone = runner.tasks["commands"].prompted.backbone
     assert all(task.prompted.backbone is backbone for task in runner.tasks.values())
     units = valid_units(unit_task_data, 12)
-    names = [list(TASKS)[i % len(TASKS)] for i in range(len(units))]
+    names = [list(KINDS)[i % len(KINDS)] for i in range(len(units))]
     requests = [Request(name, units=u) for name, u in zip(names, units, strict=True)]
     mixed = runner.predict(requests)
     alone = {name: SpeechPrompt.from_pretrained(str(path)) for name, path in packages.items()}
@@ -101,9 +73,7 @@ def test_names_unnamed_and_duplicate_packages(packages, unit_task_data, tmp_path
 
 
 def test_a_package_of_another_backbone_is_refused(packages, unit_task_data, tmp_path):
-    other_lm = save_random_unit_lm(
-        Dictionary.load(unit_task_data / "lm" / "dict.txt"), tmp_path / "lm", seed=7
-    )
+    other_lm = random_lm(unit_task_data, tmp_path / "lm", seed=7)
     other = task_package(unit_task_data, other_lm, tmp_path, "keywords")
     with pytest.raises(PackageError, match="task 'keywords' .* was trained on another backbone"):
         MultiTaskSpeechPrompt.from_pretrained([str(packages["commands"]), str(other)])
@@ -114,7 +84,7 @@ def test_the_command_line_answers_a_data_dir_by_task_map(packages, unit_task_dat
 
     lines = (unit_task_data / "valid" / "units").read_text().splitlines()[:12]
     (tmp_path / "units").write_text("\n".join(lines) + "\n")
-    keys, names = [line.split()[0] for line in lines], list(TASKS)
+    keys, names = [line.split()[0] for line in lines], list(KINDS)
     task_map = tmp_path / "task_map"
     task_map.write_text("".join(f"{k} {names[i % 4]}\n" for i, k in enumerate(keys)))
     data = [(str(tmp_path / "units"), "units", "text_int")]
