@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the recipes and tests use: espeak-ng (the mini corpus is synthesized with it),
-# sox (audio checks); with --test also shellcheck (the script tests) and Slurm (slurmctld,
+# sox (audio checks); with --test also shellcheck (the script tests), chromium and
+# chromium-driver (the server's web UI is tested in a headless browser) and Slurm (slurmctld,
 # slurmd, slurm-client, munge: the Slurm backend's tests start a one-node cluster with
 # tools/slurm_local.sh); with --slurm only Slurm. Installs only what is missing; needs root (or
 # sudo) for apt-get. Idempotent.
@@ -21,6 +22,8 @@ else
 fi
 if [[ "${1:-}" == "--test" ]]; then
     command -v shellcheck >/dev/null 2>&1 || want+=(shellcheck)
+    command -v chromium >/dev/null 2>&1 || want+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || want+=(chromium-driver)
     want_slurm
 fi
 if [[ ${#want[@]} -eq 0 && ${#slurm[@]} -eq 0 ]]; then
