@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import SpeechPromptError
 from ..precision import autocast_to, set_frozen_dtype
 from ..speechlm.beam_search import Hypothesis, beam_search
-from ..speechlm.transformer_lm import DecodingState, TransformerDecoder
+from ..speechlm.transformer_lm import DecodingState, Packing, TransformerDecoder
 from ..vocab import BOS, EOS, NUM_SPECIALS, PAD, UNK
 
 NOT_PREDICTED = (BOS, PAD, UNK)  # label-space ids never emitted while decoding
@@ -54,6 +54,34 @@ def sequence_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     picked = logprobs.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
     return (picked * targets.ne(PAD)).sum(dim=1)
+
+
+def pack_candidates(
+    candidates: Sequence[torch.Tensor],
+) -> tuple[torch.Tensor, Packing, torch.Tensor, torch.Tensor]:
+    """Each row's candidate label sequences (``[K_r, M_r]`` right-padded) side by side in one
+    row: tokens ``[B, T]`` (``<pad>`` after), their ``Packing``, and per candidate its row
+    ``[N]`` and the columns of its tokens ``[N, M]`` (N candidates in all, M the longest)."""
+    width = max(c.shape[1] for c in candidates)
+    lengths = [c.ne(PAD).sum(dim=1) for c in candidates]
+    total = max(1, *(int(n.sum()) for n in lengths))  # one column at least (empty candidates)
+    tokens = torch.full((len(candidates), total), PAD, dtype=torch.long)
+    steps = torch.zeros_like(tokens)
+    owner = torch.full_like(tokens, -1)
+    rows, columns = [], torch.zeros(sum(len(c) for c in candidates), width, dtype=torch.long)
+    n = 0
+    for r, (cands, counts) in enumerate(zip(candidates, lengths, strict=True)):
+        at = 0
+        for cand, count in zip(cands.cpu(), counts.tolist(), strict=True):
+            tokens[r, at : at + count] = cand[:count]
+            steps[r, at : at + count] = torch.arange(count)
+            owner[r, at : at + count] = n
+            columns[n, :count] = torch.arange(at, at + count)
+            rows.append(r)
+            at, n = at + count, n + 1
+    among = (owner[:, :, None] == owner[:, None, :]) & (steps[:, None, :] <= steps[:, :, None])
+    packing = Packing(steps, among & owner[:, :, None].ge(0))
+    return tokens, packing, torch.tensor(rows), columns
 
 
 @dataclass
@@ -151,7 +179,11 @@ class PromptedModel(FrozenBackbone):
         raise NotImplementedError
 
     def _logits(
-        self, tokens: torch.Tensor, embeds: torch.Tensor, state: DecodingState
+        self,
+        tokens: torch.Tensor,
+        embeds: torch.Tensor,
+        state: DecodingState,
+        packing: Packing | None = None,
     ) -> torch.Tensor:
         raise NotImplementedError
 
@@ -159,9 +191,12 @@ class PromptedModel(FrozenBackbone):
         """Label-space logits (float32) of backbone logits (of the rows of ``state``)."""
         return self.verbalizer(lm_logits.float())
 
-    def next_logits(self, labels: torch.Tensor, state: DecodingState) -> torch.Tensor:
-        """Label-space logits ``[N, T, S]`` after feeding ``labels`` ``[N, T]`` to ``state``."""
-        return self._logits(*self._label_inputs(labels, state), state)
+    def next_logits(
+        self, labels: torch.Tensor, state: DecodingState, packing: Packing | None = None
+    ) -> torch.Tensor:
+        """Label-space logits ``[N, T, S]`` after feeding ``labels`` ``[N, T]`` to ``state``
+        (label sequences side by side with ``packing``)."""
+        return self._logits(*self._label_inputs(labels, state), state, packing=packing)
 
     def label_length_limits(
         self, source: torch.Tensor, source_lengths: torch.Tensor
@@ -269,21 +304,21 @@ class PromptedModel(FrozenBackbone):
         (``candidates[r]``: ``[K_r, M_r]`` right-padded, + ``</s>``).
 
         The sources (and the first decoder step) run once, or are given as ``start`` (what
-        ``start_decoding`` returned for these rows); their state is then repeated for the
-        candidates, which run in one batched pass.
+        ``start_decoding`` returned for these rows); then each row's candidates run side by
+        side in one pass over the row's cached keys/values (``pack_candidates``), none of them
+        seeing another.
         """
-        counts = [len(rows) for rows in candidates]
         state, first = start or self.start_decoding(source, source_lengths)
-        expand = torch.arange(len(counts), device=first.device)
-        expand = expand.repeat_interleave(torch.tensor(counts, device=first.device))
-        state.select(expand)
-        width = max(rows.shape[1] for rows in candidates)
+        tokens, packing, rows, columns = pack_candidates(candidates)
+        logits = self.next_logits(tokens.to(first.device), state, packing)
+        rows, columns = rows.to(first.device), columns.to(first.device)
+        logits = torch.cat([first.index_select(0, rows), logits[rows[:, None], columns]], dim=1)
         cand = torch.cat(
-            [F.pad(rows, (0, width - rows.shape[1]), value=PAD) for rows in candidates]
+            [F.pad(c, (0, columns.shape[1] - c.shape[1]), value=PAD) for c in candidates]
         )
-        logits = torch.cat([first.index_select(0, expand), self.next_logits(cand, state)], dim=1)
+        cand = cand.to(first.device)
         targets = label_targets(cand, cand.ne(PAD).sum(dim=1))
-        return list(sequence_logprobs(logits, targets).split(counts))
+        return list(sequence_logprobs(logits, targets).split([len(c) for c in candidates]))
 
     def max_label_lengths(
         self,

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..speechlm.encoder import EncoderDecoderModel
 from ..speechlm.layers import PromptVectors
-from ..speechlm.transformer_lm import DecodingState, EncoderOutput, TransformerDecoder
+from ..speechlm.transformer_lm import DecodingState, EncoderOutput, Packing, TransformerDecoder
 from ..verbalizer.base import Verbalizer
 from ..vocab import EOS, PAD
 from .base import PromptedModel
@@ -96,11 +96,13 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
         tokens = torch.full((batch, 1), self.decoder_start, dtype=torch.long, device=device)
         return tokens, self.backbone.decoder.embed(tokens)
 
-    def _logits(self, tokens, embeds, state: DecodingState) -> torch.Tensor:
+    def _logits(
+        self, tokens, embeds, state: DecodingState, packing: Packing | None = None
+    ) -> torch.Tensor:
         """Label-space logits for every decoder position."""
         with self.backbone_precision():
             prompts = self._prompt_vectors("decoder")
-            lm_logits = self.backbone.decoder(tokens, embeds, prompts, state)
+            lm_logits = self.backbone.decoder(tokens, embeds, prompts, state, packing=packing)
         return self._verbalize(lm_logits, state)
 
     # ----------------------------------------------------------------- training

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..speechlm.layers import PromptVectors
-from ..speechlm.transformer_lm import DecodingState, TransformerDecoder
+from ..speechlm.transformer_lm import DecodingState, Packing, TransformerDecoder
 from ..verbalizer.base import Verbalizer
 from ..vocab import BOS, EOS, PAD
 from .base import PromptedModel
@@ -72,10 +72,12 @@ class PromptedUnitLM(PromptedModel, nn.Module):
         embeds: torch.Tensor,
         state: DecodingState | None = None,
         keep_last: int | None = None,
+        packing: Packing | None = None,
     ) -> torch.Tensor:
         """Label-space logits for every position of ``tokens`` (or the last ``keep_last``)."""
         with self.backbone_precision():
-            lm_logits = self.backbone(tokens, embeds, self._prompt_vectors(), state, keep_last)
+            prompts = self._prompt_vectors()
+            lm_logits = self.backbone(tokens, embeds, prompts, state, keep_last, packing)
         return self._verbalize(lm_logits, state)
 
     def _prompt_vectors(self) -> PromptVectors:

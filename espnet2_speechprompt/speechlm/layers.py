@@ -105,13 +105,20 @@ def _select(kv: KeyValues | None, index: torch.Tensor) -> KeyValues | None:
     return None if kv is None else (kv[0].index_select(0, index), kv[1].index_select(0, index))
 
 
-def make_positions(tokens: torch.Tensor, padding_idx: int, offset: torch.Tensor | None = None):
+def make_positions(
+    tokens: torch.Tensor,
+    padding_idx: int,
+    offset: torch.Tensor | None = None,
+    steps: torch.Tensor | None = None,
+):
     """fairseq position ids: 1 + padding_idx for the first real token, padding_idx for pads.
 
-    ``offset`` ([batch]) counts real tokens already seen (incremental decoding).
+    ``offset`` ([batch]) counts real tokens already seen (incremental decoding); ``steps``
+    ([batch, time]) gives each real token's step after them instead of counting along the row
+    (candidates packed side by side, each starting at step 0).
     """
     real = tokens.ne(padding_idx).long()
-    positions = torch.cumsum(real, dim=1)
+    positions = torch.cumsum(real, dim=1) if steps is None else steps + 1
     if offset is not None:
         positions = positions + offset[:, None]
     return positions * real + padding_idx

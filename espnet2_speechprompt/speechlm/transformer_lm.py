@@ -132,12 +132,27 @@ class DecodingState:
                 self.encoder_out = self.encoder_out.index_select(index)
 
 
+@dataclass
+class Packing:
+    """Label sequences packed side by side in one row (each row's candidates, scored at once
+    without repeating the row's cached keys/values): per new token its ``steps`` ``[B, T]``
+    within its sequence and ``among`` ``[B, T, T]``, which new tokens it may see (its own
+    sequence's up to itself)."""
+
+    steps: torch.Tensor
+    among: torch.Tensor
+
+
 def attention_mask(
-    key_allowed: torch.Tensor, num_queries: int, causal: bool = True
+    key_allowed: torch.Tensor,
+    num_queries: int,
+    causal: bool = True,
+    among_new: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Boolean ``[B, 1, T, S]`` mask for the last ``num_queries`` of ``S`` keys.
 
-    A query sees earlier keys that are allowed and always itself (so padded rows stay finite).
+    A query sees earlier keys that are allowed and always itself (so padded rows stay finite);
+    ``among_new`` ``[B, T, T]`` replaces "earlier" among the last ``T`` keys (``Packing``).
     """
     num_keys = key_allowed.shape[1]
     past = num_keys - num_queries
@@ -145,7 +160,10 @@ def attention_mask(
     query_pos = torch.arange(num_queries, device=device)[:, None] + past
     key_pos = torch.arange(num_keys, device=device)[None, :]
     visible = key_allowed[:, None, :]
-    if causal:
+    if among_new is not None:
+        earlier = visible[..., :past].expand(-1, num_queries, -1)
+        visible = torch.cat([earlier, among_new & visible[..., past:]], dim=2)
+    elif causal:
         visible = visible & (key_pos <= query_pos)
     return (visible | (key_pos == query_pos))[:, None]
 
@@ -214,14 +232,17 @@ class TransformerStack(nn.Module):
         tokens: torch.Tensor,
         embeds: torch.Tensor | None = None,
         offset: torch.Tensor | None = None,
+        steps: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Layer input: ``self.embed(tokens)`` (or ``embeds``) + positions, embedding LayerNorm.
 
-        ``offset`` ([B]) counts real tokens already seen (incremental decoding).
+        ``offset`` ([B]) counts real tokens already seen (incremental decoding); ``steps``:
+        see ``make_positions``.
         """
         x = self.embed(tokens) if embeds is None else embeds
         if self.embed_positions is not None:
-            x = x + self.embed_positions(make_positions(tokens, self.padding_idx, offset))
+            positions = make_positions(tokens, self.padding_idx, offset, steps)
+            x = x + self.embed_positions(positions)
         if self.layernorm_embedding is not None:
             x = self.layernorm_embedding(x)
         return x
@@ -258,6 +279,7 @@ class TransformerDecoder(TransformerStack):
         prompts: PromptVectors | None = None,
         state: DecodingState | None = None,
         keep_last: int | None = None,
+        packing: Packing | None = None,
     ) -> torch.Tensor:
         """Logits ``[B, T, V]`` for ``tokens`` ``[B, T]``.
 
@@ -269,6 +291,8 @@ class TransformerDecoder(TransformerStack):
         keep_last: logits of the last ``keep_last`` positions only: the top layer takes just
             those positions as queries (keys/values still see every position), so its
             attention output, FFN and the logits are computed for them only.
+        packing: ``tokens`` are sequences packed side by side after a state's earlier calls
+            (``Packing``); the state is then only good for this call.
         """
         state = DecodingState() if state is None else state
         if not state.empty:
@@ -277,13 +301,18 @@ class TransformerDecoder(TransformerStack):
         batch, device = tokens.shape[0], tokens.device
         if state.empty:
             state.start(self.num_layers, prompts.deep_allowed(batch, device))
-        x = self.embed_input(tokens, embeds, state.num_tokens)
+        if packing is not None and state.empty:
+            raise ValueError("packed sequences continue a state that has seen a first call")
+        steps = None if packing is None else packing.steps
+        x = self.embed_input(tokens, embeds, state.num_tokens, steps)
         allowed = tokens.ne(self.padding_idx)
         num_prompt = prompts.input_length
         if prompts.input is not None:
             x = prepend_prompt(x, prompts.input)
         new_keys = torch.cat([prompts.input_allowed(batch, device), allowed], dim=1)
-        mask = attention_mask(state.add_keys(new_keys, allowed.sum(dim=1)), x.shape[1])
+        among = None if packing is None else packing.among
+        keys = state.add_keys(new_keys, allowed.sum(dim=1))
+        mask = attention_mask(keys, x.shape[1], among_new=among)
         memory, memory_mask = self._memory(state)
         for i, layer in enumerate(self.layers):
             context = None
