@@ -46,7 +46,7 @@ OPTION_DEFAULTS = {
     "train_data_path_and_name_and_type": [],
     "valid_data_path_and_name_and_type": [],
 }
-DECODINGS = ("score", "greedy", "beam")
+DECODINGS = ("score", "greedy", "beam", "sample")
 # trainer options that look like one of the above but are not typos of it
 TRAINER_KEYS_NEAR_OPTIONS = frozenset(
     ("adapter_conf", "chunk_max_abs_length", "ngpu", "optim_conf", "print_config", "scheduler_conf")

@@ -30,7 +30,7 @@ from .builder import backbone_of
 from .config import is_icl_config, load_config, option_values
 from .extraction import SpeechUnits
 from .packing import ARCHIVE_SUFFIXES, BACKBONE_KEY, CONFIG_KEY, TASK_NAME, resolve_pretrained
-from .speechprompt import Result, SpeechPrompt
+from .speechprompt import Result, SpeechPrompt, row_seeds
 from .unpacking import META, PackageError
 
 logger = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class MultiTaskSpeechPrompt:
                 scores = model.score_each(*picked, candidates, start=start)
                 outputs = [tasks[r].scored(s) for r, s in zip(group, scores, strict=True)]
             else:
-                nbest = model.search(*picked, start=start, **dict(options))
+                nbest = self._search(model, tasks[group[0]], picked, start, options)
                 outputs = [tasks[r].decoded(h) for r, h in zip(group, nbest, strict=True)]
             for r, output in zip(group, outputs, strict=True):
                 results[r] = output
@@ -250,9 +250,22 @@ class MultiTaskSpeechPrompt:
 
     @staticmethod
     def _groups(tasks: Sequence[SpeechPrompt]) -> list[tuple[list[int], tuple | None]]:
-        """Rows by how they are decoded: scored (None) or searched with the same settings."""
+        """Rows by how they are decoded: scored (None), or searched or sampled with the same
+        settings (``(decoding, sampling, seed, search options)``)."""
         groups: dict[tuple | None, list[int]] = {}
         for r, task in enumerate(tasks):
-            key = None if task.decoding == "score" else tuple(sorted(task.search_options.items()))
+            key = None
+            if task.decoding != "score":
+                options = tuple(sorted(task.search_options.items()))
+                key = (task.decoding == "sample", task.sampling, task.seed, options)
             groups.setdefault(key, []).append(r)
         return [(rows, key) for key, rows in groups.items()]
+
+    @staticmethod
+    def _search(model, task: SpeechPrompt, picked, start, key: tuple) -> list:
+        """Hypotheses of rows decoded alike (``_groups``), as ``task`` decodes."""
+        sampled, sampling, seed, options = key
+        if sampled:
+            seeds = row_seeds(*picked, seed)
+            return model.sample(*picked, seeds, sampling, start=start, **dict(options))
+        return model.search(*picked, start=start, **dict(options))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 
 import numpy as np
 import torch
 
 from ..errors import SpeechPromptError
 from ..speechlm.beam_search import Hypothesis
+from ..speechlm.sampling import SamplingConfig
 from ..vocab import PAD, Dictionary
 from .builder import apply_backbone_precision
 from .config import DECODINGS, is_icl_config, load_config, read_options
@@ -33,9 +35,14 @@ Result = tuple[str, float, list[int]]  # label text, log-likelihood, label-space
 def search_options(
     decoding: str, beam_size: int | None, nbest: int, **limits: float
 ) -> dict[str, float]:
-    """The checked search settings of ``decoding`` (beam size 5 for beam search unless given)."""
+    """The checked search settings of ``decoding`` (beam size 5 for beam search unless given;
+    sampling draws ``nbest`` samples)."""
     if decoding not in DECODINGS:
         raise SpeechPromptError(f"decoding {decoding!r}: use one of {DECODINGS}")
+    if decoding == "sample":
+        if nbest < 1:
+            raise SpeechPromptError(f"nbest (samples per input) must be at least 1, not {nbest}")
+        return {k: v for k, v in limits.items() if k in ("max_len_a", "max_len_b")}
     if beam_size is None:
         beam_size = 5 if decoding == "beam" else 1
     limit = beam_size if decoding != "score" else float("inf")
@@ -44,6 +51,13 @@ def search_options(
             f"need beam_size >= 1 and 1 <= nbest <= beam_size (got {beam_size}, {nbest})"
         )
     return dict(beam_size=beam_size, **limits)
+
+
+def row_seeds(source: torch.Tensor, lengths: torch.Tensor, seed: int) -> list[int]:
+    """A sampling seed per row from ``seed`` and the row's content, so that an utterance draws
+    the same samples in any batch."""
+    rows = [source[r, :n].cpu().numpy().tobytes() for r, n in enumerate(lengths.tolist())]
+    return [(zlib.crc32(row) + 1_000_003 * seed) % 2**63 for row in rows]
 
 
 def candidate_table(labels: LabelEncoder, candidates: list[str]) -> torch.Tensor:
@@ -76,13 +90,19 @@ class SpeechPrompt:
         unit_extractor_conf: dict | None = None,
         backbone_precision: str | None = None,
         shared_backbone: tuple[torch.nn.Module, Dictionary] | None = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int = 0,
     ):
         """Package files (``meta.yaml`` keys): ``speechprompt_backbone`` (sha256 of each file the
         prompts depend on, checked when the file is used), ``speechprompt_kmeans``;
         ``backbone_conf``, ``unit_extractor_conf`` and ``kmeans`` override the config's;
         ``backbone_precision`` (default: the config's) is the frozen backbone's precision.
         ``shared_backbone``: the backbone and dictionary, already loaded and checked by the
-        caller, to put the prompts on (several tasks on one backbone)."""
+        caller, to put the prompts on (several tasks on one backbone). ``decoding: sample``
+        draws ``nbest`` samples (``temperature``, ``top_k``, ``top_p``; per utterance seeded
+        from ``seed`` and its content), ranked by length-normalised log-likelihood."""
         config, model_file = speechprompt_train_config, speechprompt_model_file
         options = read_options(config, model_file, backbone_conf)
         record = None if shared_backbone else speechprompt_backbone
@@ -100,12 +120,14 @@ class SpeechPrompt:
         self.preprocess = built.preprocessor
         self.labels = built.preprocessor.labels
         self._long_input_warned = False
-        self.decoding = decoding or options.decoding
+        self.decoding, self.nbest, self.seed = decoding or options.decoding, nbest, seed
         self.search_options = search_options(
             self.decoding, beam_size, nbest, max_len_a=max_len_a, max_len_b=max_len_b,
             length_penalty=length_penalty,
         )  # fmt: skip
-        self.nbest = nbest
+        self.sampling = None
+        if self.decoding == "sample":
+            self.sampling = SamplingConfig(temperature, top_k, top_p, num_samples=nbest)
         self.candidates = None
         if self.decoding == "score":
             candidates = options.candidate_list or options.label_list
@@ -119,7 +141,13 @@ class SpeechPrompt:
         if self.decoding == "score":
             _, scores = self.prompted.classify(units, lengths, self.candidates)
             return [self.scored(row) for row in scores]
-        nbest = self.prompted.search(units, lengths, **self.search_options)
+        if self.decoding == "sample":
+            seeds = row_seeds(units, lengths, self.seed)
+            nbest = self.prompted.sample(
+                units, lengths, seeds, self.sampling, **self.search_options
+            )
+        else:
+            nbest = self.prompted.search(units, lengths, **self.search_options)
         return [self.decoded(hyps) for hyps in nbest]
 
     def scored(self, scores: torch.Tensor) -> list[Result]:
@@ -129,8 +157,9 @@ class SpeechPrompt:
         return [self._result(ids, v) for ids, v in zip(candidates, top.tolist(), strict=True)]
 
     def decoded(self, hypotheses: list[Hypothesis]) -> list[Result]:
-        """The ``nbest`` best hypotheses of one source."""
-        return [self._result(h.tokens, h.logprob) for h in hypotheses[: self.nbest]]
+        """The ``nbest`` best hypotheses (or samples) of one source, best score first."""
+        ranked = sorted(hypotheses, key=lambda h: -h.score)
+        return [self._result(h.tokens, h.logprob) for h in ranked[: self.nbest]]
 
     def fit_context(
         self, source: torch.Tensor, lengths: torch.Tensor

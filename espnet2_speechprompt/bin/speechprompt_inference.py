@@ -12,7 +12,10 @@ hypothesis, and with ``--nbest N`` (N > 1) also ``{1..N}best_recog/{text,score,t
 ``max_len_a * source_length + max_len_b`` labels, then ``</s>`` is forced; ``--length_penalty``
 ranks finished beams by ``logprob / length ** length_penalty``): characters for ASR and slot
 filling, target units for speech generation (``text`` is then a units file for
-``units_to_wav``). ``--decoding`` overrides the training config's. Speech-input tasks (Wav2Seq)
+``units_to_wav``). ``--decoding sample`` draws ``--nbest`` samples per utterance
+(``--temperature``, ``--top_k``, ``--top_p``; seeded from ``--seed`` and the utterance's content,
+so an utterance draws the same samples in any batch), the best-scoring one in ``text``.
+``--decoding`` overrides the training config's. Speech-input tasks (Wav2Seq)
 read audio, resampled to 16 kHz where a file has another rate:
 ``--data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound``. The data files are checked
 first (one line naming the file and line for a bad one); a source longer than the backbone's
@@ -101,28 +104,31 @@ def inference(
     backbone_precision: str | None = None,
     packages: list[str] | None = None,
     task_map: str | None = None,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
 ) -> None:
     from ..tasks.data_checks import check_inference_data
     from ..tasks.speechprompt import SpeechPromptTask
 
     check_inference_data(data_path_and_name_and_type, key_file)
+    sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    limits = dict(max_len_a=max_len_a, max_len_b=max_len_b, length_penalty=length_penalty)
     if packages:
         if decoding is not None or beam_size is not None:
-            raise SpeechPromptError("with --packages each task decodes as its package says: "
-                                    "leave out --decoding and --beam_size")  # fmt: skip
-        limits = dict(max_len_a=max_len_a, max_len_b=max_len_b, length_penalty=length_penalty)
-        runner, predict = _multitask(
-            packages, task_map, device, backbone_precision, nbest=nbest, **limits
-        )
+            raise SpeechPromptError("with --packages each task decodes as its package says")
+        options = dict(nbest=nbest, **limits, **sampling)
+        runner, predict = _multitask(packages, task_map, device, backbone_precision, **options)
         train_args, preprocess = runner.tasks[runner.names[0]].train_args, None
     else:
         if not speechprompt_train_config:
             raise SpeechPromptError("give --speechprompt_train_config, or --packages")
         SpeechPromptTask.read_train_config(speechprompt_train_config)  # every key a task option
         runner, predict = _single_task(
-            speechprompt_train_config, speechprompt_model_file, device, max_len_b,
-            decoding=decoding, beam_size=beam_size, max_len_a=max_len_a,
-            length_penalty=length_penalty, nbest=nbest, backbone_precision=backbone_precision,
+            speechprompt_train_config, speechprompt_model_file, device, decoding=decoding,
+            beam_size=beam_size, nbest=nbest, backbone_precision=backbone_precision,
+            **limits, **sampling,
         )  # fmt: skip
         train_args, preprocess = runner.train_args, runner.preprocess
     loader = SpeechPromptTask.build_streaming_iterator(
@@ -214,26 +220,8 @@ def _write(writer, key: str, text: str, score: float, ids: list[int]) -> None:
     writer["token"][key] = " ".join(map(str, ids))
 
 
-def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument(
-        "--data_path_and_name_and_type",
-        type=lambda s: tuple(s.split(",")),
-        action="append",
-        required=True,
-    )
-    parser.add_argument("--speechprompt_train_config", default=None)
-    parser.add_argument("--speechprompt_model_file", default=None)
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--backbone_precision",
-        choices=BACKBONE_PRECISIONS,
-        default=None,
-        help="The frozen backbone's precision (default: the training config's, normally "
-        "auto: bfloat16 where the hardware has fast bf16 matrix products)",
-    )
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """--decoding, beam search and sampling settings, --nbest."""
     parser.add_argument(
         "--decoding",
         choices=DECODINGS,
@@ -257,8 +245,42 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--length_penalty", type=float, default=1.0)
     parser.add_argument(
-        "--nbest", type=int, default=1, help="> 1: also write {1..N}best_recog/{text,score,token}"
+        "--nbest",
+        type=int,
+        default=1,
+        help="> 1: also write {1..N}best_recog/{text,score,token}; with --decoding sample, the "
+        "samples drawn per utterance (ranked by length-normalised log-likelihood)",
     )
+    group = parser.add_argument_group("sampling (--decoding sample)")
+    group.add_argument("--temperature", type=float, default=1.0, help="0: greedy")
+    group.add_argument("--top_k", type=int, default=0, help="draw among the k best (0: all)")
+    group.add_argument("--top_p", type=float, default=1.0, help="nucleus mass (1: all)")
+    group.add_argument(
+        "--seed", type=int, default=0, help="with each utterance's content, seeds its samples"
+    )
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument(
+        "--data_path_and_name_and_type",
+        type=lambda s: tuple(s.split(",")),
+        action="append",
+        required=True,
+    )
+    parser.add_argument("--speechprompt_train_config", default=None)
+    parser.add_argument("--speechprompt_model_file", default=None)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--backbone_precision",
+        choices=BACKBONE_PRECISIONS,
+        default=None,
+        help="The frozen backbone's precision (default: the training config's, normally "
+        "auto: bfloat16 where the hardware has fast bf16 matrix products)",
+    )
+    add_decoding_arguments(parser)
     parser.add_argument(
         "--packages",
         nargs="+",

@@ -16,6 +16,7 @@ from torch import nn
 from ..errors import SpeechPromptError
 from ..precision import autocast_to, set_frozen_dtype
 from ..speechlm.beam_search import Hypothesis, beam_search
+from ..speechlm.sampling import SamplingConfig, sample
 from ..speechlm.transformer_lm import DecodingState, Packing, TransformerDecoder
 from ..vocab import BOS, EOS, NUM_SPECIALS, PAD, UNK
 
@@ -349,16 +350,40 @@ class PromptedModel(FrozenBackbone):
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
         max_lengths = self.max_label_lengths(source, source_lengths, max_len_a, max_len_b)
-        state, first = start or self.start_decoding(source, source_lengths)
+        first, advance = self._stepper(start or self.start_decoding(source, source_lengths))
+        return beam_search(
+            first, advance, max_lengths, EOS, beam_size, length_penalty, NOT_PREDICTED
+        )
+
+    @torch.no_grad()
+    def sample(
+        self,
+        source: torch.Tensor,
+        source_lengths: torch.Tensor,
+        seeds: Sequence[int],
+        config: SamplingConfig = SamplingConfig(),
+        max_len_a: float = 0.0,
+        max_len_b: int = 200,
+        start: tuple[DecodingState, torch.Tensor] | None = None,
+    ) -> list[list[Hypothesis]]:
+        """``config.num_samples`` sampled label sequences per source, source ``r`` drawing
+        from a generator seeded with ``seeds[r]`` (so a batch samples what its rows sample
+        alone); lengths and ``start`` as in ``search``."""
+        max_lengths = self.max_label_lengths(source, source_lengths, max_len_a, max_len_b)
+        first, advance = self._stepper(start or self.start_decoding(source, source_lengths))
+        generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+        return sample(first, advance, max_lengths, EOS, generators, config, NOT_PREDICTED)
+
+    def _stepper(self, start: tuple[DecodingState, torch.Tensor]):
+        """The first label's log-probs ``[B, S]`` and ``advance(index, history)`` of a search
+        (``beam_search``, ``sampling.sample``) from what ``start_decoding`` returned."""
+        state, first = start
 
         def advance(index: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
             state.select(index)
             return torch.log_softmax(self.next_logits(history[:, -1:], state)[:, -1].float(), -1)
 
-        first = torch.log_softmax(first[:, -1].float(), dim=-1)
-        return beam_search(
-            first, advance, max_lengths, EOS, beam_size, length_penalty, NOT_PREDICTED
-        )
+        return torch.log_softmax(first[:, -1].float(), dim=-1), advance
 
     @torch.no_grad()
     def generate(

@@ -10,26 +10,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..batching import left_padded
 from ..speechlm.layers import PromptVectors
 from ..speechlm.transformer_lm import DecodingState, Packing, TransformerDecoder
 from ..verbalizer.base import Verbalizer
-from ..vocab import BOS, EOS, PAD
+from ..vocab import BOS
 from .base import PromptedModel
 from .prompts import PromptConfig, Prompts
 
 
 def source_block(units: torch.Tensor, lengths: torch.Tensor, sep: int = BOS) -> torch.Tensor:
     """Right-padded units ``[B, T]`` -> left-padded ``[B, T + 2]`` rows ``</s> u_1..u_T <sep>``."""
-    batch, width = units.shape
-    block = units.new_full((batch, width + 2), PAD)
-    shift = width - lengths
-    steps = torch.arange(width, device=units.device)
-    valid = steps[None, :] < lengths[:, None]
-    rows = torch.arange(batch, device=units.device)[:, None].expand(-1, width)
-    block[rows[valid], (steps[None, :] + shift[:, None] + 1)[valid]] = units[valid]
-    block[torch.arange(batch, device=units.device), shift] = EOS
-    block[:, -1] = sep
-    return block
+    return left_padded(units, lengths, last=sep)
 
 
 class PromptedUnitLM(PromptedModel, nn.Module):

@@ -13,7 +13,7 @@ from collections.abc import Hashable, Sequence
 from ..errors import SpeechPromptError
 
 
-def _check_pairs(hyps: Sequence, refs: Sequence) -> None:
+def check_pairs(hyps: Sequence, refs: Sequence) -> None:
     if len(hyps) != len(refs):
         raise SpeechPromptError(f"{len(hyps)} hypotheses for {len(refs)} references")
     if not refs:
@@ -23,7 +23,7 @@ def _check_pairs(hyps: Sequence, refs: Sequence) -> None:
 def accuracy(hyps: Sequence[str], refs: Sequence[str]) -> float:
     """Fraction of utterances whose whole token sequence matches (an FSC intent is correct only
     when action, object and location all are); whitespace differences do not count."""
-    _check_pairs(hyps, refs)
+    check_pairs(hyps, refs)
     return sum(h.split() == r.split() for h, r in zip(hyps, refs, strict=True)) / len(refs)
 
 
@@ -42,7 +42,7 @@ def edit_distance(hyp: Sequence[Hashable], ref: Sequence[Hashable]) -> int:
 
 def error_rate(hyps: Sequence[Sequence[Hashable]], refs: Sequence[Sequence[Hashable]]) -> float:
     """Summed edit distance over summed reference length."""
-    _check_pairs(hyps, refs)
+    check_pairs(hyps, refs)
     total = sum(len(r) for r in refs)
     if total == 0:
         raise SpeechPromptError("every reference is empty: the error rate is undefined")

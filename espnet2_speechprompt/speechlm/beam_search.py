@@ -34,7 +34,7 @@ class Hypothesis:
     logprob: float  # sum of token log-probabilities, </s> included
 
 
-def _restrict(
+def restrict(
     logprobs: torch.Tensor, eos: int, blocked: Sequence[int], at_max: torch.Tensor
 ) -> torch.Tensor:
     logprobs = logprobs.float().clone()
@@ -88,7 +88,7 @@ def beam_search(
     while True:
         step = history.shape[1]
         at_max = (max_lengths[active] <= step).repeat_interleave(width)
-        logprobs = _restrict(logprobs, eos, blocked, at_max).view(len(active), width, vocab)
+        logprobs = restrict(logprobs, eos, blocked, at_max).view(len(active), width, vocab)
         top, flat = choose(scores.view(len(active), width), logprobs, k)
         offsets = width * torch.arange(len(active), device=device)[:, None]
         row, token = flat.div(vocab, rounding_mode="floor") + offsets, flat % vocab

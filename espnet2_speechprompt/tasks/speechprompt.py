@@ -129,7 +129,7 @@ def add_label_arguments(group: argparse._ArgumentGroup) -> None:
         choices=DECODINGS,
         help="Inference: 'score' ranks the candidate label sequences (classification), "
         "'greedy' or 'beam' (beam search) generates a label sequence (ASR, slot filling, "
-        "units)",
+        "units), 'sample' samples label sequences (temperature, top-k, top-p at inference)",
     )
     group.add_argument(
         "--label_weighting",

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import torch
 
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
@@ -20,7 +21,7 @@ from test.factories.task_bank import KINDS, random_lm, task_bank, task_package  
 
 @pytest.fixture(scope="module")
 def packages(unit_task_data, tmp_path_factory) -> dict[str, Path]:
-    return task_bank(unit_task_data, tmp_path_factory.mktemp("multitask"))
+    return task_bank(unit_task_data, tmp_path_factory.mktemp("multitask"), len(KINDS))
 
 
 def valid_units(data: Path, count: int) -> list[list[int]]:
@@ -86,7 +87,7 @@ def test_the_command_line_answers_a_data_dir_by_task_map(packages, unit_task_dat
     (tmp_path / "units").write_text("\n".join(lines) + "\n")
     keys, names = [line.split()[0] for line in lines], list(KINDS)
     task_map = tmp_path / "task_map"
-    task_map.write_text("".join(f"{k} {names[i % 4]}\n" for i, k in enumerate(keys)))
+    task_map.write_text("".join(f"{k} {names[i % len(names)]}\n" for i, k in enumerate(keys)))
     data = [(str(tmp_path / "units"), "units", "text_int")]
     tags = [str(p) for p in packages.values()]
     inference(str(tmp_path / "out"), data, None, None, batch_size=5, packages=tags,
@@ -97,7 +98,7 @@ def test_the_command_line_answers_a_data_dir_by_task_map(packages, unit_task_dat
     runner = MultiTaskSpeechPrompt.from_pretrained(tags)
     for i, line in enumerate(lines):
         units = [int(u) for u in line.split()[1:]]
-        assert written[keys[i]] == runner(names[i % 4], units=units)[0]
+        assert written[keys[i]] == runner(names[i % len(names)], units=units)[0]
     task_map.write_text(f"{keys[0]} nope\n")
     with pytest.raises(SpeechPromptError, match=f"utterance {keys[0]}: unknown task 'nope'"):
         inference(str(tmp_path / "bad"), data, None, None, packages=tags, task_map=str(task_map))
@@ -105,3 +106,21 @@ def test_the_command_line_answers_a_data_dir_by_task_map(packages, unit_task_dat
     with pytest.raises(SpeechPromptError, match=f"no task for utterance {keys[1]}"):
         inference(str(tmp_path / "bad"), data, None, None, packages=tags, task_map=str(task_map))
     assert not (tmp_path / "bad").exists()
+
+
+def test_sampling_decoding_is_seeded_per_utterance(packages, unit_task_data):
+    units = valid_units(unit_task_data, 6)
+    sampler = SpeechPrompt.from_pretrained(str(packages["sampled"]), nbest=3, top_p=0.9)
+    rows = [sampler.source_of(u) for u in units]
+    source = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=1)
+    lengths = torch.tensor([len(r) for r in rows])
+    batched = sampler.predict_nbest(source, lengths)
+    assert all(len(samples) == 3 for samples in batched)
+    for i in range(len(units)):
+        alone = sampler.predict_nbest(rows[i][None], lengths[i : i + 1])[0]
+        assert [s[2] for s in alone] == [s[2] for s in batched[i]]
+        assert [s[1] for s in alone] == pytest.approx([s[1] for s in batched[i]], rel=1e-6)
+    other = SpeechPrompt.from_pretrained(str(packages["sampled"]), nbest=3, top_p=0.9, seed=5)
+    assert other.predict_nbest(source, lengths) != batched
+    with pytest.raises(SpeechPromptError, match="top_p"):
+        SpeechPrompt.from_pretrained(str(packages["sampled"]), top_p=1.5)

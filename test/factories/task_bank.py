@@ -1,5 +1,5 @@
 """Packed tasks on one tiny random unit LM (fixed random prompts and verbalizers) for the task
-bank and its server: every kind of row (scored, greedy, beam; input, deep, separator), each
+bank and its server: every kind of row (scored, greedy, beam, sampled; input, deep, separator), each
 able to take speech through an MFCC k-means unit extractor."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ KINDS = {
     "keywords": ("{input_length: 0, deep_length: 3, separator: false}", "fixed", "score"),
     "spelled": ("{input_length: 4, deep_length: 0}", "learnable", "greedy"),
     "beamed": ("{input_length: 1, deep_length: 1}", "fixed", "beam"),
+    "sampled": ("{input_length: 2, deep_length: 1}", "learnable", "sample"),
 }
 
 

@@ -8,9 +8,11 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from test.factories.recipes import copy_recipe
 
@@ -60,7 +62,9 @@ def test_mini_recipe_debug_run_meets_the_bar(tmp_path: Path):
     assert float(gru_test) / 100 >= TEST_ACCURACY_BAR, results
     for image in ("loss.png", "acc.png", "confusion_test.png", "verbalizer.png"):
         assert (exp / "images" / image).is_file(), image
-    assert (exp / "speechprompt_train_debug_valid.acc.best.zip").is_file()
+    with zipfile.ZipFile(exp / "speechprompt_train_debug_valid.acc.best.zip") as packed:
+        meta = yaml.safe_load(packed.read("meta.yaml"))
+    assert meta["task_name"] == tmp_path.name  # the corpus: the recipe's parent directory
     for stage in range(1, 11):
         logs = expdir / "logs" if stage <= 5 else exp / "logs"
         assert (logs / f"stage{stage}.cmd").is_file(), stage

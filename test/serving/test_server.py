@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -107,9 +108,9 @@ def test_bad_requests_get_one_json_error_and_the_server_keeps_answering(server):
     assert 'speechprompt_batch_size_total{size="1"}' in metrics
 
 
-def test_shutdown_refuses_new_requests_and_finishes_those_in_flight(packages):
-    args = get_parser().parse_args(["--packages", *map(str, packages.values()), "--max_batch", "1"])
-    runner, batcher = load(args)
+def test_a_full_queue_and_shutdown_refuse_while_accepted_requests_are_answered(packages):
+    cmd = ["--packages", *map(str, packages.values()), "--max_batch", "1", "--max_queue", "1"]
+    runner, batcher = load(get_parser().parse_args(cmd))
     held, entered = threading.Event(), threading.Event()
     predict = batcher.predict
 
@@ -125,22 +126,34 @@ def test_shutdown_refuses_new_requests_and_finishes_those_in_flight(packages):
     server = GracefulServer(config, batcher)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
     thread.start()
-    try:
-        body = {"task": "commands", "units": [5, 6, 7]}
-        answers = []
-        first = threading.Thread(
+    body, answers = {"task": "commands", "units": [5, 6, 7]}, []
+
+    def send() -> threading.Thread:
+        post = threading.Thread(
             target=lambda: answers.append(requests.post(f"{url}/predict", json=body, timeout=60))
         )
-        first.start()
-        assert entered.wait(30)
+        post.start()
+        return post
+
+    try:
+        accepted = [send()]
+        assert entered.wait(30)  # the first request is being answered
+        accepted.append(send())
+        for _ in range(300):  # the second waits in the queue
+            if batcher.queued == 1:
+                break
+            time.sleep(0.01)
+        full = requests.post(f"{url}/predict", json=body, timeout=60)
+        assert full.status_code == 429 and "retry later" in full.json()["error"]
         batcher.begin_shutdown()  # as the server's signal handler does first
         refused = requests.post(f"{url}/predict", json=body, timeout=60)
         assert refused.status_code == 503 and "shutting down" in refused.json()["error"]
         assert requests.get(f"{url}/health", timeout=30).json()["status"] == "shutting down"
         server.handle_exit(15, None)
         held.set()
-        first.join(60)
-        assert answers[0].status_code == 200 and answers[0].json()["label"]
+        for post in accepted:
+            post.join(60)
+        assert [a.status_code for a in answers] == [200, 200]
     finally:
         held.set()
         server.should_exit = True

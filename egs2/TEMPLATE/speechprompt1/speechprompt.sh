@@ -97,6 +97,8 @@ asr_bleu_config=        # flat yaml of bin/asr_bleu options (asr_model_tag: ...,
                         # asr_train_config + asr_model_file, or asr_factory)
 baseline=false          # stage 7 also trains a supervised GRU on the same units (classes)
 hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
+task_name=              # stage 10: the task's name in the package, for serving several tasks
+                        # on one backbone (default: the corpus, i.e. egs2/<corpus>/...)
 
 option_names=(
   stage stop_stage ngpu num_nodes nproc_per_node nj inference_nj gpu_inference python expdir
@@ -107,7 +109,7 @@ option_names=(
   tgt_units fixed_label_list backbone_checkpoint input unit_lm_config
   speechprompt_config train_args inference_config inference_args inference_model
   inference_tag metrics
-  vocoder_checkpoint vocoder_config asr_bleu_config baseline hf_repo
+  vocoder_checkpoint vocoder_config asr_bleu_config baseline hf_repo task_name
 )
 orig_args=("$@")
 . utils/parse_options.sh
@@ -512,10 +514,13 @@ stage10() {
   need "${train_dir}/${inference_model}" 7
   need "${exp}/RESULTS.md" 9
   if [ -d "${train_dir}/images" ]; then images=(--images "${train_dir}/images"); fi
+  if [ -z "${task_name}" ]; then  # the corpus: egs2/<corpus>/speechprompt1
+    task_name=$(basename "$(dirname "${PWD}")" | tr -c 'A-Za-z0-9._\n-' '_')
+  fi
   begin "pack"
   run "${py[@]}" -m "${bin}.pack" --train_config "${train_dir}/config.yaml" \
     --model_file "${train_dir}/${inference_model}" --results "${exp}/RESULTS.md" \
-    "${images[@]}" --outpath "${packed}"
+    "${images[@]}" --outpath "${packed}" --task_name "${task_name}"
 }
 
 stage11() {

@@ -1,0 +1,97 @@
+"""Score generated speech units without text (SpeechGen): unit BLEU against the true units, the
+unit error rate inside masked spans (inpainting), Auto-BLEU (repetition within a sample) and
+Self-BLEU (sameness across the samples of one input).
+
+    python -m espnet2_speechprompt.bin.speechgen_score --ref dump/speechgen/test/target \
+        --hyp exp/decode/test/text [--spans dump/speechgen/test/spans] \
+        [--nbest_dir exp/decode/test] [--output exp/decode/test/speechgen.json]
+
+``--hyp``: Kaldi-style units per utterance (an inference ``text`` of unit labels); ``--ref``:
+the true units (for ``--spans``, the whole original utterance); ``--nbest_dir``: a decode dir
+with ``{1..N}best_recog/text`` (samples), for Self-BLEU. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import SpeechPromptError
+from ..fileio import atomic_write_text
+from ..kaldi_text import parse_ints, read_entries
+from ..scoring.speechgen import auto_bleu, self_bleu, span_error_rate, unit_bleu
+from .cli_errors import exit_on_user_error
+
+
+def read_units(path: str | Path, what: str) -> dict[str, list[int]]:
+    return {e.key: parse_ints(e, "unit") for e in read_entries(path, what)}
+
+
+def read_spans(path: str | Path) -> dict[str, list[tuple[int, int]]]:
+    spans = {}
+    for entry in read_entries(path, "spans file"):
+        values = parse_ints(entry, "span position")
+        if not values or len(values) % 2:
+            raise SpeechPromptError(f"{entry.where}: utterance {entry.key}: give start end pairs")
+        spans[entry.key] = list(zip(values[::2], values[1::2], strict=True))
+    return spans
+
+
+def nbest_samples(folder: Path) -> dict[str, list[list[int]]]:
+    """Every utterance's samples from ``folder/{1..N}best_recog/text``."""
+    files = sorted(folder.glob("*best_recog/text"), key=lambda p: int(p.parent.name[:-10]))
+    if not files:
+        raise SpeechPromptError(f"{folder}: no {{1..N}}best_recog/text (decode with --nbest N)")
+    samples: dict[str, list[list[int]]] = {}
+    for path in files:
+        for key, units in read_units(path, "samples file").items():
+            samples.setdefault(key, []).append(units)
+    return samples
+
+
+def score(args: argparse.Namespace) -> dict[str, float | int]:
+    refs, hyps = read_units(args.ref, "reference units"), read_units(args.hyp, "generated units")
+    missing = sorted(set(refs) - set(hyps))
+    if missing:
+        raise SpeechPromptError(f"{args.hyp}: no units for utterance {missing[0]} of {args.ref}")
+    keys = sorted(refs)
+    result: dict[str, float | int] = {"utterances": len(keys)}
+    result["unit_bleu"] = round(unit_bleu([hyps[k] for k in keys], [refs[k] for k in keys]), 2)
+    result["auto_bleu_2"] = round(auto_bleu([hyps[k] for k in keys]), 4)
+    if args.spans:
+        spans = read_spans(args.spans)
+        absent = [k for k in keys if k not in spans]
+        if absent:
+            raise SpeechPromptError(f"{args.spans}: no spans for utterance {absent[0]}")
+        ser = span_error_rate(
+            [hyps[k] for k in keys], [refs[k] for k in keys], [spans[k] for k in keys]
+        )
+        result["span_unit_error_rate"] = round(ser, 4)
+    if args.nbest_dir:
+        samples = nbest_samples(Path(args.nbest_dir))
+        result["self_bleu"] = round(self_bleu([samples[k] for k in keys if k in samples]), 2)
+    return result
+
+
+def main(cmd: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )  # fmt: skip
+    parser.add_argument("--ref", required=True)
+    parser.add_argument("--hyp", required=True)
+    parser.add_argument("--spans")
+    parser.add_argument("--nbest_dir")
+    parser.add_argument("--output")
+    args = parser.parse_args(cmd)
+    with exit_on_user_error():
+        result = score(args)
+    text = json.dumps(result, indent=2)
+    if args.output:
+        atomic_write_text(args.output, text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
