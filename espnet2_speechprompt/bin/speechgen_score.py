@@ -1,10 +1,12 @@
 """Score generated speech units without text (SpeechGen): unit BLEU against the true units, the
 unit error rate inside masked spans (inpainting), Auto-BLEU (repetition within a sample) and
-Self-BLEU (sameness across the samples of one input).
+Self-BLEU (sameness across the samples of one input), and the perplexity of the generated
+units under a bare GSLM unit LM (``--backbone_checkpoint``, no prompts).
 
     python -m espnet2_speechprompt.bin.speechgen_score --ref dump/speechgen/test/target \
         --hyp exp/decode/test/text [--spans dump/speechgen/test/spans] \
-        [--nbest_dir exp/decode/test] [--output exp/decode/test/speechgen.json]
+        [--nbest_dir exp/decode/test] [--backbone_checkpoint lm/checkpoint_best.pt] \
+        [--output exp/decode/test/speechgen.json]
 
 ``--hyp``: Kaldi-style units per utterance (an inference ``text`` of unit labels); ``--ref``:
 the true units (for ``--spans``, the whole original utterance); ``--nbest_dir``: a decode dir
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from ..errors import SpeechPromptError
@@ -71,7 +74,30 @@ def score(args: argparse.Namespace) -> dict[str, float | int]:
     if args.nbest_dir:
         samples = nbest_samples(Path(args.nbest_dir))
         result["self_bleu"] = round(self_bleu([samples[k] for k in keys if k in samples]), 2)
+    if args.backbone_checkpoint:
+        result["perplexity"] = round(lm_perplexity(args.backbone_checkpoint, hyps, keys), 3)
     return result
+
+
+def lm_perplexity(checkpoint: str, hyps: dict[str, list[int]], keys: list[str]) -> float:
+    """Perplexity of the generated units (mapped through the LM's ``dict.txt``) under it."""
+    from ..api.preprocess import UnitEncoder
+    from ..batching import pad_batch
+    from ..checkpoints.unit_lm import load_unit_lm
+    from ..speechlm.continuation import perplexity
+
+    lm, vocab = load_unit_lm(checkpoint)
+    encoder = UnitEncoder(vocab, "dict.txt")
+    rows = [encoder.encode(hyps[k], k).tolist() for k in keys if hyps[k]]
+    if not rows:
+        raise SpeechPromptError("every generated utterance is empty: no perplexity")
+    total, count = 0.0, 0
+    for start in range(0, len(rows), 32):
+        units, lengths = pad_batch(rows[start : start + 32])
+        tokens = int(lengths.sum()) + len(lengths)  # + </s> per row
+        total += math.log(perplexity(lm, units, lengths)) * tokens
+        count += tokens
+    return math.exp(total / count)
 
 
 def main(cmd: list[str] | None = None) -> None:
@@ -83,6 +109,7 @@ def main(cmd: list[str] | None = None) -> None:
     parser.add_argument("--hyp", required=True)
     parser.add_argument("--spans")
     parser.add_argument("--nbest_dir")
+    parser.add_argument("--backbone_checkpoint", help="a GSLM unit LM (dict.txt beside it)")
     parser.add_argument("--output")
     args = parser.parse_args(cmd)
     with exit_on_user_error():

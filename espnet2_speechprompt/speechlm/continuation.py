@@ -1,5 +1,6 @@
 """GSLM-style speech continuation: the bare unit LM (no prompts) continues unit prefixes by
-sampling (fairseq's GSLM samples at temperature 0.7), or greedily at temperature 0.
+sampling (fairseq's GSLM samples at temperature 0.7), or greedily at temperature 0; and the
+perplexity of unit sequences under it (a metric of generated speech).
 
 Each prefix is fed as ``</s> u_1..u_T`` (left-padded, so every row's last unit is in the last
 column); the continuation ends at ``</s>`` or after ``max_new`` units. Specials other than
@@ -50,3 +51,19 @@ def continue_units(
     max_lengths = torch.full((len(units),), max_new, device=units.device)
     first = torch.log_softmax(first, dim=-1)
     return sample(first, advance, max_lengths, EOS, generators, config, (BOS, PAD, UNK))
+
+
+@torch.no_grad()
+def perplexity(lm: TransformerDecoder, units: torch.Tensor, lengths: torch.Tensor) -> float:
+    """exp of the mean negative log-likelihood per token of ``u_1..u_T </s>`` after ``</s>``
+    over all rows (right-padded backbone tokens ``[B, T]``)."""
+    if int(lengths.min()) < 1:
+        raise ValueError("perplexity needs sequences of at least one unit")
+    block = left_padded(units, lengths, last=EOS)  # </s> u_1..u_T </s>
+    with autocast_to(lm):
+        logprobs = torch.log_softmax(lm(block)[:, :-1].float(), dim=-1)
+    targets = block[:, 1:]
+    picked = logprobs.gather(-1, targets[..., None])[..., 0]
+    steps = torch.arange(targets.shape[1], device=targets.device)
+    real = steps[None, :] >= targets.shape[1] - lengths[:, None] - 1
+    return float(torch.exp(-(picked * real).sum() / real.sum()))

@@ -90,3 +90,18 @@ def test_the_scoring_command(tmp_path, capsys):
     with pytest.raises(SystemExit):
         speechgen_score.main(["--ref", str(tmp_path / "ref"), "--hyp", str(tmp_path / "hyp")])
     assert "no units for utterance b" in capsys.readouterr().err
+
+
+def test_perplexity_under_a_unit_lm(tmp_path):
+    from espnet2_speechprompt.bin import speechgen_score
+    from espnet2_speechprompt.vocab import Dictionary
+    from test.factories.unit_lm import save_random_unit_lm
+
+    checkpoint = save_random_unit_lm(Dictionary(str(u) for u in range(30)), tmp_path / "lm")
+    ref = " ".join(map(str, REF))
+    (tmp_path / "ref").write_text(f"a {ref}\n")
+    (tmp_path / "hyp").write_text(f"a {ref}\n")
+    cmd = ["--ref", str(tmp_path / "ref"), "--hyp", str(tmp_path / "hyp"),
+           "--backbone_checkpoint", str(checkpoint), "--output", str(tmp_path / "o.json")]  # fmt: skip
+    speechgen_score.main(cmd)
+    assert json.loads((tmp_path / "o.json").read_text())["perplexity"] > 1.0

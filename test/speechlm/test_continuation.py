@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from espnet2_speechprompt.speechlm.continuation import continue_units
+from espnet2_speechprompt.speechlm.continuation import continue_units, perplexity
 from espnet2_speechprompt.speechlm.sampling import SamplingConfig
 from espnet2_speechprompt.vocab import EOS, NUM_SPECIALS, PAD
 from test.factories.unit_lm import tiny_decoder
@@ -69,3 +69,10 @@ def test_greedy_continuation_equals_recomputing_every_step(lm):
             sequence.append(token)
             new.append(token)
         assert greedy[r][0].tokens == new
+
+
+def test_perplexity_is_the_lm_likelihood_per_token(lm):
+    units, lengths = prefixes()
+    total = sum(-lm_logprob(lm, [], units[r, : lengths[r]].tolist()) for r in range(3))
+    expected = math.exp(total / (int(lengths.sum()) + 3))  # + </s> per row
+    assert perplexity(lm, units, lengths) == pytest.approx(expected, rel=1e-5)
