@@ -14,6 +14,8 @@ from .errors import CheckpointError
 SPECIAL_SYMBOLS = ("<s>", "<pad>", "</s>", "<unk>")
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
 NUM_SPECIALS = 4
+MASK_SYMBOL = "<mask>"  # mBART dictionaries end with it
+MASK_UNIT = -1  # a masked unit in a units file (speech inpainting sources)
 
 
 class Dictionary:

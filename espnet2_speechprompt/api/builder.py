@@ -65,9 +65,18 @@ def backbone_of(values: MutableMapping) -> tuple[GSLMBackbone, str]:
 
 
 def _preprocessor(
-    labels: list[str], backbone: GSLMBackbone, vocab: Dictionary | None, source: str
+    labels: list[str],
+    backbone: GSLMBackbone,
+    vocab: Dictionary | None,
+    source: str,
+    prompt_conf: dict | None = None,
 ) -> SpeechPromptPreprocessor:
-    units = UnitEncoder(vocab, backbone.dictionary) if source == "units" else None
+    mask_vector = bool((prompt_conf or {}).get("mask_vector"))
+    if mask_vector and source != "units":
+        raise SpeechPromptDataError(
+            "prompt_conf.mask_vector masks source units: this backbone reads speech"
+        )
+    units = UnitEncoder(vocab, backbone.dictionary, mask_vector) if source == "units" else None
     return SpeechPromptPreprocessor(LabelEncoder(labels), units)
 
 
@@ -76,7 +85,8 @@ def build_preprocessor(options: Options) -> SpeechPromptPreprocessor:
     values = option_values(options)
     backbone, source = backbone_of(values)
     vocab = backbone.load_dictionary() if source == "units" else None
-    return _preprocessor(read_list(values["label_list"]), backbone, vocab, source)
+    labels = read_list(values["label_list"])
+    return _preprocessor(labels, backbone, vocab, source, values["prompt_conf"])
 
 
 def _resolve_labels(values: MutableMapping) -> list[str]:
@@ -104,7 +114,8 @@ def _label_weights(
     weights = values["label_weights"] if balanced else None
     stats = None
     if (spec.label_units is None and spec.mode == "frequency") or (balanced and weights is None):
-        units = UnitEncoder(vocab, backbone.dictionary) if source == "units" else None
+        mask_vector = bool((values["prompt_conf"] or {}).get("mask_vector"))
+        units = UnitEncoder(vocab, backbone.dictionary, mask_vector) if source == "units" else None
         files = values["train_data_path_and_name_and_type"]
         stats = train_statistics(files, LabelEncoder(labels), units)
     if balanced and weights is None:
@@ -148,7 +159,7 @@ def build_speechprompt(
         f"SpeechPrompt: {trainable:,} trainable parameters of {total:,} "
         f"({100 * trainable / total:.3f}%); backbone {Path(backbone.checkpoint).name} frozen"
     )
-    preprocessor = _preprocessor(labels, backbone, vocab, source)
+    preprocessor = _preprocessor(labels, backbone, vocab, source, values["prompt_conf"])
     return BuiltSpeechPrompt(prompted, source, values["max_source_length"], backbone, preprocessor)
 
 

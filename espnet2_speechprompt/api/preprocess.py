@@ -12,7 +12,7 @@ import torch
 from ..kaldi_text import parse_ints, read_entries, read_lines
 from ..units.audio import SAMPLE_RATE, prepare_audio
 from ..verbalizer.builders import TrainStatistics
-from ..vocab import NUM_SPECIALS, Dictionary
+from ..vocab import MASK_SYMBOL, MASK_UNIT, NUM_SPECIALS, UNK, Dictionary
 from .inputs import SpeechPromptDataError
 
 # what was logged about audio in this process (each resampled rate, mixing), so it is said once
@@ -51,17 +51,36 @@ class LabelEncoder:
 
 
 class UnitEncoder:
-    """k-means unit ids -> backbone tokens through ``dict.txt`` (never ``unit + 4``)."""
+    """k-means unit ids -> backbone tokens through ``dict.txt`` (never ``unit + 4``). A masked
+    unit (``MASK_UNIT``, -1) becomes the dictionary's ``<mask>``, or with ``mask_vector`` the
+    placeholder ``<unk>`` whose embedding the prompts' trainable mask vector replaces."""
 
-    def __init__(self, vocab: Dictionary, source: str = "dict.txt"):
+    def __init__(self, vocab: Dictionary, source: str = "dict.txt", mask_vector: bool = False):
         numeric = {int(s): i for i, s in enumerate(vocab.symbols) if s.isdigit()}
         self.table = np.full(max(numeric, default=-1) + 1, -1, dtype=np.int64)
         for unit, token in numeric.items():
             self.table[unit] = token
         self.source = source
+        self.mask_token = None
+        if mask_vector:
+            self.mask_token = UNK
+        elif MASK_SYMBOL in vocab.symbols:
+            self.mask_token = vocab.symbols.index(MASK_SYMBOL)
 
     def encode(self, units: np.ndarray, utt: str = "?") -> np.ndarray:
         units = np.asarray(units, dtype=np.int64)
+        masked = units == MASK_UNIT
+        if masked.any():
+            if self.mask_token is None:
+                raise SpeechPromptDataError(
+                    f"utterance {utt}: masked units ({MASK_UNIT}) but the backbone dictionary "
+                    f"({self.source}) has no {MASK_SYMBOL}: set prompt_conf.mask_vector: true "
+                    "to learn a mask vector"
+                )
+            tokens = np.full(units.shape, self.mask_token, dtype=np.int64)
+            if not masked.all():
+                tokens[~masked] = self.encode(units[~masked], utt)
+            return tokens
         bad = (units < 0) | (units >= len(self.table))
         tokens = np.where(bad, -1, self.table[np.clip(units, 0, len(self.table) - 1)])
         if (tokens < 0).any():

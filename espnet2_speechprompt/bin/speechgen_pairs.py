@@ -5,7 +5,7 @@
     python -m espnet2_speechprompt.bin.speechgen_pairs --units dump/units/train/units \
         --task inpainting --span_seconds 0.5 --units_per_second 25 --out_dir ...
 
-Writes ``source`` (units; ``<mask>`` for each masked unit), ``target`` (units) and, for
+Writes ``source`` (units; -1 for each masked unit), ``target`` (units) and, for
 inpainting, ``spans`` (``<utt> <start> <end> ...``, unit positions of the original) in
 Kaldi-style text; the directory appears whole or not at all. ``--units_per_second``: the rate of
 the units (50 for HuBERT frames; lower after deduplication, e.g. the recipe's measured rate).
@@ -64,7 +64,6 @@ def make_pairs(args: argparse.Namespace) -> dict[str, list[str]]:
         try:
             if args.task == "continuation":
                 source, target = continuation_pair(entry.key, units, args.ratio)
-                source = [str(u) for u in source]
             else:
                 source, target, spans = inpainting_pair(entry.key, units, config)
                 flat = " ".join(f"{start} {end}" for start, end in spans)
@@ -74,7 +73,7 @@ def make_pairs(args: argparse.Namespace) -> dict[str, list[str]]:
                 raise
             skipped += 1
             continue
-        lines["source"].append(f"{entry.key} {' '.join(source)}")
+        lines["source"].append(f"{entry.key} {' '.join(map(str, source))}")
         lines["target"].append(f"{entry.key} {' '.join(map(str, target))}")
     if skipped:
         logging.warning(f"{args.units}: skipped {skipped} utterances too short for a pair")

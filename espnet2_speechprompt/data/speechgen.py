@@ -3,7 +3,9 @@
 - continuation: the source is the first ``round(ratio * N)`` units of an utterance of ``N``
   units, the target the rest;
 - inpainting: ``num_spans`` non-overlapping spans of ``round(span_seconds * units_per_second)``
-  units each are replaced by ``<mask>`` (one per masked unit, so the gap's length is known);
+  units each are masked: every masked unit becomes ``MASK_UNIT`` (-1; the units preprocessor
+  maps it to the dictionary's ``<mask>`` or the prompts' trainable mask vector), so the gap's
+  length is known;
   the target is the whole utterance (``target: whole``, default) or the spans' units one after
   another (``target: span``). Spans are drawn from a generator seeded with the seed and the
   utterance id: an utterance gets the same spans in any file order.
@@ -15,8 +17,8 @@ import random
 from dataclasses import dataclass
 
 from ..errors import SpeechPromptError
+from ..vocab import MASK_UNIT
 
-MASK = "<mask>"
 TARGETS = ("whole", "span")
 
 
@@ -78,12 +80,12 @@ def span_starts(utt: str, length: int, config: InpaintingConfig) -> list[int]:
 
 def inpainting_pair(
     utt: str, units: list[int], config: InpaintingConfig
-) -> tuple[list[str], list[int], list[tuple[int, int]]]:
-    """(source tokens with ``<mask>``, target units, masked ``[start, end)`` spans)."""
+) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """(source units with ``MASK_UNIT``, target units, masked ``[start, end)`` spans)."""
     spans = [(s, s + config.span_units) for s in span_starts(utt, len(units), config)]
-    source = [str(u) for u in units]
+    source = list(units)
     for start, end in spans:
-        source[start:end] = [MASK] * (end - start)
+        source[start:end] = [MASK_UNIT] * (end - start)
     if config.target == "whole":
         return source, list(units), spans
     return source, [u for start, end in spans for u in units[start:end]], spans

@@ -115,6 +115,11 @@ class TaskBank:
             if not isinstance(model, PromptedUnitLM | PromptedEncoderDecoder):
                 raise SpeechPromptError(f"task {name!r}: mixed batches take prompted models of "
                                         f"classification or sequence tasks, not {type(model).__name__}")  # fmt: skip
+            encdec = isinstance(model, PromptedEncoderDecoder)
+            prompts = model.encoder_prompts if encdec else model.prompts
+            if prompts.mask is not None:
+                raise SpeechPromptError(f"task {name!r} learns a mask vector (inpainting): "
+                                        "serve it on its own")  # fmt: skip
             if type(model) is not kind or model.backbone is not self.backbone:
                 raise SpeechPromptError(
                     f"task {name!r} is not on the backbone of task {self.names[0]!r}: every "
@@ -268,6 +273,9 @@ class MixedEncoderDecoder(_RowTasks, PromptedEncoderDecoder):
 
     def _prompt_vectors(self, side: str) -> PromptVectors:
         return self._prompts[side]
+
+    def _mask_vector(self) -> None:
+        return None  # a bank takes no task with a mask vector
 
     def _start_inputs(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.bank.decoder_start.index_select(0, self.task_ids)[:, None]

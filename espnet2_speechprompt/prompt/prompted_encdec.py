@@ -24,7 +24,7 @@ from ..speechlm.transformer_lm import DecodingState, EncoderOutput, Packing, Tra
 from ..verbalizer.base import Verbalizer
 from ..vocab import EOS, PAD
 from .base import PromptedModel
-from .prompts import PromptConfig, Prompts
+from .prompts import PromptConfig, Prompts, masked_embeds
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
         dec_deep = c.deep_length if c.decoder_deep_length is None else c.decoder_deep_length
         self.decoder_prompts = Prompts(
             replace(c, input_length=0, deep_length=dec_deep, separator=False,
-                    decoder_deep_length=None),
+                    decoder_deep_length=None, mask_vector=False),
             decoder.num_layers,
             decoder.embed_dim,
         )  # fmt: skip
@@ -82,11 +82,20 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
     # ----------------------------------------------------------------- pieces
     def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         """Units ``[B, T]`` (right-padded backbone ids) or audio ``[B, N]`` -> encoder states."""
+        embeds = None
         if not self.backbone.audio_input:
             source = append_eos(source, lengths)
             lengths = lengths + 1
+            mask = self._mask_vector()
+            if mask is not None:
+                embeds = masked_embeds(self.backbone.encoder, source, mask)
         with self.backbone_precision():
-            return self.backbone.encode(source, lengths, self._prompt_vectors("encoder"))
+            prompts = self._prompt_vectors("encoder")
+            return self.backbone.encode(source, lengths, prompts, embeds=embeds)
+
+    def _mask_vector(self) -> torch.Tensor | None:
+        """The trainable vector of masked source units, if any (``masked_embeds``)."""
+        return self.encoder_prompts.mask
 
     def _prompt_vectors(self, side: str) -> PromptVectors:
         """The ``encoder``'s or the ``decoder``'s prompts."""

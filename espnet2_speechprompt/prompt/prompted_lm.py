@@ -16,7 +16,7 @@ from ..speechlm.transformer_lm import DecodingState, Packing, TransformerDecoder
 from ..verbalizer.base import Verbalizer
 from ..vocab import BOS
 from .base import PromptedModel
-from .prompts import PromptConfig, Prompts
+from .prompts import PromptConfig, Prompts, masked_embeds
 
 
 def source_block(units: torch.Tensor, lengths: torch.Tensor, sep: int = BOS) -> torch.Tensor:
@@ -51,7 +51,7 @@ class PromptedUnitLM(PromptedModel, nn.Module):
 
     # ----------------------------------------------------------------- embeddings
     def _embed_source(self, block: torch.Tensor) -> torch.Tensor:
-        embeds = self.backbone.embed(block)
+        embeds = masked_embeds(self.backbone, block, self.prompts.mask)
         separator = self.prompts.separator
         if separator is not None:
             is_sep = block.eq(self.sep_index)[..., None]

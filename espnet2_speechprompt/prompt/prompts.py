@@ -3,9 +3,11 @@
 - input prompt: ``L_in`` vectors in the layer-input space, put before the sequence (no positions);
 - deep prompt: per layer, ``L_deep`` key and ``L_deep`` value vectors in the hidden space, passed
   through that layer's frozen k/v projections and prepended to its keys/values;
-- separator: one vector (layer-input space) replacing the embedding of the ``<sep>`` token.
+- separator: one vector (layer-input space) replacing the embedding of the ``<sep>`` token;
+- mask (``mask_vector``, speech inpainting): one vector replacing the embedding of masked
+  source units (the placeholder ``<unk>``), for a dictionary without ``<mask>``.
 
-Trainable parameters: ``L_in*d + 2*layers*L_deep*d + d``.
+Trainable parameters: ``L_in*d + 2*layers*L_deep*d + d`` (+ ``d`` for the mask vector).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 from ..errors import SpeechPromptError
 from ..options import check_keys
 from ..speechlm.layers import PromptVectors
+from ..vocab import UNK
 
 
 @dataclass
@@ -30,6 +33,9 @@ class PromptConfig:
     # encoder-decoder backbones: deep prompt length in the decoder (None: deep_length);
     # deep_length then applies to the encoder, input_length to the encoder input
     decoder_deep_length: int | None = None
+    # a trainable vector for masked source units (speech inpainting), instead of the
+    # dictionary's <mask>; the source's placeholder <unk> tokens take it
+    mask_vector: bool = False
 
     @classmethod
     def from_conf(cls, conf: dict | None, option: str = "prompt_conf") -> PromptConfig:
@@ -50,6 +56,17 @@ class PromptConfig:
             raise SpeechPromptError(f"prompt_conf.dropout must be in [0, 1), not {self.dropout!r}")
 
 
+def masked_embeds(
+    stack: nn.Module, tokens: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """``stack.embed(tokens)`` with the placeholder ``<unk>`` of masked units replaced by the
+    trainable ``mask`` vector (in the space of scaled embeddings, as the separator), if any."""
+    embeds = stack.embed(tokens)
+    if mask is None:
+        return embeds
+    return torch.where(tokens.eq(UNK)[..., None], mask.to(embeds.dtype), embeds)
+
+
 class Prompts(nn.Module):
     def __init__(self, config: PromptConfig, num_layers: int, dim: int):
         super().__init__()
@@ -66,6 +83,7 @@ class Prompts(nn.Module):
             else None
         )
         self.separator = nn.Parameter(torch.randn(dim) * std) if config.separator else None
+        self.mask = nn.Parameter(torch.randn(dim) * std) if config.mask_vector else None
         self.dropout = nn.Dropout(config.dropout)
 
     def input(self) -> torch.Tensor | None:
@@ -84,4 +102,5 @@ class Prompts(nn.Module):
             config.input_length * dim
             + 2 * num_layers * config.deep_length * dim
             + (dim if config.separator else 0)
+            + (dim if config.mask_vector else 0)
         )

@@ -55,10 +55,12 @@ class TransformerEncoder(TransformerStack):
         tokens: torch.Tensor,
         lengths: torch.Tensor | None = None,
         prompts: PromptVectors | None = None,
+        embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``tokens`` ``[B, S]`` padded with ``<pad>`` (either side; lengths are implied)."""
+        """``tokens`` ``[B, S]`` padded with ``<pad>`` (either side; lengths are implied);
+        ``embeds`` replaces ``self.embed(tokens)`` (positions still from ``tokens``)."""
         pad = tokens.eq(self.padding_idx)
-        x = self.embed_input(tokens)
+        x = self.embed_input(tokens, embeds)
         x = x.masked_fill(pad[..., None], 0.0)
         x, pad = _prompted_layers(self.layers, x, pad, prompts)
         if self.layer_norm is not None:
@@ -136,8 +138,13 @@ class EncoderDecoderModel(nn.Module):
         source: torch.Tensor,
         lengths: torch.Tensor | None = None,
         prompts: PromptVectors | None = None,
+        embeds: torch.Tensor | None = None,
     ) -> EncoderOutput:
-        return EncoderOutput(*self.encoder(source, lengths, prompts))
+        """Encoder states of ``source``; ``embeds``: token embeddings to use instead
+        (a token encoder's, e.g. with a trainable mask vector)."""
+        if embeds is None:
+            return EncoderOutput(*self.encoder(source, lengths, prompts))
+        return EncoderOutput(*self.encoder(source, lengths, prompts, embeds))
 
     def forward(
         self, source: torch.Tensor, lengths: torch.Tensor | None, prev_tokens: torch.Tensor
