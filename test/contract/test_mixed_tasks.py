@@ -85,3 +85,19 @@ def test_a_bank_refuses_tasks_on_other_backbones_and_unknown_names():
         TaskBank({**models, "other": other})
     with pytest.raises(SpeechPromptError, match="at least one task"):
         TaskBank({})
+
+
+@pytest.mark.parametrize("backbone", BACKBONES[:2], ids=[b.name for b in BACKBONES[:2]])
+def test_a_bf16_bank_scores_as_its_tasks_alone(backbone: Backbone):
+    """With the backbone in bf16 the bank's keys/values are projected under the same autocast
+    as a task's own: a mixed batch equals each task alone up to bf16 rounding."""
+    tasks = bank_tasks(backbone)
+    models, candidates = zip(*tasks.values(), strict=True)
+    models[0].set_backbone_dtype(torch.bfloat16)  # the shared backbone
+    bank = TaskBank(dict(zip(tasks, models, strict=True)))
+    source, lengths, task_ids = mixed_rows(backbone, len(tasks))
+    scores = bank.rows(task_ids).score_each(source, lengths, [candidates[t] for t in task_ids])
+    for r, task in enumerate(task_ids.tolist()):
+        row = (source[r : r + 1, : int(lengths[r])], lengths[r : r + 1])
+        alone = models[task].score_candidates(*row, candidates[task])[0]
+        torch.testing.assert_close(scores[r], alone, atol=0.05, rtol=0.01)
