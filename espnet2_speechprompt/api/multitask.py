@@ -25,7 +25,7 @@ from torch.nn.utils.rnn import pad_sequence
 from ..errors import SpeechPromptError
 from ..precision import dtype_name
 from ..prompt.multitask import TaskBank
-from ..vocab import PAD
+from ..vocab import NUM_SPECIALS, PAD
 from .builder import backbone_of
 from .config import is_icl_config, load_config, option_values
 from .extraction import SpeechUnits
@@ -184,11 +184,14 @@ class MultiTaskSpeechPrompt:
         return self.tasks[name]
 
     def verbalizer_units(self, name: str, top_k: int = 3) -> dict[str, list[tuple[str, float]]]:
-        """Per label of task ``name``, the backbone units its verbalizer weighs most."""
+        """Per label of task ``name``, the backbone units its verbalizer weighs most (special
+        tokens left out)."""
         task = self.task(name)
         verbalizer, symbols = task.prompted.verbalizer, self.vocab.symbols
         if hasattr(verbalizer, "explain"):
-            units = verbalizer.explain(top_k, symbols)
+            ranked = verbalizer.explain(top_k + NUM_SPECIALS, symbols)
+            specials = set(symbols[:NUM_SPECIALS])
+            units = [[(s, w) for s, w in row if s not in specials][:top_k] for row in ranked]
         else:
             units = [[(symbols[int(t)], 1.0)] for t in verbalizer.label_tokens()]
         return dict(zip(task.labels.labels, units, strict=True))

@@ -11,6 +11,7 @@ PAGE = """<!doctype html>
  body { font-family: sans-serif; max-width: 46em; margin: 2em auto; padding: 0 1em; }
  fieldset { margin-bottom: 1em; } td, th { padding: 0.2em 0.8em; text-align: left; }
  #error { color: #b00; } #label { font-size: 1.6em; font-weight: bold; }
+ thead td { font-weight: bold; }
 </style>
 </head>
 <body>
@@ -107,8 +108,14 @@ async function predict() {
   $("units").textContent = (answer.verbalizer_units || []).map(
     ([unit, weight]) => `${unit} (${weight.toFixed(2)})`).join(", ");
   $("scores").replaceChildren();
+  if (answer.scores) {
+    const head = $("scores").createTHead().insertRow();
+    head.insertCell().textContent = "label";
+    head.insertCell().textContent = "log-likelihood";
+  }
+  const body = $("scores").createTBody();
   for (const [label, score] of Object.entries(answer.scores || {})) {
-    const row = $("scores").insertRow();
+    const row = body.insertRow();
     row.insertCell().textContent = label;
     row.insertCell().textContent = score.toFixed(3);
   }

@@ -77,7 +77,8 @@ def test_upload_record_and_a_missing_clip(served, browser, tmp_path):
     offline = MultiTaskSpeechPrompt.from_pretrained([str(packages["commands"])])
     labels = offline.task("commands").labels.labels
     assert answer_of(browser) == offline("commands", speech=samples, sample_rate=16000)[0]
-    rows = browser.find_elements(By.CSS_SELECTOR, "#scores tr")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#scores tbody tr")
+    assert browser.find_element(By.CSS_SELECTOR, "#scores thead").text == "label log-likelihood"
     assert sorted(row.find_elements(By.TAG_NAME, "td")[0].text for row in rows) == sorted(labels)
     assert browser.find_element(By.ID, "units").text
 
