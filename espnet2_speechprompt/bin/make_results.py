@@ -7,10 +7,11 @@
 Reads the experiment dir ``{expdir}`` (config, model file, and ``checkpoint.pth``, whose
 reporter state gives ESPnet's training curves in ``images/``, so training may run with
 ``use_matplotlib: false``), the scores of stage 9 (``{expdir}/{inference_tag}/<set>/
-result.json`` and, for speech output, ``asr_bleu/result.json``) for the ``--metrics`` columns,
-``{expdir}/{inference_tag}/<set>/text`` and ``{dumpdir}/units/<set>/{label,utt2spk}``. The table
-has one row per decode (``<decode dir>/<set>``, as ESPnet's): this one's, then the experiment's
-other decode dirs that were scored. For classification it adds per-speaker accuracy and a
+result.json``, for speech output ``asr_bleu/result.json``, for generated units
+``speechgen.json``) for the ``--metrics`` columns, ``{expdir}/{inference_tag}/<set>/text``
+and ``{dumpdir}/units/<set>/{label,utt2spk}``. The table has one row per decode
+(``<decode dir>/<set>``, as ESPnet's): this one's, then the experiment's other decode dirs that
+were scored. For classification it adds per-speaker accuracy and a
 confusion matrix, and for every task the verbalizer's label->unit map, under
 ``{expdir}/images/``; the experiments beside ``{expdir}`` on the same backbone are listed too.
 The environment records the date, the versions and the git commit of the code, as ESPnet's.
@@ -193,9 +194,14 @@ def precision_line(config: dict) -> str:
 
 def set_results(decode: Path, ref_path: Path, metrics: list[str]) -> dict:
     """The scores of one decoded set: ``result.json`` (stage 9's text metrics) merged with
-    ``asr_bleu/result.json``; accuracy is computed here when no result file has it."""
+    ``asr_bleu/result.json`` and ``speechgen.json``; accuracy is computed here when no result
+    file has it."""
     result: dict = {}
-    for path in (decode / "result.json", decode / "asr_bleu" / "result.json"):
+    for path in (
+        decode / "result.json",
+        decode / "asr_bleu" / "result.json",
+        decode / "speechgen.json",
+    ):
         if path.exists():
             found = json.loads(path.read_text())
             if path.parent.name == "asr_bleu":
@@ -218,6 +224,14 @@ def scored_decodes(exp: Path, inference_tag: str, sets: list[str]) -> list[str]:
         if (path / name / "result.json").is_file()
     )
     return [f"{inference_tag}/{name}" for name in sets] + others
+
+
+SPEECHGEN_COLUMNS = ("unit_bleu", "span_unit_error_rate", "auto_bleu_2")
+
+
+def expand_metrics(metrics: list[str]) -> list[str]:
+    """The columns of ``--metrics``: ``speechgen`` stands for its scores' columns."""
+    return [c for m in metrics for c in (SPEECHGEN_COLUMNS if m == "speechgen" else (m,))]
 
 
 def metric_table(
@@ -347,7 +361,7 @@ def write_results(args: argparse.Namespace) -> None:
     ]
     classification = config.get("decoding", "score") == "score"
     decodes = scored_decodes(exp, args.inference_tag, args.test_sets)
-    lines += metric_table(exp, dump, decodes, args.metrics, config)
+    lines += metric_table(exp, dump, decodes, expand_metrics(args.metrics), config)
     per_speaker = {}
     for name in args.test_sets if classification else ():
         ref = read_table(dump / "units" / name / "label")

@@ -59,9 +59,9 @@ def score(args: argparse.Namespace) -> dict[str, float | int]:
     if missing:
         raise SpeechPromptError(f"{args.hyp}: no units for utterance {missing[0]} of {args.ref}")
     keys = sorted(refs)
-    result: dict[str, float | int] = {"utterances": len(keys)}
+    result: dict[str, float | int] = {"num_utterances": len(keys)}
     result["unit_bleu"] = round(unit_bleu([hyps[k] for k in keys], [refs[k] for k in keys]), 2)
-    result["auto_bleu_2"] = round(auto_bleu([hyps[k] for k in keys]), 4)
+    result["auto_bleu_2"] = round(100 * auto_bleu([hyps[k] for k in keys]), 2)  # in %
     if args.spans:
         spans = read_spans(args.spans)
         absent = [k for k in keys if k not in spans]

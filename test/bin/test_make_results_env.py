@@ -33,3 +33,17 @@ def test_environment_records_the_git_commit():
 
 def test_outside_a_checkout_the_commit_is_unknown(tmp_path):
     assert git_commit(tmp_path) is None
+
+
+def test_speechgen_scores_are_columns_of_the_results_table(tmp_path):
+    from espnet2_speechprompt.bin.make_results import expand_metrics, metric_table
+
+    decode = tmp_path / "exp" / "decode" / "test"
+    decode.mkdir(parents=True)
+    (decode / "speechgen.json").write_text(
+        '{"num_utterances": 4, "unit_bleu": 41.5, "auto_bleu_2": 12.5, "span_unit_error_rate": 0.25}'
+    )
+    columns = expand_metrics(["speechgen"])
+    assert columns == ["unit_bleu", "span_unit_error_rate", "auto_bleu_2"]
+    table = metric_table(tmp_path / "exp", tmp_path / "dump", ["decode/test"], columns, {})
+    assert "|decode/test|4|41.50|25.00|12.50|" in table

@@ -134,6 +134,39 @@ def test_target_units_stage_3(tmp_path):
     assert "stage 3 needs dump/raw/train/tgt_wav.scp: run --stage 2 first" in out.stderr
 
 
+def test_speechgen_pairs_stage_3(tmp_path):
+    """--speechgen_task: inpainting pairs of every set's units, the target units as label."""
+    recipe = setup_recipe(tmp_path / "gen" / "speechprompt1")
+    np.save(tmp_path / "km.npy", np.random.default_rng(0).normal(size=(24, 39)).astype(np.float32))
+    for split in ("train", "valid"):
+        raw = recipe / "dump" / "raw" / split
+        raw.mkdir(parents=True)
+        lines = []
+        for i in range(3):
+            soundfile.write(raw / f"{split}{i}.wav", tone(200 + 50 * i), 16000)
+            lines.append(f"{split}{i} {raw / f'{split}{i}.wav'}\n")
+        (raw / "wav.scp").write_text("".join(lines))
+    out = stages(
+        recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "3", "--stop_stage",
+        "3", "--kmeans", str(tmp_path / "km.npy"), "--nj", "2", "--dedup", "false",
+        "--speechgen_task", "inpainting", "--speechgen_opts", "--span_seconds 0.1 --seed 3",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    pairs = recipe / "dump" / "units" / "valid" / "speechgen"
+    units = (recipe / "dump" / "units" / "valid" / "units").read_text()
+    assert (recipe / "dump" / "units" / "valid" / "label").read_text() == units  # whole target
+    assert (pairs / "target").read_text() == units
+    source = (pairs / "source").read_text().splitlines()
+    assert len(source) == 3 and all(line.split()[1:].count("-1") == 5 for line in source)
+    assert len((pairs / "spans").read_text().splitlines()) == 3
+    bad = stages(recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "3",
+                 "--speechgen_task", "denoise")  # fmt: skip
+    assert (
+        bad.returncode == 1
+        and "--speechgen_task denoise: use continuation or inpainting" in bad.stderr
+    )
+
+
 def constant_asr(device: str = "cpu"):
     """A fake ASR for the stage test: every wav says the same sentence."""
     return lambda wav, rate: "hello there general kenobi"

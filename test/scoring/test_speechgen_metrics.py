@@ -84,7 +84,7 @@ def test_the_scoring_command(tmp_path, capsys):
                           "--output", str(tmp_path / "out.json")])  # fmt: skip
     result = json.loads((tmp_path / "out.json").read_text())
     assert result["span_unit_error_rate"] == pytest.approx(1 / 6, abs=1e-4)
-    assert result["utterances"] == 2 and 0 < result["unit_bleu"] < 100
+    assert result["num_utterances"] == 2 and 0 < result["unit_bleu"] < 100
     assert result["auto_bleu_2"] == 0.0 and 0 < result["self_bleu"] <= 100
     (tmp_path / "hyp").write_text(f"a {ref}\n")
     with pytest.raises(SystemExit):

@@ -15,7 +15,9 @@ Stages (--stage N --stop_stage M runs N..M):
    2  format audio (16 kHz mono wav) → \${dumpdir}/raw/<set>
    3  units: learn k-means (--learn_kmeans true), dump units → \${dumpdir}/units/<set>/units;
       with --tgt_units true also the target speech's units (tgt_wav.scp) → <set>/label;
-      the labels → <set>/label (with --input speech only the labels)
+      the labels → <set>/label (with --input speech only the labels); with
+      --speechgen_task continuation|inpainting the pairs → <set>/speechgen/{source,target,
+      spans}, the target units → <set>/label
    4  label list (+ candidate list): union of the train and valid labels, or
       --fixed_label_list (checked) → \${dumpdir}/label_list
    5  pre-train a small unit LM (only without --backbone_checkpoint) → \${expdir}/unit_lm
@@ -31,7 +33,8 @@ the units, k-means and unit LM are shared):
       <model file name> (e.g. decode_speechprompt_model_valid.acc.best); each set's dir appears
       complete or stays as it was; with --vocoder_checkpoint the generated units are vocoded
       → <set>/wav/{wav.scp,wav/}
-   9  scoring (--metrics) → <exp>/<decode>/<set>/result.json; asr_bleu transcribes the
+   9  scoring (--metrics) → <exp>/<decode>/<set>/result.json (speechgen: unit BLEU, span unit
+      error rate, Auto-BLEU → <set>/speechgen.json); asr_bleu transcribes the
       vocoded speech (--asr_bleu_config) → <set>/asr_bleu/; then <exp>/RESULTS.md
       (with the GRU baseline's results when --baseline true)
   10  pack → <exp>/<exp name>_<model file name>.zip
@@ -76,6 +79,11 @@ learn_kmeans=false      # learn k-means on the training set instead (stage 3)
 n_clusters=100          # k-means size when learning it
 dedup=true              # collapse repeated units (GSLM and Unit mBART expect it)
 tgt_units=false         # stage 3: also the units of tgt_wav.scp, written as label (S2ST)
+speechgen_task=         # stage 3: continuation | inpainting pairs from each set's units
+                        # (SpeechGen): the source units the backbone reads and the label
+                        # (target units) in <units dir>/speechgen (bin/speechgen_pairs)
+speechgen_opts=         # options of bin/speechgen_pairs, e.g. "--ratio 0.5" or
+                        # "--span_seconds 0.5 --units_per_second 25"
 fixed_label_list=       # stage 4: use this label list instead of the train+valid union
 # backbone
 backbone_checkpoint=    # frozen unit LM checkpoint (dict.txt beside it); empty: stage 5 makes one
@@ -90,7 +98,8 @@ inference_args=         # extra inference options
 inference_model=valid.acc.best.pth  # checkpoint in the experiment dir to decode/pack
 inference_tag=          # decode dir name (default: from the inference config and model)
 metrics=acc             # scoring metrics: acc wer cer char_wer char_cer slot_f1 slot_cer
-                        # slot_wer bleu (label text) asr_bleu (vocoded speech)
+                        # slot_wer bleu (label text) asr_bleu (vocoded speech) speechgen
+                        # (generated units: unit BLEU, span unit error rate, Auto-BLEU)
 vocoder_checkpoint=     # unit HiFi-GAN for stage 8 (speech output), e.g. .../g_00500000
 vocoder_config=         # its config.json (default: beside the checkpoint)
 asr_bleu_config=        # flat yaml of bin/asr_bleu options (asr_model_tag: ..., or
@@ -106,7 +115,8 @@ option_names=(
   local_data_opts skip_data_prep skip_train skip_eval skip_packing skip_upload skip_upload_hf
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
-  tgt_units fixed_label_list backbone_checkpoint input unit_lm_config
+  tgt_units speechgen_task speechgen_opts fixed_label_list backbone_checkpoint input
+  unit_lm_config
   speechprompt_config train_args inference_config inference_args inference_model
   inference_tag metrics
   vocoder_checkpoint vocoder_config asr_bleu_config baseline hf_repo task_name
@@ -139,6 +149,9 @@ esac
 if [ "${input}" = speech ] && [ "${baseline}" = true ]; then
   die "--baseline true trains the GRU on units: not with --input speech"
 fi
+if [ -n "${speechgen_task}" ] && [ "${input}" != units ]; then
+  die "--speechgen_task makes pairs of units: not with --input speech"
+fi
 if [ -z "${train_set}" ] || [ -z "${valid_set}" ]; then
   die "--train_set and --valid_set are required"
 fi
@@ -163,14 +176,20 @@ read -ra inference_args_words <<<"${inference_args}"
 read -ra local_data_words <<<"${local_data_opts}"
 read -ra test_set_list <<<"${test_sets}"
 read -ra metric_list <<<"${metrics}"
-text_metrics=()  # the metrics of speechprompt_score (all but asr_bleu)
-asr_bleu=false
+text_metrics=()  # the metrics of speechprompt_score (all but asr_bleu and speechgen)
+asr_bleu=false speechgen_metrics=false
+read -ra speechgen_words <<<"${speechgen_opts}"
+case "${speechgen_task}" in
+  "" | continuation | inpainting) ;;
+  *) die "--speechgen_task ${speechgen_task}: use continuation or inpainting" ;;
+esac
 for name in "${metric_list[@]}"; do
   case "${name}" in
     asr_bleu) asr_bleu=true ;;
+    speechgen) speechgen_metrics=true ;;
     acc | wer | cer | char_wer | char_cer | slot_f1 | slot_cer | slot_wer | bleu)
       text_metrics+=("${name}") ;;
-    *) die "--metrics: unknown metric '${name}' (acc wer cer char_wer char_cer slot_f1 slot_cer slot_wer bleu asr_bleu)" ;;
+    *) die "--metrics: unknown metric '${name}' (acc wer cer char_wer char_cer slot_f1 slot_cer slot_wer bleu asr_bleu speechgen)" ;;
   esac
 done
 [ "${#metric_list[@]}" -gt 0 ] || die "--metrics needs at least one metric"
@@ -232,8 +251,10 @@ set_task_opts() {  # task_opts=(options of stages 6 and 7: config, backbone, lab
   done
 }
 
-input_file() {  # input_file <set>: what the backbone reads (--input): units, or wav.scp
-  if [ "${input}" = units ]; then echo "${dumpdir}/units/$1/units"
+input_file() {  # input_file <set>: what the backbone reads (--input): units (the pairs'
+  # source with --speechgen_task), or wav.scp
+  if [ -n "${speechgen_task}" ]; then echo "${dumpdir}/units/$1/speechgen/source"
+  elif [ "${input}" = units ]; then echo "${dumpdir}/units/$1/units"
   else echo "${dumpdir}/raw/$1/wav.scp"; fi
 }
 
@@ -310,6 +331,12 @@ stage3() {
     if [ "${tgt_units}" = true ]; then  # the target speech's units are the label
       dump_set_units "${out}/tgt" "${raw}/tgt_wav.scp" "${dedup_opt[@]}"
       run cp "${out}/tgt/units" "${out}/label"
+    fi
+    if [ -n "${speechgen_task}" ]; then  # the pair's target units are the label
+      run rm -rf "${out}/speechgen"
+      run "${py[@]}" -m "${bin}.speechgen_pairs" --units "${out}/units" \
+        --task "${speechgen_task}" --out_dir "${out}/speechgen" "${speechgen_words[@]}"
+      run cp "${out}/speechgen/target" "${out}/label"
     fi
   done
 }
@@ -463,7 +490,9 @@ stage9() {
   local -a extra device=()
   for dset in "${test_set_list[@]}"; do
     need "${decode_dir}/${dset}/text" 8
-    if [ "${#text_metrics[@]}" -gt 0 ]; then need "${dumpdir}/units/${dset}/label" 3; fi
+    if [ "${#text_metrics[@]}" -gt 0 ] || "${speechgen_metrics}"; then
+      need "${dumpdir}/units/${dset}/label" 3
+    fi
     if [ "${asr_bleu}" = true ]; then
       [ -f "${decode_dir}/${dset}/wav/wav.scp" ] \
         || die "stage 9 (asr_bleu) needs ${decode_dir}/${dset}/wav/wav.scp: run --stage 8 with --vocoder_checkpoint"
@@ -484,6 +513,15 @@ stage9() {
         --hyp "${dir}/text" --metrics "${text_metrics[@]}" --label_list "${dumpdir}/label_list" \
         --output "${dir}/result.json"
       log "  ${dset}: $(tr -s ' \n' ' ' <"${dir}/result.json")"
+    fi
+    if "${speechgen_metrics}"; then  # generated units against the true ones
+      extra=()
+      if [ -f "${dumpdir}/units/${dset}/speechgen/spans" ]; then
+        extra=(--spans "${dumpdir}/units/${dset}/speechgen/spans")
+      fi
+      run "${py[@]}" -m "${bin}.speechgen_score" --ref "${dumpdir}/units/${dset}/label" \
+        --hyp "${dir}/text" "${extra[@]}" --output "${dir}/speechgen.json"
+      log "  ${dset} (speechgen): $(tr -s ' \n' ' ' <"${dir}/speechgen.json")"
     fi
     if [ "${asr_bleu}" = true ]; then
       extra=()
