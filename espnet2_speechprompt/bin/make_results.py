@@ -226,7 +226,7 @@ def scored_decodes(exp: Path, inference_tag: str, sets: list[str]) -> list[str]:
     return [f"{inference_tag}/{name}" for name in sets] + others
 
 
-SPEECHGEN_COLUMNS = ("unit_bleu", "span_unit_error_rate", "auto_bleu_2")
+SPEECHGEN_COLUMNS = ("unit_bleu", "span_unit_error_rate", "auto_bleu_2", "self_bleu")
 
 
 def expand_metrics(metrics: list[str]) -> list[str]:

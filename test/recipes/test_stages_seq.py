@@ -167,6 +167,42 @@ def test_speechgen_pairs_stage_3(tmp_path):
     )
 
 
+def test_speech_continuation_through_stages_4_to_9(tmp_path, unit_task_data):
+    """Continuation pairs (as stage 3 derives them) through the label list, prompt tuning with
+    unit targets, sampling and the speechgen scores in RESULTS.md."""
+    recipe = setup_recipe(tmp_path / "cont" / "speechprompt1")
+    from espnet2_speechprompt.bin import speechgen_pairs
+
+    for split in ("train", "valid"):
+        out = recipe / "dump" / "units" / split
+        out.mkdir(parents=True)
+        (out / "units").write_bytes((unit_task_data / split / "units").read_bytes())
+        speechgen_pairs.main(["--units", str(out / "units"), "--task", "continuation",
+                              "--ratio", "0.5", "--out_dir", str(out / "speechgen")])  # fmt: skip
+        (out / "label").write_bytes((out / "speechgen" / "target").read_bytes())
+    np.save(tmp_path / "km.npy", np.zeros((24, 39), dtype=np.float32))
+    conf = train_conf(verbalizer="fixed", verbalizer_conf={"mode": "identity"}, max_epoch=2,
+                      decoding="sample")  # fmt: skip
+    write_yaml(recipe / "conf" / "cont.yaml", conf)
+    (recipe / "conf" / "decode_cont.yaml").write_text("batch_size: 8\nmax_length: 12\nnbest: 2\n")
+    out = stages(
+        recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "4",
+        "--stop_stage", "9", "--nj", "2", "--kmeans", str(tmp_path / "km.npy"),
+        "--backbone_checkpoint", str(unit_task_data / "lm" / "checkpoint_best.pt"),
+        "--speechprompt_config", "conf/cont.yaml", "--inference_config", "conf/decode_cont.yaml",
+        "--speechgen_task", "continuation", "--metrics", "speechgen",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    exp = recipe / "exp" / "speechprompt_cont"
+    decode = next(exp.glob("decode_cont*/valid"))
+    scores = json.loads((decode / "speechgen.json").read_text())
+    assert scores["num_utterances"] == 48 and 0 <= scores["unit_bleu"] <= 100
+    samples = (decode / "2best_recog" / "text").read_text().splitlines()  # two per utterance
+    assert len(samples) == 48 and "self_bleu" in scores
+    results = (exp / "RESULTS.md").read_text()
+    assert "|dataset|Snt|unit_bleu|span_unit_error_rate|auto_bleu_2|self_bleu|" in results
+
+
 def constant_asr(device: str = "cpu"):
     """A fake ASR for the stage test: every wav says the same sentence."""
     return lambda wav, rate: "hello there general kenobi"

@@ -467,9 +467,28 @@ decode_set() {  # decode_set <set>: → ${decode_dir}/<set> (locked), assembled 
     for ((job = 1; job <= jobs; job++)); do parts+=("${work}/log/output.${job}/${name}"); done
     run_to "${work}/${name}" cat "${parts[@]}"
   done
+  merge_nbest "${work}" "${jobs}"
   if [ -n "${vocoder_checkpoint}" ]; then vocode "${work}" "${jobs}" "${dir}"; fi
   replace_dir "${work}" "${dir}"
   exec {lock}>&-
+}
+
+merge_nbest() {  # merge_nbest <work dir> <jobs>: the jobs' <n>best_recog/ (--nbest N)
+  local rank name job
+  local -a parts
+  for rank in "$1/log/output.1/"*best_recog; do
+    [ -d "${rank}" ] || continue
+    run mkdir -p "$1/${rank##*/}"
+    for name in score token text; do
+      parts=()
+      for ((job = 1; job <= $2; job++)); do
+        if [ -f "$1/log/output.${job}/${rank##*/}/${name}" ]; then
+          parts+=("$1/log/output.${job}/${rank##*/}/${name}")
+        fi
+      done
+      run_to "$1/${rank##*/}/${name}" cat "${parts[@]}"
+    done
+  done
 }
 
 vocode() {  # vocode <work dir> <jobs> <decode dir>: the generated units (text) → <work dir>/wav/
@@ -519,6 +538,7 @@ stage9() {
       if [ -f "${dumpdir}/units/${dset}/speechgen/spans" ]; then
         extra=(--spans "${dumpdir}/units/${dset}/speechgen/spans")
       fi
+      if [ -d "${dir}/2best_recog" ]; then extra+=(--nbest_dir "${dir}"); fi  # Self-BLEU
       run "${py[@]}" -m "${bin}.speechgen_score" --ref "${dumpdir}/units/${dset}/label" \
         --hyp "${dir}/text" "${extra[@]}" --output "${dir}/speechgen.json"
       log "  ${dset} (speechgen): $(tr -s ' \n' ' ' <"${dir}/speechgen.json")"
