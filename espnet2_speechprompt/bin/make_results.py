@@ -226,7 +226,13 @@ def scored_decodes(exp: Path, inference_tag: str, sets: list[str]) -> list[str]:
     return [f"{inference_tag}/{name}" for name in sets] + others
 
 
-SPEECHGEN_COLUMNS = ("unit_bleu", "span_unit_error_rate", "auto_bleu_2", "self_bleu")
+SPEECHGEN_COLUMNS = (
+    "unit_bleu",
+    "span_unit_error_rate",
+    "copy_span_unit_error_rate",
+    "auto_bleu_2",
+    "self_bleu",
+)
 
 
 def expand_metrics(metrics: list[str]) -> list[str]:

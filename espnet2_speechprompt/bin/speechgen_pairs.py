@@ -6,7 +6,8 @@
         --task inpainting --span_seconds 0.5 --units_per_second 25 --out_dir ...
 
 Writes ``source`` (units; -1 for each masked unit), ``target`` (units) and, for
-inpainting, ``spans`` (``<utt> <start> <end> ...``, unit positions of the original) in
+inpainting with the whole utterance as target, ``spans`` (``<utt> <start> <end> ...``, unit
+positions of the original) in
 Kaldi-style text; the directory appears whole or not at all. ``--units_per_second``: the rate of
 the units (50 for HuBERT frames; lower after deduplication, e.g. the recipe's measured rate).
 An utterance too short for its pair is one error naming it, or skipped with ``--skip_short``.
@@ -66,8 +67,9 @@ def make_pairs(args: argparse.Namespace) -> dict[str, list[str]]:
                 source, target = continuation_pair(entry.key, units, args.ratio)
             else:
                 source, target, spans = inpainting_pair(entry.key, units, config)
-                flat = " ".join(f"{start} {end}" for start, end in spans)
-                lines["spans"].append(f"{entry.key} {flat}")
+                if config.target == "whole":  # positions in the target, for scoring
+                    flat = " ".join(f"{start} {end}" for start, end in spans)
+                    lines["spans"].append(f"{entry.key} {flat}")
         except PairError:
             if not args.skip_short:
                 raise

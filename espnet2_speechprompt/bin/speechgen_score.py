@@ -1,7 +1,9 @@
 """Score generated speech units without text (SpeechGen): unit BLEU against the true units, the
 unit error rate inside masked spans (inpainting), Auto-BLEU (repetition within a sample) and
 Self-BLEU (sameness across the samples of one input), and the perplexity of the generated
-units under a bare GSLM unit LM (``--backbone_checkpoint``, no prompts).
+units under a bare GSLM unit LM (``--backbone_checkpoint``, no prompts). With ``--source``
+(the inpainting sources, -1 for masked units) also the span unit error rate of filling each
+span by copying its neighbours, the model-free reference point.
 
     python -m espnet2_speechprompt.bin.speechgen_score --ref dump/speechgen/test/target \
         --hyp exp/decode/test/text [--spans dump/speechgen/test/spans] \
@@ -20,6 +22,7 @@ import json
 import math
 from pathlib import Path
 
+from ..baselines.speechgen import copy_neighbours
 from ..errors import SpeechPromptError
 from ..fileio import atomic_write_text
 from ..kaldi_text import parse_ints, read_entries
@@ -71,6 +74,11 @@ def score(args: argparse.Namespace) -> dict[str, float | int]:
             [hyps[k] for k in keys], [refs[k] for k in keys], [spans[k] for k in keys]
         )
         result["span_unit_error_rate"] = round(ser, 4)
+        if args.source:
+            sources = read_units(args.source, "source units")
+            filled = [copy_neighbours(sources[k]) for k in keys]
+            copied = span_error_rate(filled, [refs[k] for k in keys], [spans[k] for k in keys])
+            result["copy_span_unit_error_rate"] = round(copied, 4)
     if args.nbest_dir:
         samples = nbest_samples(Path(args.nbest_dir))
         result["self_bleu"] = round(self_bleu([samples[k] for k in keys if k in samples]), 2)
@@ -108,6 +116,7 @@ def main(cmd: list[str] | None = None) -> None:
     parser.add_argument("--ref", required=True)
     parser.add_argument("--hyp", required=True)
     parser.add_argument("--spans")
+    parser.add_argument("--source", help="with --spans: the sources, for the copy baseline")
     parser.add_argument("--nbest_dir")
     parser.add_argument("--backbone_checkpoint", help="a GSLM unit LM (dict.txt beside it)")
     parser.add_argument("--output")

@@ -105,3 +105,32 @@ def test_perplexity_under_a_unit_lm(tmp_path):
            "--backbone_checkpoint", str(checkpoint), "--output", str(tmp_path / "o.json")]  # fmt: skip
     speechgen_score.main(cmd)
     assert json.loads((tmp_path / "o.json").read_text())["perplexity"] > 1.0
+
+
+def test_copying_the_neighbours_fills_every_span():
+    from espnet2_speechprompt.baselines.speechgen import copy_neighbours
+
+    assert copy_neighbours([1, -1, -1, -1, -1, 2]) == [1, 1, 1, 2, 2, 2]
+    assert copy_neighbours([1, -1, -1, -1, 2]) == [1, 1, 1, 2, 2]  # the odd one from the left
+    assert copy_neighbours([-1, -1, 3, 4, -1]) == [3, 3, 3, 4, 4]
+    with pytest.raises(SpeechPromptError, match="every unit is masked"):
+        copy_neighbours([-1, -1])
+
+
+def test_the_copy_baseline_beside_the_model(tmp_path):
+    from espnet2_speechprompt.bin import speechgen_score
+
+    truth = [1, 2, 3, 3, 4, 4, 5]
+    ref = " ".join(map(str, truth))
+    (tmp_path / "ref").write_text(f"a {ref}\n")
+    (tmp_path / "hyp").write_text(f"a {ref}\n")
+    source = truth[:2] + [-1, -1, -1] + truth[5:]
+    (tmp_path / "source").write_text(f"a {' '.join(map(str, source))}\n")
+    (tmp_path / "spans").write_text("a 2 5\n")
+    speechgen_score.main(["--ref", str(tmp_path / "ref"), "--hyp", str(tmp_path / "hyp"),
+                          "--spans", str(tmp_path / "spans"), "--source", str(tmp_path / "source"),
+                          "--output", str(tmp_path / "o.json")])  # fmt: skip
+    result = json.loads((tmp_path / "o.json").read_text())
+    # the copy fills 2 2 4 for 3 3 4: two of three wrong; the model's copy of the truth: none
+    assert result["span_unit_error_rate"] == 0.0
+    assert result["copy_span_unit_error_rate"] == pytest.approx(2 / 3, abs=1e-4)

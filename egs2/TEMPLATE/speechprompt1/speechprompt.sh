@@ -535,8 +535,9 @@ stage9() {
     fi
     if "${speechgen_metrics}"; then  # generated units against the true ones
       extra=()
-      if [ -f "${dumpdir}/units/${dset}/speechgen/spans" ]; then
-        extra=(--spans "${dumpdir}/units/${dset}/speechgen/spans")
+      if [ -f "${dumpdir}/units/${dset}/speechgen/spans" ]; then  # inpainting, whole target
+        extra=(--spans "${dumpdir}/units/${dset}/speechgen/spans"
+          --source "${dumpdir}/units/${dset}/speechgen/source")
       fi
       if [ -d "${dir}/2best_recog" ]; then extra+=(--nbest_dir "${dir}"); fi  # Self-BLEU
       run "${py[@]}" -m "${bin}.speechgen_score" --ref "${dumpdir}/units/${dset}/label" \
