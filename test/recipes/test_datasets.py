@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EGS = ROOT / "egs2"
 CORPUS_VARS = (
     "SPEECHCOMMANDS SPEECHCOMMANDS_TEST FSC LIBRISPEECH SNIPS COMMONVOICE COVOST2 CVSS FISHER "
-    "FISHER_TRANSLATIONS"
+    "FISHER_TRANSLATIONS LJSPEECH"
 ).split()
 
 
@@ -210,6 +210,36 @@ def test_librispeech(librispeech, tmp_path):
     assert all(label_to_text(train["label"][u]) == train["text"][u] for u in train["label"])
     assert train["wav.scp"]["19-198-0000"].endswith("19-198-0000.flac")
     assert speakers(tmp_path / "train_clean_100").isdisjoint(speakers(tmp_path / "test_clean"))
+
+
+# ---- LJSpeech (continuation) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ljspeech(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ljspeech")
+    base = root / "LJSpeech-1.1"
+    lines = []
+    for n in range(1, 9):
+        utt = f"LJ001-{n:04d}"
+        wav(base / "wavs" / f"{utt}.wav", rate=22050)
+        lines.append(f"{utt}|Printing, in the only sense {n}|Printing,  in the only sense {n}\n")
+    (base / "metadata.csv").write_text("".join(lines))
+    return root
+
+
+def test_ljspeech(ljspeech, tmp_path):
+    out = data_sh("ljspeech", tmp_path, "--num_dev", "2", "--num_eval", "3", LJSPEECH=ljspeech)
+    assert out.returncode == 0, out.stderr
+    train = check_dir(tmp_path / "train", 3, ("wav.scp", "text", "utt2spk"))
+    check_dir(tmp_path / "dev", 2, ("wav.scp", "text", "utt2spk"))
+    evaluation = check_dir(tmp_path / "eval", 3, ("wav.scp", "text", "utt2spk"))
+    assert list(evaluation["wav.scp"]) == ["LJ001-0006", "LJ001-0007", "LJ001-0008"]
+    assert train["text"]["LJ001-0001"] == "Printing, in the only sense 1"
+    assert not (tmp_path / "train" / "label").exists()
+    out = data_sh("ljspeech", tmp_path / "x", "--num_dev", "4", "--num_eval", "4",
+                  LJSPEECH=ljspeech)  # fmt: skip
+    assert out.returncode == 1 and "8 utterances cannot give --num_dev 4" in out.stderr
 
 
 # ---- Audio SNIPS (SUPERB SF) ---------------------------------------------------------------
@@ -412,7 +442,8 @@ def test_fisher_default_tts_is_espeak(fisher, tmp_path):
 @pytest.mark.parametrize(
     "recipe, variable",
     [("speechcommands", "SPEECHCOMMANDS"), ("fsc", "FSC"), ("librispeech_100", "LIBRISPEECH"),
-     ("snips", "SNIPS"), ("covost2", "COMMONVOICE"), ("fisher_callhome_spanish", "FISHER")],
+     ("snips", "SNIPS"), ("covost2", "COMMONVOICE"), ("fisher_callhome_spanish", "FISHER"),
+     ("ljspeech", "LJSPEECH")],
 )  # fmt: skip
 def test_missing_corpus_names_the_db_sh_variable(recipe, variable, tmp_path):
     out = data_sh(recipe, tmp_path / "data")
