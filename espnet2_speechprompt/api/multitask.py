@@ -30,7 +30,7 @@ from .builder import backbone_of
 from .config import is_icl_config, load_config, option_values
 from .extraction import SpeechUnits
 from .packing import ARCHIVE_SUFFIXES, BACKBONE_KEY, CONFIG_KEY, TASK_NAME, resolve_pretrained
-from .speechprompt import Result, SpeechPrompt, row_seeds
+from .speechprompt import Result, SpeechPrompt
 from .unpacking import META, PackageError
 
 logger = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ class MultiTaskSpeechPrompt:
                 scores = model.score_each(*picked, candidates, start=start)
                 outputs = [tasks[r].scored(s) for r, s in zip(group, scores, strict=True)]
             else:
-                nbest = self._search(model, tasks[group[0]], picked, start, options)
+                nbest = tasks[group[0]].generate(model, *picked, start=start)
                 outputs = [tasks[r].decoded(h) for r, h in zip(group, nbest, strict=True)]
             for r, output in zip(group, outputs, strict=True):
                 results[r] = output
@@ -263,12 +263,3 @@ class MultiTaskSpeechPrompt:
                 key = (task.decoding == "sample", task.sampling, task.seed, options)
             groups.setdefault(key, []).append(r)
         return [(rows, key) for key, rows in groups.items()]
-
-    @staticmethod
-    def _search(model, task: SpeechPrompt, picked, start, key: tuple) -> list:
-        """Hypotheses of rows decoded alike (``_groups``), as ``task`` decodes."""
-        sampled, sampling, seed, options = key
-        if sampled:
-            seeds = row_seeds(*picked, seed)
-            return model.sample(*picked, seeds, sampling, start=start, **dict(options))
-        return model.search(*picked, start=start, **dict(options))

@@ -141,14 +141,18 @@ class SpeechPrompt:
         if self.decoding == "score":
             _, scores = self.prompted.classify(units, lengths, self.candidates)
             return [self.scored(row) for row in scores]
+        return [self.decoded(hyps) for hyps in self.generate(self.prompted, units, lengths)]
+
+    def generate(self, model, source: torch.Tensor, lengths: torch.Tensor, start=None) -> list:
+        """Hypotheses (search) or samples of each row as this task decodes them, by ``model``:
+        this task's prompted model, or a mixed-task view whose rows all decode alike
+        (``start``: as in ``PromptedModel.search``)."""
         if self.decoding == "sample":
-            seeds = row_seeds(units, lengths, self.seed)
-            nbest = self.prompted.sample(
-                units, lengths, seeds, self.sampling, **self.search_options
+            seeds = row_seeds(source, lengths, self.seed)
+            return model.sample(
+                source, lengths, seeds, self.sampling, start=start, **self.search_options
             )
-        else:
-            nbest = self.prompted.search(units, lengths, **self.search_options)
-        return [self.decoded(hyps) for hyps in nbest]
+        return model.search(source, lengths, start=start, **self.search_options)
 
     def scored(self, scores: torch.Tensor) -> list[Result]:
         """The ``nbest`` best candidates of one source by their scores ``[K]``."""

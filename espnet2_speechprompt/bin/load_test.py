@@ -144,9 +144,9 @@ def passed(result: dict) -> bool:
 
 
 def read_units(path: str) -> list[list[int]]:
-    from ..kaldi_text import parse_ints, read_entries
+    from ..units.datadir import read_units as read_units_file
 
-    utterances = [parse_ints(entry) for entry in read_entries(path, "units file")]
+    utterances = [units for _, units in read_units_file(path)]
     if not utterances:
         from ..errors import SpeechPromptError
 

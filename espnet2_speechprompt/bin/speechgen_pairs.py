@@ -27,7 +27,7 @@ from ..data.speechgen import (
     inpainting_pair,
 )
 from ..fileio import atomic_directory
-from ..kaldi_text import parse_ints, read_entries
+from ..units.datadir import format_units, read_units
 from .cli_errors import exit_on_user_error
 
 
@@ -60,23 +60,21 @@ def make_pairs(args: argparse.Namespace) -> dict[str, list[str]]:
                                   args.target, args.seed)  # fmt: skip
     lines: dict[str, list[str]] = {"source": [], "target": [], "spans": []}
     skipped = 0
-    for entry in read_entries(args.units, "units file"):
-        units = parse_ints(entry)
+    for utt, units in read_units(args.units):
         try:
             if args.task == "continuation":
-                source, target = continuation_pair(entry.key, units, args.ratio)
+                source, target = continuation_pair(utt, units, args.ratio)
             else:
-                source, target, spans = inpainting_pair(entry.key, units, config)
+                source, target, spans = inpainting_pair(utt, units, config)
                 if config.target == "whole":  # positions in the target, for scoring
-                    flat = " ".join(f"{start} {end}" for start, end in spans)
-                    lines["spans"].append(f"{entry.key} {flat}")
+                    lines["spans"].append(format_units(utt, [p for span in spans for p in span]))
         except PairError:
             if not args.skip_short:
                 raise
             skipped += 1
             continue
-        lines["source"].append(f"{entry.key} {' '.join(map(str, source))}")
-        lines["target"].append(f"{entry.key} {' '.join(map(str, target))}")
+        lines["source"].append(format_units(utt, source))
+        lines["target"].append(format_units(utt, target))
     if skipped:
         logging.warning(f"{args.units}: skipped {skipped} utterances too short for a pair")
     if not lines["source"]:
@@ -91,7 +89,7 @@ def main(cmd: list[str] | None = None) -> None:
         lines = make_pairs(args)
         with atomic_directory(args.out_dir) as tmp:
             for name, rows in lines.items():
-                (tmp / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
+                (tmp / name).write_text("".join(rows), encoding="utf-8")
     print(f"{len(lines['source'])} {args.task} pairs in {args.out_dir}")
 
 

@@ -27,11 +27,13 @@ from ..errors import SpeechPromptError
 from ..fileio import atomic_write_text
 from ..kaldi_text import parse_ints, read_entries
 from ..scoring.speechgen import auto_bleu, self_bleu, span_error_rate, unit_bleu
+from ..units.datadir import read_units as read_units_file
 from .cli_errors import exit_on_user_error
 
 
-def read_units(path: str | Path, what: str) -> dict[str, list[int]]:
-    return {e.key: parse_ints(e, "unit") for e in read_entries(path, what)}
+def read_units(path: str | Path) -> dict[str, list[int]]:
+    """Utterance -> units of a units file."""
+    return dict(read_units_file(path))
 
 
 def read_spans(path: str | Path) -> dict[str, list[tuple[int, int]]]:
@@ -51,13 +53,13 @@ def nbest_samples(folder: Path) -> dict[str, list[list[int]]]:
         raise SpeechPromptError(f"{folder}: no {{1..N}}best_recog/text (decode with --nbest N)")
     samples: dict[str, list[list[int]]] = {}
     for path in files:
-        for key, units in read_units(path, "samples file").items():
+        for key, units in read_units(path).items():
             samples.setdefault(key, []).append(units)
     return samples
 
 
 def score(args: argparse.Namespace) -> dict[str, float | int]:
-    refs, hyps = read_units(args.ref, "reference units"), read_units(args.hyp, "generated units")
+    refs, hyps = read_units(args.ref), read_units(args.hyp)
     missing = sorted(set(refs) - set(hyps))
     if missing:
         raise SpeechPromptError(f"{args.hyp}: no units for utterance {missing[0]} of {args.ref}")
@@ -75,7 +77,7 @@ def score(args: argparse.Namespace) -> dict[str, float | int]:
         )
         result["span_unit_error_rate"] = round(ser, 4)
         if args.source:
-            sources = read_units(args.source, "source units")
+            sources = read_units(args.source)
             filled = [copy_neighbours(sources[k]) for k in keys]
             copied = span_error_rate(filled, [refs[k] for k in keys], [spans[k] for k in keys])
             result["copy_span_unit_error_rate"] = round(copied, 4)

@@ -166,6 +166,8 @@ done
 # run_in_background temp_name replace_dir format_set dump_set_units copy_labels run_stages
 # set_feature_opts
 . utils/stage_lib.sh
+# decode_set merge_nbest vocode: stage 8's jobs per test set (reads the options above)
+. utils/decode_lib.sh
 check_launch_options
 
 read -ra py <<<"${python}"
@@ -436,72 +438,6 @@ stage8() {
   fi
   begin "inference"
   for dset in "${test_set_list[@]}"; do decode_set "${dset}"; done
-}
-
-decode_set() {  # decode_set <set>: → ${decode_dir}/<set> (locked), assembled in a work dir
-  local dset=$1 dir work inputs n jobs job name lock  # beside it, put in place when complete
-  local -a parts  # (a failed run's work dir stays: the next run redoes only the failed jobs)
-  dir=${decode_dir}/${dset}
-  work=${decode_dir}/.${dset}.work
-  mkdir -p "${decode_dir}"
-  exec {lock}>>"${dir}.lock"  # the lock file of espnet2_speechprompt.fileio.directory_lock
-  flock -n "${lock}" || die "${dir} is in use by another run (lock ${dir}.lock): wait for it" \
-    "to finish or decode into another --inference_tag"
-  inputs=$(input_file "${dset}")
-  n=$(count_lines "${inputs}")
-  jobs=$(min "${inference_nj}" "${n}")
-  parts=()
-  for ((job = 1; job <= jobs; job++)); do parts+=("${work}/log/${input}.${job}"); done
-  run mkdir -p "${work}/log"
-  run utils/split_scp.sh "${inputs}" "${parts[@]}"
-  run "${decode_job[@]}" --inputs "${work}/log/${input}.JOB ${train_dir}/config.yaml
-    ${train_dir}/${inference_model}" --outputs "${work}/log/output.JOB/text" \
-    "JOB=1:${jobs}" "${work}/log/inference.JOB.log" \
-    "${py[@]}" -m "${bin}.speechprompt_inference" --output_dir "${work}/log/output.JOB" \
-    --speechprompt_train_config "${train_dir}/config.yaml" \
-    --speechprompt_model_file "${train_dir}/${inference_model}" \
-    --data_path_and_name_and_type "${work}/log/${input}.JOB,${input},${input_type}" \
-    --batch_size 16 "${device[@]}" "${config_opts[@]}" "${inference_args_words[@]}"
-  for name in score token text; do
-    parts=()
-    for ((job = 1; job <= jobs; job++)); do parts+=("${work}/log/output.${job}/${name}"); done
-    run_to "${work}/${name}" cat "${parts[@]}"
-  done
-  merge_nbest "${work}" "${jobs}"
-  if [ -n "${vocoder_checkpoint}" ]; then vocode "${work}" "${jobs}" "${dir}"; fi
-  replace_dir "${work}" "${dir}"
-  exec {lock}>&-
-}
-
-merge_nbest() {  # merge_nbest <work dir> <jobs>: the jobs' <n>best_recog/ (--nbest N)
-  local rank name job
-  local -a parts
-  for rank in "$1/log/output.1/"*best_recog; do
-    [ -d "${rank}" ] || continue
-    run mkdir -p "$1/${rank##*/}"
-    for name in score token text; do
-      parts=()
-      for ((job = 1; job <= $2; job++)); do
-        if [ -f "$1/log/output.${job}/${rank##*/}/${name}" ]; then
-          parts+=("$1/log/output.${job}/${rank##*/}/${name}")
-        fi
-      done
-      run_to "$1/${rank##*/}/${name}" cat "${parts[@]}"
-    done
-  done
-}
-
-vocode() {  # vocode <work dir> <jobs> <decode dir>: the generated units (text) → <work dir>/wav/
-  run "${decode_job[@]}" "JOB=1:$2" "$1/log/units_to_wav.JOB.log" \
-    "${py[@]}" -m "${bin}.units_to_wav" --units "$1/text" "${vocoder_opts[@]}" \
-    --out-dir "$1/wav" --skip_empty --nj "$2" --job JOB "${device[@]}"
-  if [ "$2" -gt 1 ]; then
-    run "${py[@]}" -m "${bin}.units_to_wav" --out-dir "$1/wav" --nj "$2" --merge
-  fi
-  # wav.scp names the wavs where the decode dir will be
-  # shellcheck disable=SC2016  # an awk program
-  run_to "$1/wav/wav.scp" awk -v work="$1/" -v dir="$3/" \
-    '{ if (index($2, work) == 1) $2 = dir substr($2, length(work) + 1); print }' "$1/wav/wav.scp"
 }
 
 stage9() {
