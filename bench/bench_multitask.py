@@ -1,12 +1,18 @@
 """Serving several tasks on one frozen backbone, as ratios measured in one run on this machine.
 
-A GSLM-shaped unit LM (12 layers, d = 1024, FFN 4096, random weights) carries 8 classification
-tasks (input prompts of 0-10, deep prompts of 0-10, with and without a separator, 2 to 31
-labels). A stream of ``--requests`` utterances (``--min-units`` to ``--max-units`` units) whose
-tasks are drawn at random, so consecutive requests rarely share a task, is answered:
+A GSLM-shaped unit LM (12 layers, d = 1024, FFN 4096, random weights) carries 8 tasks of the
+kinds a SpeechPrompt bank serves, with input prompts of 0-10, deep prompts of 0-10, with and
+without a separator: 4 classification tasks (2 to 31 labels, each label scored), 2
+recognition-like tasks (30 character labels, greedy, up to 0.3 labels per unit + 2) and 2
+unit-generation tasks (100 unit labels, greedy continuation as long as the source). A stream of
+``--requests`` utterances (``--min-units`` to ``--max-units`` units) whose tasks are drawn at
+random, so consecutive requests rarely share a task, is answered:
 (a) one task at a time: each request alone by its task's model (a one-task server cannot batch
     an interleaved stream), versus mixed-task batches of up to ``--max-batch`` consecutive
-    requests (``TaskBank``): throughput ratio (goal ≥ 3) and the batch sizes reached;
+    requests (``TaskBank``: one pass over every row's source, then the rows scored, and the
+    generation rows searched together, each with its own length limit): throughput ratio (goal ≥ 3) and the
+    batch sizes reached, for the whole stream and for its classification and generation
+    requests apart (``--kinds class`` or ``--kinds generation`` serves only those tasks);
 (b) tensor memory (backbone + prompts + verbalizers + the bank's stacked prompts and
     precomputed keys/values) of 8 tasks ÷ 1 task (goal ≤ 1.05);
 (c) the same batches of one task, deep-prompt keys/values precomputed once (the bank) ÷
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from dataclasses import dataclass
 
 import torch
 from bench_precision import VOCAB, machine  # (sibling scripts: bench/ is on the path)
@@ -34,19 +41,35 @@ from espnet2_speechprompt.verbalizer.fixed import FixedVerbalizer
 from espnet2_speechprompt.vocab import NUM_SPECIALS, PAD
 
 GOALS = {"throughput": 3.0, "memory": 1.05}
-# (input prompt, deep prompt, separator, labels) of the 8 tasks
-TASKS = [(5, 5, True, 12), (0, 10, True, 31), (10, 0, True, 2), (5, 5, False, 6),
-         (0, 5, False, 10), (3, 8, True, 20), (8, 3, True, 4), (5, 10, False, 15)]  # fmt: skip
 
 
-def build_tasks(args, device: torch.device, count: int) -> dict[str, PromptedUnitLM]:
+@dataclass(frozen=True)
+class TaskShape:
+    inputs: int  # input prompt length
+    deep: int  # deep prompt length
+    separator: bool
+    labels: int
+    search: dict | None = None  # greedy search options of a generation task; None: scored
+
+
+CHARS = {"beam_size": 1, "max_len_a": 0.3, "max_len_b": 2}
+CONTINUATION = {"beam_size": 1, "max_len_a": 1.0, "max_len_b": 0}
+TASKS = [TaskShape(5, 5, True, 12), TaskShape(0, 10, True, 31), TaskShape(10, 0, True, 2),
+         TaskShape(5, 5, False, 6), TaskShape(3, 8, True, 30, CHARS),
+         TaskShape(8, 3, True, 30, CHARS), TaskShape(0, 5, False, 100, CONTINUATION),
+         TaskShape(5, 10, True, 100, CONTINUATION)]  # fmt: skip
+KINDS = {"all": TASKS, "class": [t for t in TASKS if t.search is None],
+         "generation": [t for t in TASKS if t.search is not None]}  # fmt: skip
+
+
+def build_tasks(args, device: torch.device, shapes: list[TaskShape]) -> dict[str, PromptedUnitLM]:
     torch.manual_seed(0)
     config = DecoderConfig(VOCAB) if not args.quick else DecoderConfig(VOCAB, 128, 512, 2, 4)
     backbone = TransformerDecoder(config).to(device)
     tasks = {}
-    for i, (inputs, deep, separator, labels) in enumerate(TASKS[:count]):
-        tokens = random.Random(i).sample(range(NUM_SPECIALS, VOCAB), labels)
-        prompts = PromptConfig(inputs, deep, separator, dropout=0.0)
+    for i, shape in enumerate(shapes):
+        tokens = random.Random(i).sample(range(NUM_SPECIALS, VOCAB), shape.labels)
+        prompts = PromptConfig(shape.inputs, shape.deep, shape.separator, dropout=0.0)
         model = PromptedUnitLM(backbone, FixedVerbalizer(tokens), prompts).to(device).eval()
         tasks[f"task{i}"] = model.set_backbone_dtype(getattr(torch, args.dtype))
     return tasks
@@ -66,13 +89,16 @@ def candidates_of(model: PromptedUnitLM, device: torch.device) -> torch.Tensor:
     return torch.arange(NUM_SPECIALS, NUM_SPECIALS + labels, device=device)[:, None]
 
 
-def one_at_a_time(tasks, requests, device) -> list[int]:
+def one_at_a_time(tasks, shapes, requests, device) -> list:
     answers = []
     for name, units in requests:
-        model = tasks[name]
+        model, search = tasks[name], shapes[name].search
         source, lengths = units[None].to(device), torch.tensor([len(units)], device=device)
-        scores = model.score_candidates(source, lengths, candidates_of(model, device))
-        answers.append(int(scores.argmax()))
+        if search is None:
+            scores = model.score_candidates(source, lengths, candidates_of(model, device))
+            answers.append(int(scores.argmax()))
+        else:
+            answers.append(tuple(model.search(source, lengths, **search)[0][0].tokens))
     return answers
 
 
@@ -86,14 +112,45 @@ def padded(batch, device) -> tuple[torch.Tensor, torch.Tensor]:
     return units, torch.tensor([len(u) for _, u in batch], device=device)
 
 
-def mixed(bank: TaskBank, tasks, requests, device, max_batch: int) -> list[int]:
+def groups(names: list[str], shapes) -> dict[tuple | None, list[int]]:
+    """Rows by how they are decoded: scored (None) or searched with the same options but for
+    their length limits (as ``MultiTaskSpeechPrompt`` groups them)."""
+    grouped: dict[tuple | None, list[int]] = {}
+    for r, name in enumerate(names):
+        search = shapes[name].search
+        key = None if search is None else search["beam_size"]
+        grouped.setdefault(key, []).append(r)
+    return grouped
+
+
+def row_limits(names: list[str], shapes, device) -> dict[str, torch.Tensor]:
+    keys = ("max_len_a", "max_len_b")
+    return {k: torch.tensor([shapes[n].search[k] for n in names], device=device) for k in keys}
+
+
+def mixed(bank: TaskBank, tasks, shapes, requests, device, max_batch: int) -> list:
+    """One pass over a batch's sources, then its rows scored or searched by group."""
     answers = []
     for batch in batches(requests, max_batch):
         source, lengths = padded(batch, device)
         names = [name for name, _ in batch]
-        cands = [candidates_of(tasks[name], device) for name in names]
-        scores = bank.rows(bank.task_ids(names)).score_each(source, lengths, cands)
-        answers += [int(s.argmax()) for s in scores]
+        model = bank.rows(bank.task_ids(names))
+        state, first = model.start_decoding(source, lengths)
+        batch_answers: list = [None] * len(batch)
+        for key, rows in groups(names, shapes).items():
+            index = torch.tensor(rows, device=device)
+            start = (state.rows(index), first.index_select(0, index))
+            picked = (source.index_select(0, index), lengths.index_select(0, index))
+            if key is None:
+                cands = [candidates_of(tasks[names[r]], device) for r in rows]
+                found = [int(s.argmax()) for s in model.score_each(*picked, cands, start=start)]
+            else:
+                limits = row_limits([names[r] for r in rows], shapes, device)
+                nbest = model.search(*picked, start=start, beam_size=key, **limits)
+                found = [tuple(hyps[0].tokens) for hyps in nbest]
+            for r, answer in zip(rows, found, strict=True):
+                batch_answers[r] = answer
+        answers += batch_answers
     return answers
 
 
@@ -107,6 +164,33 @@ def tensor_bytes(tasks, bank: TaskBank) -> int:
     return sum(t.numel() * t.element_size() for t in held.values())
 
 
+def serve_stream(args, device, tasks, shapes, bank, requests) -> tuple[float, float, list[int]]:
+    """Seconds one at a time and in mixed batches (answers checked equal), and group sizes."""
+    serve_mixed = lambda: mixed(bank, tasks, shapes, requests, device, args.max_batch)  # noqa: E731
+    if serve_mixed() != one_at_a_time(tasks, shapes, requests, device):
+        raise SystemExit("a mixed batch answered differently from its tasks alone")
+    alone = timed(lambda: one_at_a_time(tasks, shapes, requests, device), args.repeat, device)
+    together = timed(serve_mixed, args.repeat, device)
+    sizes = [len(rows) for b in batches(requests, args.max_batch)
+             for rows in groups([n for n, _ in b], shapes).values()]  # fmt: skip
+    return alone, together, sizes
+
+
+def deep_prompt_cost(args, device) -> tuple[float, float]:
+    """Tensor memory of 8 tasks ÷ 1; one task's batches, precomputed ÷ recomputed deep K/V."""
+    tasks = build_tasks(args, device, TASKS)
+    single = build_tasks(args, device, TASKS[:1])
+    memory = tensor_bytes(tasks, TaskBank(tasks)) / tensor_bytes(single, TaskBank(single))
+    model, one_bank = single["task0"], TaskBank(single)
+    one_task = [("task0", units) for _, units in stream(args, ["task0"])]
+    shapes, cands = {"task0": TASKS[0]}, candidates_of(model, device)
+    recompute = timed(lambda: [model.score_candidates(*padded(b, device), cands)
+                               for b in batches(one_task, args.max_batch)], args.repeat, device)  # fmt: skip
+    precomputed = timed(lambda: mixed(one_bank, single, shapes, one_task, device, args.max_batch),
+                        args.repeat, device)  # fmt: skip
+    return memory, precomputed / recompute
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -116,45 +200,35 @@ def main() -> None:
     parser.add_argument("--min-units", type=int, default=25)
     parser.add_argument("--max-units", type=int, default=75)
     parser.add_argument("--max-batch", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS),
+                        help="serve the whole stream and/or only its requests of one kind")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
-        args.requests, args.repeat = 16, 1
+        args.requests = 16
     device = torch.device(args.device)
     print(f"machine: {machine(device)}; backbone {args.dtype}")
-    tasks = build_tasks(args, device, len(TASKS))
+    tasks = build_tasks(args, device, TASKS)
+    shapes = dict(zip(tasks, TASKS, strict=True))
     bank = TaskBank(tasks)
     requests = stream(args, list(tasks))
-    with torch.inference_mode():
-        assert mixed(bank, tasks, requests, device, args.max_batch) == one_at_a_time(
-            tasks, requests, device
-        ), "a mixed batch answered differently from its tasks alone"
-        alone = timed(lambda: one_at_a_time(tasks, requests, device), args.repeat, device)
-        together = timed(lambda: mixed(bank, tasks, requests, device, args.max_batch),
-                         args.repeat, device)  # fmt: skip
-        single = build_tasks(args, device, 1)
-        memory = tensor_bytes(tasks, bank) / tensor_bytes(single, TaskBank(single))
-        one_task = [("task0", units) for _, units in requests]
-        model, one_bank = single["task0"], TaskBank(single)
-        cands = candidates_of(model, device)
-        recompute = timed(lambda: [model.score_candidates(*padded(b, device), cands)
-                                   for b in batches(one_task, args.max_batch)], args.repeat, device)  # fmt: skip
-        precomputed = timed(lambda: mixed(one_bank, single, one_task, device, args.max_batch),
-                            args.repeat, device)  # fmt: skip
-    sizes = sorted({len(b) for b in batches(requests, args.max_batch)}, reverse=True)
-    ratio = alone / together
     print("| figure | value | goal |\n|---|---|---|")
-    print(f"| (a) one task at a time, requests/s | {len(requests) / alone:.1f} | |")
-    print(
-        f"| (a) mixed-task batches (sizes {sizes}), requests/s | {len(requests) / together:.1f} | |"
-    )
-    print(f"| (a) mixed ÷ one at a time, throughput | {ratio:.2f} "
-          f"{'yes' if ratio >= GOALS['throughput'] else 'NO'} | ≥ {GOALS['throughput']} |")  # fmt: skip
+    with torch.inference_mode():
+        for kind in args.kinds:
+            part = [(n, u) for n, u in requests if shapes[n] in KINDS[kind]]
+            alone, together, sizes = serve_stream(args, device, tasks, shapes, bank, part)
+            ratio, goal = alone / together, GOALS["throughput"]
+            print(f"| (a) {kind} ({len(part)} requests): one task at a time, requests/s | "
+                  f"{len(part) / alone:.2f} | |")  # fmt: skip
+            print(f"| (a) {kind}: mixed-task batches (groups of {min(sizes)}-{max(sizes)} "
+                  f"rows), requests/s | {len(part) / together:.2f} | |")  # fmt: skip
+            verdict = "" if kind != "all" else (" yes" if ratio >= goal else " NO")
+            print(f"| (a) {kind}: mixed ÷ one at a time, throughput | {ratio:.2f}{verdict} | "
+                  f"{'≥ 3' if kind == 'all' else ''} |")  # fmt: skip
+        memory, precomputed = deep_prompt_cost(args, device)
     print(f"| (b) memory, 8 tasks ÷ 1 task | {memory:.4f} "
           f"{'yes' if memory <= GOALS['memory'] else 'NO'} | ≤ {GOALS['memory']} |")  # fmt: skip
-    print(
-        f"| (c) precomputed ÷ recomputed deep keys/values, time | {precomputed / recompute:.3f} | |"
-    )
+    print(f"| (c) precomputed ÷ recomputed deep keys/values, time | {precomputed:.3f} | |")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from .unpacking import META, PackageError
 
 logger = logging.getLogger(__name__)
 BACKBONE_FILES = ("checkpoint", "dictionary")  # what makes a backbone (not k-means, features)
+LENGTH_LIMITS = ("max_len_a", "max_len_b")  # per row in a mixed batch
 
 
 @dataclass
@@ -96,16 +97,21 @@ class MultiTaskSpeechPrompt:
         device: str = "cpu",
         backbone_conf: dict | None = None,
         backbone_precision: str | None = None,
+        task_options: Mapping[str, Mapping] | None = None,
         **options,
     ):
         """``packages``: task name -> the keyword arguments of its ``SpeechPrompt`` (a
         package's files, as ``resolve_pretrained`` gives them). The first task's backbone
         files (``backbone_conf`` overrides them) are loaded, checked and shared by all.
         ``options``: further ``SpeechPrompt`` settings for every task (``nbest``,
-        ``max_len_b``, ...)."""
+        ``max_len_b``, ...); ``task_options``: task name -> settings of that task alone
+        (``{"asr": {"max_len_a": 0.3}}``)."""
         if not packages:
             raise SpeechPromptError("give at least one package")
         names = list(packages)
+        own = {name: {**options, **(task_options or {}).get(name, {})} for name in names}
+        for name in set(task_options or {}) - set(names):
+            raise SpeechPromptError(f"task_options for an unknown task {name!r}: tasks {names}")
         first = names[0]
         reference = backbone_identity(packages[first])
         for name in names[1:]:
@@ -116,7 +122,7 @@ class MultiTaskSpeechPrompt:
                     "sha256 differs): serve it with its own backbone"
                 )
         lead = SpeechPrompt(**packages[first], device=device, backbone_conf=backbone_conf,
-                            backbone_precision=backbone_precision, **options)  # fmt: skip
+                            backbone_precision=backbone_precision, **own[first])  # fmt: skip
         files, _ = backbone_of(option_values(lead.train_args))
         shared = (lead.prompted.backbone, files.load_dictionary())
         self.tasks = {first: lead}
@@ -124,7 +130,7 @@ class MultiTaskSpeechPrompt:
             self.tasks[name] = SpeechPrompt(
                 **packages[name], device=device, backbone_conf=lead.train_args.backbone_conf,
                 backbone_precision=dtype_name(lead.backbone_dtype), shared_backbone=shared,
-                **options,
+                **own[name],
             )  # fmt: skip
         self._share_unit_extractors(packages)
         self.bank = TaskBank({name: task.prompted for name, task in self.tasks.items()})
@@ -239,7 +245,8 @@ class MultiTaskSpeechPrompt:
                 scores = model.score_each(*picked, candidates, start=start)
                 outputs = [tasks[r].scored(s) for r, s in zip(group, scores, strict=True)]
             else:
-                nbest = tasks[group[0]].generate(model, *picked, start=start)
+                limits = self._row_limits([tasks[r] for r in group])
+                nbest = tasks[group[0]].generate(model, *picked, start=start, limits=limits)
                 outputs = [tasks[r].decoded(h) for r, h in zip(group, nbest, strict=True)]
             for r, output in zip(group, outputs, strict=True):
                 results[r] = output
@@ -251,15 +258,24 @@ class MultiTaskSpeechPrompt:
         fitted, _ = task.fit_context(source[None], torch.tensor([len(source)]))
         return fitted[0]
 
+    def _row_limits(self, tasks: Sequence[SpeechPrompt]) -> dict[str, torch.Tensor]:
+        """Each row's own length limits (its task's ``max_len_a``, ``max_len_b``)."""
+        return {
+            key: torch.tensor([task.search_options[key] for task in tasks], device=self.device)
+            for key in LENGTH_LIMITS
+        }
+
     @staticmethod
     def _groups(tasks: Sequence[SpeechPrompt]) -> list[tuple[list[int], tuple | None]]:
         """Rows by how they are decoded: scored (None), or searched or sampled with the same
-        settings (``(decoding, sampling, seed, search options)``)."""
+        settings but for length limits (``(decoding, sampling, seed, search options)``): one
+        search serves tasks that differ only in how long their outputs may be."""
         groups: dict[tuple | None, list[int]] = {}
         for r, task in enumerate(tasks):
             key = None
             if task.decoding != "score":
-                options = tuple(sorted(task.search_options.items()))
+                items = task.search_options.items()
+                options = tuple(sorted((k, v) for k, v in items if k not in LENGTH_LIMITS))
                 key = (task.decoding == "sample", task.sampling, task.seed, options)
             groups.setdefault(key, []).append(r)
         return [(rows, key) for key, rows in groups.items()]

@@ -143,16 +143,18 @@ class SpeechPrompt:
             return [self.scored(row) for row in scores]
         return [self.decoded(hyps) for hyps in self.generate(self.prompted, units, lengths)]
 
-    def generate(self, model, source: torch.Tensor, lengths: torch.Tensor, start=None) -> list:
+    def generate(
+        self, model, source: torch.Tensor, lengths: torch.Tensor, start=None, limits=None
+    ) -> list:
         """Hypotheses (search) or samples of each row as this task decodes them, by ``model``:
-        this task's prompted model, or a mixed-task view whose rows all decode alike
-        (``start``: as in ``PromptedModel.search``)."""
+        this task's prompted model, or a mixed-task view whose rows all decode alike but for
+        their length limits (``limits``: per-row ``max_len_a``/``max_len_b`` tensors;
+        ``start``: as in ``PromptedModel.search``)."""
+        options = {**self.search_options, **(limits or {})}
         if self.decoding == "sample":
             seeds = row_seeds(source, lengths, self.seed)
-            return model.sample(
-                source, lengths, seeds, self.sampling, start=start, **self.search_options
-            )
-        return model.search(source, lengths, start=start, **self.search_options)
+            return model.sample(source, lengths, seeds, self.sampling, start=start, **options)
+        return model.search(source, lengths, start=start, **options)
 
     def scored(self, scores: torch.Tensor) -> list[Result]:
         """The ``nbest`` best candidates of one source by their scores ``[K]``."""

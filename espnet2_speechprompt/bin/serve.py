@@ -36,6 +36,19 @@ def key_values(pairs: list[str] | None) -> dict[str, str] | None:
     return dict(pair.split("=", 1) for pair in pairs)
 
 
+def task_options(text: str) -> dict[str, dict]:
+    """``--task_options``: a YAML mapping, task name -> its own decoding settings."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"not YAML ({error.__class__.__name__})") from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise argparse.ArgumentTypeError("write {task: {setting: value, ...}, ...}")
+    return value
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -50,6 +63,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone_precision", choices=BACKBONE_PRECISIONS, default=None)
     parser.add_argument("--backbone_conf", nargs="+", metavar="KEY=VALUE",
                         help="backbone files, e.g. checkpoint=/path/checkpoint_best.pt")  # fmt: skip
+    parser.add_argument("--task_options", type=task_options, default=None,
+                        help="per-task decoding settings, YAML: '{asr: {max_len_a: 0.3}}'")  # fmt: skip
     parser.add_argument("--max_batch", type=int, default=16)
     parser.add_argument("--max_wait_ms", type=float, default=10.0)
     parser.add_argument("--max_queue", type=int, default=256)
@@ -68,6 +83,7 @@ def load(args: argparse.Namespace):
     runner = MultiTaskSpeechPrompt.from_pretrained(
         args.packages, names=args.names, device=args.device,
         backbone_conf=key_values(args.backbone_conf), backbone_precision=args.backbone_precision,
+        task_options=args.task_options,
     )  # fmt: skip
     for task in runner.tasks.values():
         if task.decoding == "score":

@@ -325,13 +325,14 @@ class PromptedModel(FrozenBackbone):
         self,
         source: torch.Tensor,
         source_lengths: torch.Tensor,
-        max_len_a: float = 0.0,
-        max_len_b: int = 200,
+        max_len_a: float | torch.Tensor = 0.0,
+        max_len_b: int | torch.Tensor = 200,
     ) -> torch.Tensor:
-        """The most labels decoded per source: ``max_len_a * source length + max_len_b``,
-        within the backbone's learned positions."""
+        """The most labels decoded per source: ``max_len_a * source length + max_len_b``
+        (numbers, or per-row tensors ``[B]``), within the backbone's learned positions."""
         basis, limit = self.label_length_limits(source, source_lengths)
-        max_lengths = (max_len_a * basis.float() + max_len_b).long()
+        a, b = (torch.as_tensor(v, device=basis.device) for v in (max_len_a, max_len_b))
+        max_lengths = (a * basis.float() + b).long()
         return max_lengths if limit is None else torch.minimum(max_lengths, limit)
 
     @torch.no_grad()
@@ -340,13 +341,14 @@ class PromptedModel(FrozenBackbone):
         source: torch.Tensor,
         source_lengths: torch.Tensor,
         beam_size: int = 5,
-        max_len_a: float = 0.0,
-        max_len_b: int = 200,
+        max_len_a: float | torch.Tensor = 0.0,
+        max_len_b: int | torch.Tensor = 200,
         length_penalty: float = 1.0,
         start: tuple[DecodingState, torch.Tensor] | None = None,
     ) -> list[list[Hypothesis]]:
         """n-best label sequences per source (beam search; ``beam_size=1``: greedy); after
-        ``max_label_lengths`` labels, ``</s>`` is forced. ``start``: as in ``score_each``."""
+        ``max_label_lengths`` labels (limits per row or for all), ``</s>`` is forced.
+        ``start``: as in ``score_each``."""
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
         max_lengths = self.max_label_lengths(source, source_lengths, max_len_a, max_len_b)
@@ -362,8 +364,8 @@ class PromptedModel(FrozenBackbone):
         source_lengths: torch.Tensor,
         seeds: Sequence[int],
         config: SamplingConfig = SamplingConfig(),
-        max_len_a: float = 0.0,
-        max_len_b: int = 200,
+        max_len_a: float | torch.Tensor = 0.0,
+        max_len_b: int | torch.Tensor = 200,
         start: tuple[DecodingState, torch.Tensor] | None = None,
     ) -> list[list[Hypothesis]]:
         """``config.num_samples`` sampled label sequences per source, source ``r`` drawing

@@ -124,3 +124,22 @@ def test_sampling_decoding_is_seeded_per_utterance(packages, unit_task_data):
     assert other.predict_nbest(source, lengths) != batched
     with pytest.raises(SpeechPromptError, match="top_p"):
         SpeechPrompt.from_pretrained(str(packages["sampled"]), top_p=1.5)
+
+
+def test_tasks_differing_only_in_length_limits_are_searched_together(packages, unit_task_data):
+    """Per-task settings (``task_options``): a greedy task and a beam-size-1 task with other
+    length limits share one search in a mixed batch, every row kept to its own task's limits."""
+    own = {"spelled": {"max_len_b": 3}, "beamed": {"beam_size": 1, "max_len_b": 6}}
+    chosen = {name: packages[name] for name in own}
+    runner = MultiTaskSpeechPrompt.from_pretrained([str(p) for p in chosen.values()],
+                                                   task_options=own)  # fmt: skip
+    units = valid_units(unit_task_data, 6)
+    requests = [Request(list(own)[i % 2], units=u) for i, u in enumerate(units)]
+    assert len(runner._groups([runner.task(r.task) for r in requests])) == 1
+    alone = {name: SpeechPrompt.from_pretrained(str(chosen[name]), **own[name]) for name in own}
+    for request, (label, score, ids) in zip(requests, runner.predict(requests), strict=True):
+        want = alone[request.task](request.units)
+        assert (label, ids) == (want[0], want[2]) and len(ids) <= own[request.task]["max_len_b"]
+        assert score == pytest.approx(want[1], abs=1e-5)
+    with pytest.raises(SpeechPromptError, match="task_options for an unknown task 'nope'"):
+        MultiTaskSpeechPrompt.from_pretrained([str(chosen["spelled"])], task_options={"nope": {}})

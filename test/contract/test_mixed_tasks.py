@@ -1,7 +1,8 @@
 """Mixed-task batches (``prompt.multitask.TaskBank``): for every backbone, tasks of every prompt
 configuration and verbalizer kind (one with fewer labels) on one shared backbone; a batch whose
-rows belong to different tasks gives the same candidate scores, greedy and beam hypotheses and
-teacher-forced logits (1e-5) as each row run alone by its own task's model."""
+rows belong to different tasks gives the same candidate scores, greedy and beam hypotheses (each
+row with its own length limit) and teacher-forced logits (1e-5) as each row run alone by its
+own task's model."""
 
 from __future__ import annotations
 
@@ -60,7 +61,10 @@ def test_a_mixed_batch_equals_each_task_alone(backbone: Backbone):
     labels = torch.tensor([[4, 5], [6, 1]]).repeat(len(task_ids) // 2, 1)
     with torch.no_grad():
         logits = mixed.sequence_logits(source, lengths, labels)
-    nbest = {beam: mixed.search(source, lengths, beam_size=beam, **SEARCH) for beam in (1, 3)}
+    # each task its own length limit: one search for all rows, every row with its own limit
+    limit_b = 1 + task_ids % 3
+    search = {"max_len_a": SEARCH["max_len_a"], "max_len_b": limit_b}
+    nbest = {beam: mixed.search(source, lengths, beam_size=beam, **search) for beam in (1, 3)}
     for r, task in enumerate(task_ids.tolist()):
         model, n = models[task], int(lengths[r])
         row = (source[r : r + 1, :n], lengths[r : r + 1])
@@ -71,7 +75,8 @@ def test_a_mixed_batch_equals_each_task_alone(backbone: Backbone):
         torch.testing.assert_close(logits[r, :, : forced.shape[-1]], forced, atol=ATOL, rtol=0)
         assert torch.isinf(logits[r, :, forced.shape[-1] :]).all()
         for beam, hyps in nbest.items():
-            assert_same_nbest([hyps[r]], model.search(*row, beam_size=beam, **SEARCH), ATOL)
+            own = {**SEARCH, "max_len_b": int(limit_b[r])}
+            assert_same_nbest([hyps[r]], model.search(*row, beam_size=beam, **own), ATOL)
 
 
 def test_a_bank_refuses_tasks_on_other_backbones_and_unknown_names():

@@ -159,3 +159,15 @@ def test_a_full_queue_and_shutdown_refuse_while_accepted_requests_are_answered(p
         server.should_exit = True
         thread.join(60)
     assert not thread.is_alive()
+
+
+def test_per_task_decoding_settings_on_the_command_line(packages, capsys):
+    cmd = ["--packages", *map(str, packages.values()), "--task_options", "{spelled: {max_len_b: 3}}"]
+    runner, batcher = load(get_parser().parse_args(cmd))
+    batcher.close()
+    assert runner.task("spelled").search_options["max_len_b"] == 3
+    assert runner.task("beamed").search_options["max_len_b"] == 200
+    for bad in ("[1, 2]", "{spelled: 3}", "{a: [}"):
+        with pytest.raises(SystemExit):
+            get_parser().parse_args([*cmd[:-1], bad])
+        assert "--task_options" in capsys.readouterr().err
