@@ -34,3 +34,11 @@ def check_keys(option: str, given: Any, valid: Iterable[str]) -> dict:
             f"{option}: unknown key {unknown[0]!r}{hint}; valid keys: {', '.join(valid)}"
         )
     return dict(given)
+
+
+def str2bool(text: str) -> bool:
+    """A command-line boolean: true/false, yes/no, 1/0 (any case)."""
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if text.lower() not in value:
+        raise ValueError(f"{text!r} is not true or false")
+    return value[text.lower()]

@@ -24,13 +24,14 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ..errors import SpeechPromptError
 from ..precision import dtype_name
+from ..prompt.continuous import ContinuousDecoder, GenerationRequest
 from ..prompt.multitask import TaskBank
 from ..vocab import NUM_SPECIALS, PAD
 from .builder import backbone_of
 from .config import is_icl_config, load_config, option_values
 from .extraction import SpeechUnits
 from .packing import ARCHIVE_SUFFIXES, BACKBONE_KEY, CONFIG_KEY, TASK_NAME, resolve_pretrained
-from .speechprompt import Result, SpeechPrompt
+from .speechprompt import Result, SpeechPrompt, row_seeds
 from .unpacking import META, PackageError
 
 logger = logging.getLogger(__name__)
@@ -279,3 +280,53 @@ class MultiTaskSpeechPrompt:
                 key = (task.decoding == "sample", task.sampling, task.seed, options)
             groups.setdefault(key, []).append(r)
         return [(rows, key) for key, rows in groups.items()]
+
+
+class StreamingTasks:
+    """The greedy and sampled generation tasks of a ``MultiTaskSpeechPrompt`` decoded with
+    iteration-level batching (``ContinuousDecoder``): ``submit`` sources as they come, call
+    ``step`` while ``busy``; each request answers as ``predict`` would."""
+
+    def __init__(self, runner: MultiTaskSpeechPrompt, max_rows: int = 16):
+        self.runner = runner
+        self.decoder = ContinuousDecoder(runner.bank, max_rows)
+        self._tasks: dict[int, SpeechPrompt] = {}
+
+    @property
+    def busy(self) -> bool:
+        return self.decoder.busy
+
+    def accepts(self, name: str) -> bool:
+        """Whether task ``name`` decodes row by row (sampling, or a search of beam size 1)."""
+        task = self.runner.task(name)
+        return task.decoding == "sample" or (
+            task.decoding != "score" and task.search_options.get("beam_size") == 1
+        )
+
+    def submit(self, name: str, source: torch.Tensor) -> int:
+        """Queue one source (as ``predict_sources`` takes it); returns its handle."""
+        task = self.runner.task(name)
+        fitted = MultiTaskSpeechPrompt._fit(task, source).to(self.runner.device)
+        options, sampling, seed = task.search_options, None, 0
+        if task.decoding == "sample":
+            sampling = task.sampling
+            seed = row_seeds(fitted[None], torch.tensor([len(fitted)]), task.seed)[0]
+        request = GenerationRequest(
+            name, fitted, options["max_len_a"], options["max_len_b"], sampling, seed,
+            options.get("length_penalty", 1.0),
+        )  # fmt: skip
+        handle = self.decoder.submit(request)
+        self._tasks[handle] = task
+        return handle
+
+    def step(self) -> dict[int, list[Result]]:
+        """One label for every running row; the n-best of the requests finished by it."""
+        finished = self.decoder.step()
+        return {h: self._tasks.pop(h).decoded(hyps) for h, hyps in finished.items()}
+
+    def reset(self) -> list[int]:
+        """Drop every request (after a failed step); returns their handles."""
+        handles = list(self._tasks)
+        self.decoder = ContinuousDecoder(self.runner.bank, self.decoder.max_rows)
+        self._tasks.clear()
+        return handles

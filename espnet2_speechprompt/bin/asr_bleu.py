@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import SpeechPromptError
 from ..fileio import atomic_write_text
+from ..options import str2bool
 from .cli_errors import exit_on_user_error
 from .speechprompt_score import read_table
 
@@ -200,7 +201,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--normalize",
-        type=lambda s: {"true": True, "false": False}[s.lower()],
+        type=str2bool,
         default=True,
         help="lower-case and strip punctuation before BLEU (true|false)",
     )

@@ -22,6 +22,7 @@ import signal
 import socket
 
 from ..errors import SpeechPromptError
+from ..options import str2bool
 from ..precision import BACKBONE_PRECISIONS
 from .cli_errors import exit_on_user_error
 
@@ -67,6 +68,9 @@ def get_parser() -> argparse.ArgumentParser:
                         help="per-task decoding settings, YAML: '{asr: {max_len_a: 0.3}}'")  # fmt: skip
     parser.add_argument("--max_batch", type=int, default=16)
     parser.add_argument("--max_wait_ms", type=float, default=10.0)
+    parser.add_argument("--continuous_batching", type=str2bool, default=True,
+                        help="greedy and sampled generation requests join a running batch "
+                        "(one label per step for all) instead of waiting for a batch")  # fmt: skip
     parser.add_argument("--max_queue", type=int, default=256)
     parser.add_argument("--max_upload_mb", type=float, default=10.0)
     parser.add_argument("--shutdown_timeout", type=float, default=30.0,
@@ -77,7 +81,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def load(args: argparse.Namespace):
     """The task bank and its batcher (every candidate's score kept for classification)."""
-    from ..api.multitask import MultiTaskSpeechPrompt
+    from ..api.multitask import MultiTaskSpeechPrompt, StreamingTasks
     from ..serving.batcher import DynamicBatcher
 
     runner = MultiTaskSpeechPrompt.from_pretrained(
@@ -88,8 +92,9 @@ def load(args: argparse.Namespace):
     for task in runner.tasks.values():
         if task.decoding == "score":
             task.nbest = len(task.candidates)
+    streaming = StreamingTasks(runner, args.max_batch) if args.continuous_batching else None
     batcher = DynamicBatcher(
-        runner.predict_sources, args.max_batch, args.max_wait_ms / 1000, args.max_queue
+        runner.predict_sources, args.max_batch, args.max_wait_ms / 1000, args.max_queue, streaming
     )
     return runner, batcher
 

@@ -148,6 +148,8 @@ class TaskServer:
         lines += [f"{name} {value}" for name, value in gauges.items()]
         lines += [f'speechprompt_batch_size_total{{size="{size}"}} {count}'
                   for size, count in sorted(stats.batch_sizes.items())]  # fmt: skip
+        lines += [f'speechprompt_decoding_steps_total{{requests="{size}"}} {count}'
+                  for size, count in sorted(stats.step_requests.items())]  # fmt: skip
         return "\n".join(lines) + "\n"
 
 

@@ -105,6 +105,20 @@ def _select(kv: KeyValues | None, index: torch.Tensor) -> KeyValues | None:
     return None if kv is None else (kv[0].index_select(0, index), kv[1].index_select(0, index))
 
 
+def attention(
+    queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Softmax attention of already scaled ``queries`` ``[B, H, T, D]``. On CPU, a decoding
+    step's single query goes through a matrix product and a float32 softmax: the CPU kernels
+    of ``scaled_dot_product_attention`` take several times longer for one query (bf16)."""
+    if queries.shape[-2] != 1 or queries.device.type != "cpu":
+        return F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask, scale=1.0)
+    scores = (queries @ keys.transpose(-1, -2)).float()
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1).to(values.dtype) @ values
+
+
 def make_positions(
     tokens: torch.Tensor,
     padding_idx: int,
@@ -209,7 +223,7 @@ class MultiheadAttention(nn.Module):
         self, queries: torch.Tensor, keys_values: KeyValues, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``mask``: boolean, True where a query may attend, broadcastable to ``[B, H, T, S]``."""
-        out = F.scaled_dot_product_attention(queries, *keys_values, attn_mask=mask, scale=1.0)
+        out = attention(queries, *keys_values, mask)
         return self.out_proj(out.transpose(-3, -2).flatten(-2))
 
     def forward(

@@ -132,6 +132,50 @@ class DecodingState:
                 self.encoder_out = self.encoder_out.index_select(index)
 
 
+def _pad_to(tensor: torch.Tensor, length: int, dim: int, value: float | bool = 0) -> torch.Tensor:
+    """``tensor`` right-padded with ``value`` to ``length`` along ``dim``."""
+    missing = length - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor, tensor.new_full(shape, value)], dim=dim)
+
+
+def _pad_cat(tensors: list[torch.Tensor], dim: int, value: float | bool = 0) -> torch.Tensor:
+    """Rows of ``tensors`` in one batch, right-padded with ``value`` along ``dim``."""
+    length = max(t.shape[dim] for t in tensors)
+    return torch.cat([_pad_to(t, length, dim, value) for t in tensors])
+
+
+def concat_states(states: list[DecodingState]) -> DecodingState:
+    """One state whose rows are those of ``states`` in turn (each row its own source), for a
+    batch that decoding rows join while it runs. Keys (and encoder outputs) of shorter states
+    are right-padded and masked: a row's positions come from its own token count and its
+    queries see only its allowed keys, so padding between its keys and the next ones changes
+    nothing."""
+    if any(state.empty for state in states):
+        raise ValueError("concat_states needs states that have seen a first call")
+    keys = max(state.key_allowed.shape[1] for state in states)
+    layers = []
+    for caches in zip(*(state.layers for state in states), strict=True):
+        self_kv = tuple(_pad_cat([c.self_kv[i] for c in caches], 2) for i in (0, 1))
+        cross_kv = None
+        if caches[0].cross_kv is not None:
+            cross_kv = tuple(_pad_cat([c.cross_kv[i] for c in caches], 2) for i in (0, 1))
+        layers.append(LayerCache(self_kv, cross_kv))
+    encoder_out = None
+    if states[0].encoder_out is not None:
+        outs = [state.encoder_out for state in states]
+        encoder_out = EncoderOutput(
+            _pad_cat([o.states for o in outs], 1), _pad_cat([o.padding_mask for o in outs], 1, True)
+        )
+    allowed = torch.cat([_pad_to(state.key_allowed, keys, 1, False) for state in states])
+    num_tokens = torch.cat([state.num_tokens for state in states])
+    sources = torch.arange(len(num_tokens), device=num_tokens.device)
+    return DecodingState(encoder_out, layers, allowed, num_tokens, sources)
+
+
 @dataclass
 class Packing:
     """Label sequences packed side by side in one row (each row's candidates, scored at once

@@ -13,7 +13,11 @@ import torch
 pytest.importorskip("espnet2", reason="espnet (the task layer's dependency) is not installed")
 
 from espnet2_speechprompt.api import SpeechPrompt  # noqa: E402
-from espnet2_speechprompt.api.multitask import MultiTaskSpeechPrompt, Request  # noqa: E402
+from espnet2_speechprompt.api.multitask import (  # noqa: E402
+    MultiTaskSpeechPrompt,
+    Request,
+    StreamingTasks,
+)
 from espnet2_speechprompt.api.unpacking import PackageError  # noqa: E402
 from espnet2_speechprompt.errors import SpeechPromptError  # noqa: E402
 from test.factories.task_bank import KINDS, random_lm, task_bank, task_package  # noqa: E402
@@ -143,3 +147,24 @@ def test_tasks_differing_only_in_length_limits_are_searched_together(packages, u
         assert score == pytest.approx(want[1], abs=1e-5)
     with pytest.raises(SpeechPromptError, match="task_options for an unknown task 'nope'"):
         MultiTaskSpeechPrompt.from_pretrained([str(chosen["spelled"])], task_options={"nope": {}})
+
+
+def test_streamed_generation_answers_as_a_mixed_batch(packages, unit_task_data):
+    """``StreamingTasks`` (iteration-level batching) takes the greedy and sampled tasks and
+    answers each source as ``predict_sources`` does, with two rows running at a time."""
+    two_samples = {"sampled": {"nbest": 2}}
+    runner = MultiTaskSpeechPrompt.from_pretrained([str(p) for p in packages.values()],
+                                                   task_options=two_samples)  # fmt: skip
+    streaming = StreamingTasks(runner, max_rows=2)
+    assert [name for name in runner.names if streaming.accepts(name)] == ["spelled", "sampled"]
+    names = ["spelled", "sampled", "sampled", "spelled", "sampled", "spelled"]
+    units = valid_units(unit_task_data, len(names))
+    sources = [runner.task(n).source_of(u) for n, u in zip(names, units, strict=True)]
+    handles = [streaming.submit(name, source) for name, source in zip(names, sources, strict=True)]
+    streamed = {}
+    while streaming.busy:
+        streamed.update(streaming.step())
+    for handle, want in zip(handles, runner.predict_sources(names, sources), strict=True):
+        got = streamed[handle]
+        assert [(label, ids) for label, _, ids in got] == [(label, ids) for label, _, ids in want]
+        assert [s for _, s, _ in got] == pytest.approx([s for _, s, _ in want], rel=1e-6)

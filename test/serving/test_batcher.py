@@ -88,3 +88,68 @@ def test_a_bad_request_fails_alone():
 def test_bad_settings_are_one_error():
     with pytest.raises(SpeechPromptError, match="max_batch >= 1"):
         DynamicBatcher(Recorder(), max_batch=0)
+
+
+class Countdown:
+    """A streaming decoder for task "gen": a request of source ``[n]`` needs ``n`` steps and
+    answers its step count; ``[-1]`` fails at submit, ``[0]`` makes the next step fail."""
+
+    def __init__(self):
+        self.left: dict[int, int] = {}
+        self.steps, self.handles = 0, 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.left)
+
+    def accepts(self, task: str) -> bool:
+        return task == "gen"
+
+    def submit(self, task: str, source: torch.Tensor) -> int:
+        if int(source[0]) < 0:
+            raise SpeechPromptError("a negative unit")
+        self.handles += 1
+        self.left[self.handles] = int(source[0])
+        return self.handles
+
+    def step(self) -> dict[int, list]:
+        self.steps += 1
+        if 0 in self.left.values():
+            raise SpeechPromptError("a step failed")
+        time.sleep(0.002)
+        self.left = {h: n - 1 for h, n in self.left.items()}
+        done = [h for h, n in self.left.items() if n == 0]
+        for handle in done:
+            del self.left[handle]
+        return {handle: f"gen@{self.steps}" for handle in done}
+
+    def reset(self) -> list[int]:
+        handles, self.left = list(self.left), {}
+        return handles
+
+
+def test_streamed_requests_join_a_running_decoder_and_others_still_batch():
+    streaming = Countdown()
+    batcher = DynamicBatcher(Recorder(), max_batch=4, max_wait=0.01, streaming=streaming)
+    long = batcher.submit("gen", torch.tensor([400]))
+    time.sleep(0.05)  # decoding has started
+    short = batcher.submit("gen", torch.tensor([3]))
+    static = batcher.submit("a", torch.tensor([7]))
+    assert short.result(10).startswith("gen@") and static.result(10) == "a:7"
+    assert not long.done()  # the short request did not wait for the long one
+    with pytest.raises(SpeechPromptError, match="negative unit"):
+        batcher.submit("gen", torch.tensor([-1])).result(10)
+    batcher.close(30)  # shutdown finishes the request still decoding
+    assert long.result(0) == "gen@400" and batcher.stats.answered == 3
+    assert batcher.stats.step_requests[2] >= 1
+
+
+def test_a_failed_step_fails_the_requests_decoding_and_the_worker_goes_on():
+    batcher = DynamicBatcher(Recorder(), max_batch=4, max_wait=0.0, streaming=Countdown())
+    doomed = [batcher.submit("gen", torch.tensor([n])) for n in (5, 0)]
+    for future in doomed:
+        with pytest.raises(SpeechPromptError, match="a step failed"):
+            future.result(10)
+    assert batcher.submit("gen", torch.tensor([2])).result(10).startswith("gen@")
+    assert batcher.submit("a", torch.tensor([1])).result(10) == "a:1"
+    batcher.close(10)

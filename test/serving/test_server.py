@@ -162,7 +162,12 @@ def test_a_full_queue_and_shutdown_refuse_while_accepted_requests_are_answered(p
 
 
 def test_per_task_decoding_settings_on_the_command_line(packages, capsys):
-    cmd = ["--packages", *map(str, packages.values()), "--task_options", "{spelled: {max_len_b: 3}}"]
+    cmd = [
+        "--packages",
+        *map(str, packages.values()),
+        "--task_options",
+        "{spelled: {max_len_b: 3}}",
+    ]
     runner, batcher = load(get_parser().parse_args(cmd))
     batcher.close()
     assert runner.task("spelled").search_options["max_len_b"] == 3
