@@ -5,8 +5,9 @@ backbone is held once, each task adds its prompts and verbalizer. When the bank 
 on ``refresh``) every task's deep prompt goes through the backbone's frozen key/value
 projections once, and all tasks' prompts are padded and stacked. ``TaskBank.rows(task_ids)``
 is then a prompted model whose row ``r`` is task ``task_ids[r]``: it gathers each row's input
-prompt, deep-prompt keys/values (padding masked), separator or decoder start, and runs its
-verbalizer and label embeddings per row, so one forward pass serves every task of the batch.
+prompt, deep-prompt keys/values (padding masked), separator or decoder start and mask vector
+(inpainting tasks), and runs its verbalizer and label embeddings per row, so one forward pass
+serves every task of the batch.
 Label spaces of different sizes are padded with ``-inf``; label ids stay each task's own.
 """
 
@@ -27,6 +28,7 @@ from ..vocab import PAD, UNK
 from .base import PromptedModel
 from .prompted_encdec import PromptedEncoderDecoder
 from .prompted_lm import PromptedUnitLM
+from .prompts import masked_embeds
 
 
 def pad_stack(
@@ -115,11 +117,6 @@ class TaskBank:
             if not isinstance(model, PromptedUnitLM | PromptedEncoderDecoder):
                 raise SpeechPromptError(f"task {name!r}: mixed batches take prompted models of "
                                         f"classification or sequence tasks, not {type(model).__name__}")  # fmt: skip
-            encdec = isinstance(model, PromptedEncoderDecoder)
-            prompts = model.encoder_prompts if encdec else model.prompts
-            if prompts.mask is not None:
-                raise SpeechPromptError(f"task {name!r} learns a mask vector (inpainting): "
-                                        "serve it on its own")  # fmt: skip
             if type(model) is not kind or model.backbone is not self.backbone:
                 raise SpeechPromptError(
                     f"task {name!r} is not on the backbone of task {self.names[0]!r}: every "
@@ -169,10 +166,33 @@ class TaskBank:
                 )
                 self.sep_index = torch.tensor([m.sep_index for m in models])
                 self.separator = torch.stack([self._separator(m) for m in models])
+            self._stack_mask_vectors()
             label_decoder = models[0]._label_decoder
             weights = label_decoder.embed_tokens.weight
             self.label_tables = [m.verbalizer.embedding_table(weights) for m in models]
         self._to_device()
+
+    def _stack_mask_vectors(self) -> None:
+        """Each task's mask vector (inpainting; zeros where a task has none) and which tasks
+        have one; None when no task has."""
+        masks = [m.encoder_prompts.mask if self.encoder_decoder else m.prompts.mask
+                 for m in self.models]  # fmt: skip
+        self.mask_vectors = self.has_mask = None
+        if any(mask is not None for mask in masks):
+            dim = next(mask for mask in masks if mask is not None).shape[-1]
+            zeros = torch.zeros(dim, device=self.device)
+            self.mask_vectors = torch.stack([zeros if m is None else m.float() for m in masks])
+            self.has_mask = torch.tensor([m is not None for m in masks], device=self.device)
+
+    def masked_source_embeds(
+        self, stack: nn.Module, tokens: torch.Tensor, task_ids: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Source embeddings with each row's task's mask vector at masked units (None: no
+        task of the bank has one)."""
+        if self.mask_vectors is None:
+            return None
+        rows = self.mask_vectors.index_select(0, task_ids)
+        return masked_embeds(stack, tokens, rows, self.has_mask.index_select(0, task_ids))
 
     def _separator(self, model: PromptedUnitLM) -> torch.Tensor:
         """A task's separator vector, or the embedding of its ``<sep>`` token (float32)."""
@@ -255,8 +275,11 @@ class MixedUnitLM(_RowTasks, PromptedUnitLM):
         return self._prompts
 
     def _embed_source(self, block: torch.Tensor) -> torch.Tensor:
-        """Every row's last position is its task's separator (``source_block``)."""
-        embeds = self.backbone.embed(block)
+        """Every row's last position is its task's separator (``source_block``); masked units
+        take their task's mask vector, if it has one."""
+        embeds = self.bank.masked_source_embeds(self.backbone, block, self.task_ids)
+        if embeds is None:
+            embeds = self.backbone.embed(block)
         separator = self.bank.separator.index_select(0, self.task_ids)[:, None]
         return torch.cat([embeds[:, :-1], separator.to(embeds.dtype)], dim=1)
 
@@ -274,8 +297,8 @@ class MixedEncoderDecoder(_RowTasks, PromptedEncoderDecoder):
     def _prompt_vectors(self, side: str) -> PromptVectors:
         return self._prompts[side]
 
-    def _mask_vector(self) -> None:
-        return None  # a bank takes no task with a mask vector
+    def _masked_source_embeds(self, source: torch.Tensor) -> torch.Tensor | None:
+        return self.bank.masked_source_embeds(self.backbone.encoder, source, self.task_ids)
 
     def _start_inputs(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.bank.decoder_start.index_select(0, self.task_ids)[:, None]

@@ -86,16 +86,16 @@ class PromptedEncoderDecoder(PromptedModel, nn.Module):
         if not self.backbone.audio_input:
             source = append_eos(source, lengths)
             lengths = lengths + 1
-            mask = self._mask_vector()
-            if mask is not None:
-                embeds = masked_embeds(self.backbone.encoder, source, mask)
+            embeds = self._masked_source_embeds(source)
         with self.backbone_precision():
             prompts = self._prompt_vectors("encoder")
             return self.backbone.encode(source, lengths, prompts, embeds=embeds)
 
-    def _mask_vector(self) -> torch.Tensor | None:
-        """The trainable vector of masked source units, if any (``masked_embeds``)."""
-        return self.encoder_prompts.mask
+    def _masked_source_embeds(self, source: torch.Tensor) -> torch.Tensor | None:
+        """Source embeddings with the trainable mask vector at masked units (``masked_embeds``);
+        None without a mask vector (the encoder embeds the tokens itself)."""
+        mask = self.encoder_prompts.mask
+        return None if mask is None else masked_embeds(self.backbone.encoder, source, mask)
 
     def _prompt_vectors(self, side: str) -> PromptVectors:
         """The ``encoder``'s or the ``decoder``'s prompts."""

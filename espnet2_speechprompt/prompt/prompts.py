@@ -57,14 +57,22 @@ class PromptConfig:
 
 
 def masked_embeds(
-    stack: nn.Module, tokens: torch.Tensor, mask: torch.Tensor | None
+    stack: nn.Module,
+    tokens: torch.Tensor,
+    mask: torch.Tensor | None,
+    masked_rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``stack.embed(tokens)`` with the placeholder ``<unk>`` of masked units replaced by the
-    trainable ``mask`` vector (in the space of scaled embeddings, as the separator), if any."""
+    trainable ``mask`` vector (in the space of scaled embeddings, as the separator), if any.
+    ``mask`` ``[B, E]`` with ``masked_rows`` ``[B]``: each row its own vector, in the rows
+    that have one (the others keep ``<unk>``: a mixed-task batch)."""
     embeds = stack.embed(tokens)
     if mask is None:
         return embeds
-    return torch.where(tokens.eq(UNK)[..., None], mask.to(embeds.dtype), embeds)
+    replaced = tokens.eq(UNK)
+    if masked_rows is not None:
+        replaced, mask = replaced & masked_rows[:, None], mask[:, None]
+    return torch.where(replaced[..., None], mask.to(embeds.dtype), embeds)
 
 
 class Prompts(nn.Module):

@@ -1,9 +1,11 @@
 """Masked source units (speech inpainting): a units file's -1 becomes the dictionary's
 ``<mask>``, or with ``prompt_conf.mask_vector`` a placeholder whose embedding a trainable mask
-vector replaces, in the decoder-only and the encoder-decoder prompted models; no ``<mask>`` and
-no mask vector is one error."""
+vector replaces, in the decoder-only and the encoder-decoder prompted models, and per row in a
+task bank; no ``<mask>`` and no mask vector is one error."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +13,6 @@ import torch
 
 from espnet2_speechprompt.api.inputs import SpeechPromptDataError
 from espnet2_speechprompt.api.preprocess import UnitEncoder
-from espnet2_speechprompt.errors import SpeechPromptError
 from espnet2_speechprompt.prompt.builders import build_prompted
 from espnet2_speechprompt.prompt.multitask import TaskBank
 from espnet2_speechprompt.prompt.prompts import PromptConfig
@@ -70,5 +71,31 @@ def test_the_mask_vector_is_trained_only_through_masked_units(name, model):
         mask.add_(torch.randn(mask.shape, generator=torch.Generator().manual_seed(1)))
     moved = model.score_candidates(source, lengths, candidates)
     assert not torch.allclose(moved[0], batched[0]) and torch.allclose(moved[1], batched[1])
-    with pytest.raises(SpeechPromptError, match="learns a mask vector"):
-        TaskBank({"inpaint": model})
+
+
+@pytest.mark.parametrize(
+    "name, model", list(models()), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_a_bank_gives_each_row_its_own_tasks_mask_vector(name, model):
+    """Two inpainting tasks (their own mask vectors) and a task without one on one backbone:
+    a mixed batch of masked sources scores as each task alone."""
+    model.eval()
+    other = build_prompted(model.backbone, FixedVerbalizer([5, 6, 7]), CONFIG).eval()
+    plain = build_prompted(
+        model.backbone, FixedVerbalizer([6, 7, 8]), replace(CONFIG, mask_vector=False)
+    ).eval()
+    tasks = {"inpaint": model, "inpaint2": other, "plain": plain}
+    source = torch.tensor([[8, UNK, UNK, 9, 10], [8, UNK, 10, 9, PAD], [UNK, 9, 10, 11, 8]])
+    lengths, candidates = torch.tensor([5, 4, 5]), torch.tensor([[4], [5], [6]])
+    task_ids = torch.tensor([0, 1, 2])
+    bank = TaskBank(tasks)
+    mixed = bank.rows(task_ids).score_each(source, lengths, [candidates] * 3)
+    for r, task in enumerate(tasks.values()):
+        row = (source[r : r + 1, : lengths[r]], lengths[r : r + 1])
+        torch.testing.assert_close(
+            mixed[r], task.score_candidates(*row, candidates)[0], atol=1e-5, rtol=0
+        )
+    assert not torch.allclose(
+        mixed[0],
+        bank.rows(torch.tensor([1, 1, 1])).score_each(source, lengths, [candidates] * 3)[0],
+    )
