@@ -153,6 +153,9 @@ class ContinuousDecoder:
     def _keep(self, index: torch.Tensor) -> None:
         """Keep rows ``index`` of the running batch (state, task ids, totals)."""
         self.state.select(index)
+        allowed = self.state.key_allowed
+        if allowed.shape[1] - int(allowed.any(dim=0).sum()) >= max(16, allowed.shape[1] // 4):
+            self.state.compact()  # else the keys of rows long gone would pile up
         self.state.sources = torch.arange(len(index), device=self.device)
         self.task_ids = self.task_ids.index_select(0, index)
         self.totals = self.totals.index_select(0, index)

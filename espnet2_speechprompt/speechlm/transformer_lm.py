@@ -131,6 +131,18 @@ class DecodingState:
             if self.encoder_out is not None:
                 self.encoder_out = self.encoder_out.index_select(index)
 
+    def compact(self) -> None:
+        """Drop the key positions no row may attend to (left by rows that were dropped, or
+        padding): a batch that rows keep joining and leaving stays as long as its rows need.
+        Key order is kept, so causal masks still hold."""
+        alive = self.key_allowed.any(dim=0)
+        if bool(alive.all()):
+            return
+        keep = alive.nonzero()[:, 0]
+        for layer in self.layers:
+            layer.self_kv = tuple(t.index_select(2, keep) for t in layer.self_kv)
+        self.key_allowed = self.key_allowed.index_select(1, keep)
+
 
 def _pad_to(tensor: torch.Tensor, length: int, dim: int, value: float | bool = 0) -> torch.Tensor:
     """``tensor`` right-padded with ``value`` to ``length`` along ``dim``."""

@@ -5,6 +5,8 @@ steps; each request gets the hypotheses (1e-5) it gets alone from its task's own
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -64,3 +66,22 @@ def test_bad_requests_and_settings():
         ContinuousDecoder(bank).submit(GenerationRequest("nope", torch.tensor([5, 6])))
     with pytest.raises(ValueError, match="max_rows"):
         ContinuousDecoder(bank, 0)
+
+
+def test_a_batch_that_rows_keep_joining_stays_as_long_as_its_rows_need():
+    """Keys of rows long gone are dropped: with requests streaming through three rows (up to
+    40 labels each, so the batch never empties), the running keys stay within a few requests'
+    worth instead of growing with the stream."""
+    backbone = BACKBONES[0]
+    tasks = bank_tasks(backbone)
+    decoder = ContinuousDecoder(TaskBank({name: m for name, (m, _) in tasks.items()}), 3)
+    requests = [replace(r, max_len_a=0.0, max_len_b=40) for r in requests_of(backbone, list(tasks))]
+    for request in requests * 10:
+        decoder.submit(request)
+    longest = 0
+    while decoder.busy:
+        decoder.step()
+        if decoder.state is not None:
+            longest = max(longest, decoder.state.key_allowed.shape[1])
+    most = max(len(r.source) for r in requests) + 40 + 40  # source, labels, prompts
+    assert longest <= 4 * most + 16
