@@ -1,4 +1,5 @@
-"""ASR-BLEU of generated speech: transcribe the wavs with an ASR model, then corpus BLEU.
+"""ASR-BLEU and ASR-WER of generated speech: transcribe the wavs with an ASR model, then corpus
+BLEU and word/character error rates against the reference text.
 
     python -m espnet2_speechprompt.bin.asr_bleu --wav_scp exp/decode/test/wav/wav.scp \
         --ref dump/raw/test/tgt_text --output_dir exp/decode/test/asr_bleu \
@@ -7,7 +8,8 @@
     # or any transcriber: --asr_factory my_module:make (make(device=...) -> f(wav, rate) -> str)
 
 Writes ``<output_dir>/text`` (the transcripts) and ``<output_dir>/result.json`` (``bleu``,
-``bleu_signature``, ``asr_model``, ``num_utterances``, ``missing_wavs``). Utterances of
+``bleu_signature``, ``wer`` and ``cer`` against the first reference, ``asr_model``,
+``num_utterances``, ``missing_wavs``). Utterances of
 ``--ref`` without a wav (e.g. nothing was generated) count as empty transcripts. With
 ``--normalize true`` (default, as ASR-BLEU is usually reported) transcripts and references are
 lower-cased and stripped of punctuation (apostrophes kept) before BLEU; several references
@@ -125,8 +127,10 @@ def asr_bleu(
     extra_refs: list[dict[str, str]] = (),
     normalize: bool = True,
 ) -> dict:
-    """Corpus BLEU of the transcripts (missing ones empty) against one or more references."""
+    """Corpus BLEU of the transcripts (missing ones empty) against one or more references, and
+    their word and character error rates against the first."""
     from ..scoring import corpus_bleu
+    from ..scoring.metrics import cer, wer
 
     keys = sorted(ref)
     norm = normalize_text if normalize else (lambda text: text)
@@ -136,10 +140,13 @@ def asr_bleu(
         if missing:
             raise SpeechPromptError(f"utterance {missing[0]} is missing from reference {number}")
         streams.append([norm(table[k]) for k in keys])
-    bleu = corpus_bleu([norm(transcripts.get(k, "")) for k in keys], streams)
+    hyps = [norm(transcripts.get(k, "")) for k in keys]
+    bleu = corpus_bleu(hyps, streams)
     return {
         "bleu": bleu["score"],
         "bleu_signature": bleu["signature"] + ("|norm:lc-nopunct" if normalize else ""),
+        "wer": wer(hyps, streams[0]),
+        "cer": cer(hyps, streams[0]),
         "num_utterances": len(keys),
         "missing_wavs": sum(k not in transcripts for k in keys),
     }

@@ -194,19 +194,20 @@ def precision_line(config: dict) -> str:
 
 def set_results(decode: Path, ref_path: Path, metrics: list[str]) -> dict:
     """The scores of one decoded set: ``result.json`` (stage 9's text metrics) merged with
-    ``asr_bleu/result.json`` and ``speechgen.json``; accuracy is computed here when no result
-    file has it."""
+    ``asr_bleu/result.json`` (the vocoded speech: asr_bleu, asr_wer, asr_cer), ``asr_input/``
+    (the vocoded corrupted input: input_asr_wer, ...) and ``speechgen.json``; accuracy is
+    computed here when no result file has it."""
     result: dict = {}
-    for path in (
-        decode / "result.json",
-        decode / "asr_bleu" / "result.json",
-        decode / "speechgen.json",
-    ):
-        if path.exists():
-            found = json.loads(path.read_text())
-            if path.parent.name == "asr_bleu":
-                found = {"asr_bleu" if k == "bleu" else k: v for k, v in found.items()}
-            result.update(found)
+    for path in (decode / "result.json", decode / "asr_bleu" / "result.json",
+                 decode / "asr_input" / "result.json", decode / "speechgen.json"):  # fmt: skip
+        if not path.exists():
+            continue
+        found = json.loads(path.read_text())
+        if path.parent.name in ASR_DIRS:  # its scores named apart; details of asr_bleu/ only
+            prefix = ASR_DIRS[path.parent.name]
+            scores = {f"{prefix}{k}": found.pop(k) for k in ASR_SCORES if k in found}
+            found = {**(found if prefix == "asr_" else {}), **scores}
+        result.update(found)
     if "acc" in metrics and "acc" not in result:
         ref, hyp = read_table(ref_path), read_table(decode / "text")
         result["acc"] = sum(hyp.get(u, "").split() == t.split() for u, t in ref.items()) / len(ref)
@@ -235,9 +236,16 @@ SPEECHGEN_COLUMNS = (
 )
 
 
+ASR_SCORES = ("bleu", "wer", "cer")  # of bin/asr_bleu, as columns asr_bleu, ...
+ASR_DIRS = {"asr_bleu": "asr_", "asr_input": "input_asr_"}  # the speech, the corrupted input
+# asr_wer: of the vocoded speech, then of the vocoded corrupted input (inpainting)
+ASR_WER_COLUMNS = ("asr_wer", "asr_cer", "input_asr_wer", "input_asr_cer")
+
+
 def expand_metrics(metrics: list[str]) -> list[str]:
-    """The columns of ``--metrics``: ``speechgen`` stands for its scores' columns."""
-    return [c for m in metrics for c in (SPEECHGEN_COLUMNS if m == "speechgen" else (m,))]
+    """The columns of ``--metrics``: ``speechgen`` and ``asr_wer`` stand for their scores'."""
+    groups = {"speechgen": SPEECHGEN_COLUMNS, "asr_wer": ASR_WER_COLUMNS}
+    return [c for m in metrics for c in groups.get(m, (m,))]
 
 
 def metric_table(

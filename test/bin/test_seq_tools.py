@@ -108,7 +108,7 @@ def test_asr_bleu_with_injected_transcriber(speech):
         {"u1": SENTENCES[1], "u2": SENTENCES[2], "u3": SENTENCES[3]},
         speechprompt_score.read_table(speech / "ref"),
     )
-    assert full["bleu"] == pytest.approx(100.0)
+    assert full["bleu"] == pytest.approx(100.0) and full["wer"] == full["cer"] == 0
     raw = asr_bleu.asr_bleu(
         {"u1": SENTENCES[1], "u2": SENTENCES[2], "u3": SENTENCES[3]},
         speechprompt_score.read_table(speech / "ref"),
@@ -125,6 +125,9 @@ def test_asr_bleu_several_references():
         [{"a": "the cat is on the mat", "b": "there is a dog here"}],
     )  # fmt: skip
     assert two["bleu"] == pytest.approx(100.0) and one["bleu"] < 50
+    # error rates against the first reference: 2 edits of 6 words, then 4 edits of 4 words
+    assert one["wer"] == two["wer"] == pytest.approx((2 + 4) / 10)
+    assert 0 < one["cer"] == two["cer"] < 1
 
 
 def test_asr_bleu_cli_with_a_factory(speech, monkeypatch, capsys):

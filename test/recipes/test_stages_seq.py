@@ -312,3 +312,66 @@ def test_speech_input_wav2seq_through_stages_2_to_9(tmp_path):
     assert out.returncode == 1 and "--input speech needs the backbone" in out.stderr
     out = stages(recipe, *common, "--baseline", "true", "--stage", "7")
     assert out.returncode == 1 and "not with --input speech" in out.stderr
+
+
+def test_inpainting_with_vocoded_speech_and_asr_wer_stages_4_9(tmp_path, unit_task_data):
+    """Inpainting pairs (mask vector: the tiny LM's dictionary has no ``<mask>``), the whole
+    utterance generated and vocoded, and the corrupted input (masked units left out) vocoded
+    as the reference point; a fake ASR's WER/CER of both in RESULTS.md."""
+    from espnet2_speechprompt.bin import speechgen_pairs
+
+    recipe = setup_recipe(tmp_path / "inpaint" / "speechprompt1")
+    for split in ("train", "valid"):
+        out = recipe / "dump" / "units" / split
+        out.mkdir(parents=True)
+        (out / "units").write_bytes((unit_task_data / split / "units").read_bytes())
+        speechgen_pairs.main(["--units", str(out / "units"), "--task", "inpainting",
+                              "--span_seconds", "0.04", "--units_per_second", "50",
+                              "--out_dir", str(out / "speechgen"), "--skip_short"])  # fmt: skip
+        (out / "label").write_bytes((out / "speechgen" / "target").read_bytes())
+        raw = recipe / "dump" / "raw" / split
+        raw.mkdir(parents=True)
+        keys = [line.split()[0] for line in (out / "label").read_text().splitlines()]
+        (raw / "text").write_text("".join(f"{k} Hello there{', general Kenobi' * (i % 2)}!\n"
+                                          for i, k in enumerate(keys)))  # fmt: skip
+    np.save(tmp_path / "km.npy", np.zeros((24, 39), dtype=np.float32))
+    cfg = tiny_config(dur=True, num_embeddings=24)
+    vocoder, _ = save_released(tmp_path / "voc", native_state(cfg), cfg)
+    prompts = {"input_length": 2, "deep_length": 2, "dropout": 0.0, "mask_vector": True}
+    conf = train_conf(verbalizer="fixed", verbalizer_conf={"mode": "identity"}, max_epoch=1,
+                      prompt_conf=prompts)  # fmt: skip
+    write_yaml(recipe / "conf" / "inpaint.yaml", conf)
+    (recipe / "conf" / "decode.yaml").write_text("batch_size: 8\nmax_length: 8\n")
+    (recipe / "conf" / "asr.yaml").write_text(
+        "asr_factory: test.recipes.test_stages_seq:constant_asr\n"
+    )
+    out = stages(
+        recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "4",
+        "--stop_stage", "9", "--nj", "1", "--kmeans", str(tmp_path / "km.npy"),
+        "--backbone_checkpoint", str(unit_task_data / "lm" / "checkpoint_best.pt"),
+        "--speechprompt_config", "conf/inpaint.yaml", "--inference_config", "conf/decode.yaml",
+        "--speechgen_task", "inpainting", "--vocoder_checkpoint", vocoder,
+        "--asr_bleu_config", "conf/asr.yaml", "--metrics", "speechgen asr_wer",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    exp = recipe / "exp" / "speechprompt_inpaint"
+    decode = exp / "decode_speechprompt_model_valid.acc.best" / "valid"
+    source = (recipe / "dump" / "units" / "valid" / "speechgen" / "source").read_text()
+    corrupted = (decode / "input_units").read_text()
+    assert "-1" in source.split() and "-1" not in corrupted.split()
+    assert corrupted.splitlines() == [
+        " ".join(u for u in line.split() if u != "-1") for line in source.splitlines()
+    ]
+    inputs = (decode / "input_wav" / "wav.scp").read_text().splitlines()
+    assert len(inputs) == len(source.splitlines()) and all(
+        (recipe / l.split()[1]).is_file() for l in inputs
+    )
+    speech = json.loads((decode / "asr_bleu" / "result.json").read_text())
+    reference = json.loads((decode / "asr_input" / "result.json").read_text())
+    if not speech["missing_wavs"]:  # one fake transcript for every wav: the same error rates
+        assert speech["wer"] == reference["wer"] > 0 and speech["cer"] == reference["cer"]
+    results = (exp / "RESULTS.md").read_text()
+    assert "|asr_wer|asr_cer|input_asr_wer|input_asr_cer|" in results
+    assert (
+        f"|{100 * reference['wer']:.1f}|" in results or f"{100 * reference['wer']:.2f}" in results
+    )

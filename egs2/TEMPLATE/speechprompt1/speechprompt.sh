@@ -98,12 +98,13 @@ inference_args=         # extra inference options
 inference_model=valid.acc.best.pth  # checkpoint in the experiment dir to decode/pack
 inference_tag=          # decode dir name (default: from the inference config and model)
 metrics=acc             # scoring metrics: acc wer cer char_wer char_cer slot_f1 slot_cer
-                        # slot_wer bleu (label text) asr_bleu (vocoded speech) speechgen
-                        # (generated units: unit BLEU, span unit error rate, Auto-BLEU)
+                        # slot_wer bleu (label text) asr_bleu asr_wer (vocoded speech's
+                        # transcripts vs tgt_text, else text) speechgen (generated units:
+                        # unit BLEU, span unit error rate, Auto-BLEU)
 vocoder_checkpoint=     # unit HiFi-GAN for stage 8 (speech output), e.g. .../g_00500000
 vocoder_config=         # its config.json (default: beside the checkpoint)
-asr_bleu_config=        # flat yaml of bin/asr_bleu options (asr_model_tag: ..., or
-                        # asr_train_config + asr_model_file, or asr_factory)
+asr_bleu_config=        # flat yaml of bin/asr_bleu options, the ASR of asr_bleu/asr_wer
+                        # (asr_model_tag: ..., or asr_train_config + asr_model_file, ...)
 baseline=false          # stage 7 also trains a supervised GRU on the same units (classes)
 hf_repo=                # Hugging Face Hub repo for stage 11, e.g. user/speechprompt_fsc
 task_name=              # stage 10: the task's name in the package, for serving several tasks
@@ -178,8 +179,8 @@ read -ra inference_args_words <<<"${inference_args}"
 read -ra local_data_words <<<"${local_data_opts}"
 read -ra test_set_list <<<"${test_sets}"
 read -ra metric_list <<<"${metrics}"
-text_metrics=()  # the metrics of speechprompt_score (all but asr_bleu and speechgen)
-asr_bleu=false speechgen_metrics=false
+text_metrics=()  # the metrics of speechprompt_score (all but asr_* and speechgen)
+asr_bleu=false speechgen_metrics=false  # asr_bleu: transcribe the vocoded speech (stage 9)
 read -ra speechgen_words <<<"${speechgen_opts}"
 case "${speechgen_task}" in
   "" | continuation | inpainting) ;;
@@ -187,11 +188,11 @@ case "${speechgen_task}" in
 esac
 for name in "${metric_list[@]}"; do
   case "${name}" in
-    asr_bleu) asr_bleu=true ;;
+    asr_bleu | asr_wer) asr_bleu=true ;;
     speechgen) speechgen_metrics=true ;;
     acc | wer | cer | char_wer | char_cer | slot_f1 | slot_cer | slot_wer | bleu)
       text_metrics+=("${name}") ;;
-    *) die "--metrics: unknown metric '${name}' (acc wer cer char_wer char_cer slot_f1 slot_cer slot_wer bleu asr_bleu speechgen)" ;;
+    *) die "--metrics: unknown metric '${name}' (acc wer cer char_wer char_cer slot_f1 slot_cer slot_wer bleu asr_bleu asr_wer speechgen)" ;;
   esac
 done
 [ "${#metric_list[@]}" -gt 0 ] || die "--metrics needs at least one metric"
@@ -441,7 +442,7 @@ stage8() {
 }
 
 stage9() {
-  local dset dir ref
+  local dset dir
   local -a extra device=()
   for dset in "${test_set_list[@]}"; do
     need "${decode_dir}/${dset}/text" 8
@@ -450,13 +451,13 @@ stage9() {
     fi
     if [ "${asr_bleu}" = true ]; then
       [ -f "${decode_dir}/${dset}/wav/wav.scp" ] \
-        || die "stage 9 (asr_bleu) needs ${decode_dir}/${dset}/wav/wav.scp: run --stage 8 with --vocoder_checkpoint"
-      need "${dumpdir}/raw/${dset}/tgt_text" 2
+        || die "stage 9 (asr_*) needs ${decode_dir}/${dset}/wav/wav.scp: run --stage 8 with --vocoder_checkpoint"
+      need "$(asr_reference "${dset}")" 2
     fi
   done
   config_opts=()
   if [ "${asr_bleu}" = true ]; then
-    [ -f "${asr_bleu_config}" ] || die "--metrics asr_bleu needs --asr_bleu_config <yaml>"
+    [ -f "${asr_bleu_config}" ] || die "--metrics asr_bleu/asr_wer need --asr_bleu_config <yaml>"
     set_config_opts "${asr_bleu_config}"
   fi
   if [ "${gpu_inference}" = true ]; then device=(--device cuda); fi
@@ -480,16 +481,7 @@ stage9() {
         --hyp "${dir}/text" "${extra[@]}" --output "${dir}/speechgen.json"
       log "  ${dset} (speechgen): $(tr -s ' \n' ' ' <"${dir}/speechgen.json")"
     fi
-    if [ "${asr_bleu}" = true ]; then
-      extra=()
-      for ref in "${dumpdir}/raw/${dset}"/tgt_text.[1-9]; do
-        if [ -f "${ref}" ]; then extra+=(--extra_ref "${ref}"); fi
-      done
-      run "${py[@]}" -m "${bin}.asr_bleu" --wav_scp "${dir}/wav/wav.scp" \
-        --ref "${dumpdir}/raw/${dset}/tgt_text" "${extra[@]}" --output_dir "${dir}/asr_bleu" \
-        "${device[@]}" "${config_opts[@]}"
-      log "  ${dset} (ASR-BLEU): $(tr -s ' \n' ' ' <"${dir}/asr_bleu/result.json")"
-    fi
+    if [ "${asr_bleu}" = true ]; then score_asr "${dset}" "${dir}"; fi
   done
   local -a baseline_opts=()
   if [ "${baseline}" = true ]; then

@@ -34,7 +34,15 @@ decode_set() {  # decode_set <set>: → ${decode_dir}/<set> (locked), assembled 
     run_to "${work}/${name}" cat "${parts[@]}"
   done
   merge_nbest "${work}" "${jobs}"
-  if [ -n "${vocoder_checkpoint}" ]; then vocode "${work}" "${jobs}" "${dir}"; fi
+  if [ -n "${vocoder_checkpoint}" ]; then
+    vocode "${work}" "${jobs}" "${dir}" text wav
+    if [ "${speechgen_task}" = inpainting ]; then  # the corrupted input, as a reference point
+      # shellcheck disable=SC2016  # an awk program: the units without the masked ones (-1)
+      run_to "${work}/input_units" awk '{ printf "%s", $1; for (i = 2; i <= NF; i++)
+        if ($i != -1) printf " %s", $i; print "" }' "${dumpdir}/units/${dset}/speechgen/source"
+      vocode "${work}" "${jobs}" "${dir}" input_units input_wav
+    fi
+  fi
   replace_dir "${work}" "${dir}"
   exec {lock}>&-
 }
@@ -57,15 +65,38 @@ merge_nbest() {  # merge_nbest <work dir> <jobs>: the jobs' <n>best_recog/ (--nb
   done
 }
 
-vocode() {  # vocode <work dir> <jobs> <decode dir>: the generated units (text) → <work dir>/wav/
-  run "${decode_job[@]}" "JOB=1:$2" "$1/log/units_to_wav.JOB.log" \
-    "${py[@]}" -m "${bin}.units_to_wav" --units "$1/text" "${vocoder_opts[@]}" \
-    --out-dir "$1/wav" --skip_empty --nj "$2" --job JOB "${device[@]}"
+vocode() {  # vocode <work dir> <jobs> <decode dir> <units file> <wav dir>: the units of
+  # <work dir>/<units file> (the generated ones: text) → <work dir>/<wav dir>/
+  run "${decode_job[@]}" "JOB=1:$2" "$1/log/units_to_wav_$5.JOB.log" \
+    "${py[@]}" -m "${bin}.units_to_wav" --units "$1/$4" "${vocoder_opts[@]}" \
+    --out-dir "$1/$5" --skip_empty --nj "$2" --job JOB "${device[@]}"
   if [ "$2" -gt 1 ]; then
-    run "${py[@]}" -m "${bin}.units_to_wav" --out-dir "$1/wav" --nj "$2" --merge
+    run "${py[@]}" -m "${bin}.units_to_wav" --out-dir "$1/$5" --nj "$2" --merge
   fi
   # wav.scp names the wavs where the decode dir will be
   # shellcheck disable=SC2016  # an awk program
-  run_to "$1/wav/wav.scp" awk -v work="$1/" -v dir="$3/" \
-    '{ if (index($2, work) == 1) $2 = dir substr($2, length(work) + 1); print }' "$1/wav/wav.scp"
+  run_to "$1/$5/wav.scp" awk -v work="$1/" -v dir="$3/" \
+    '{ if (index($2, work) == 1) $2 = dir substr($2, length(work) + 1); print }' "$1/$5/wav.scp"
+}
+
+asr_reference() {  # asr_reference <set>: what the vocoded speech's transcripts are scored
+  # against: the target speech's text (translation), else the utterance's transcript
+  if [ -f "${dumpdir}/raw/$1/tgt_text" ]; then echo "${dumpdir}/raw/$1/tgt_text"
+  else echo "${dumpdir}/raw/$1/text"; fi
+}
+
+score_asr() {  # score_asr <set> <decode dir of the set>: ASR-BLEU/WER of the vocoded speech
+  # → <dir>/asr_bleu/, and of the vocoded corrupted input (inpainting) → <dir>/asr_input/
+  local ref name
+  local -a extra=()
+  ref=$(asr_reference "$1")
+  for name in "${ref}".[1-9]; do
+    if [ -f "${name}" ]; then extra+=(--extra_ref "${name}"); fi
+  done
+  for name in wav:asr_bleu input_wav:asr_input; do
+    [ -f "$2/${name%%:*}/wav.scp" ] || continue
+    run "${py[@]}" -m "${bin}.asr_bleu" --wav_scp "$2/${name%%:*}/wav.scp" --ref "${ref}" \
+      "${extra[@]}" --output_dir "$2/${name#*:}" "${device[@]}" "${config_opts[@]}"
+    log "  $1 (${name#*:}): $(tr -s ' \n' ' ' <"$2/${name#*:}/result.json")"
+  done
 }
