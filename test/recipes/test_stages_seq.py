@@ -364,7 +364,7 @@ def test_inpainting_with_vocoded_speech_and_asr_wer_stages_4_9(tmp_path, unit_ta
     ]
     inputs = (decode / "input_wav" / "wav.scp").read_text().splitlines()
     assert len(inputs) == len(source.splitlines()) and all(
-        (recipe / l.split()[1]).is_file() for l in inputs
+        (recipe / line.split()[1]).is_file() for line in inputs
     )
     speech = json.loads((decode / "asr_bleu" / "result.json").read_text())
     reference = json.loads((decode / "asr_input" / "result.json").read_text())
