@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EGS = ROOT / "egs2"
 CORPUS_VARS = (
     "SPEECHCOMMANDS SPEECHCOMMANDS_TEST FSC LIBRISPEECH SNIPS COMMONVOICE COVOST2 CVSS FISHER "
-    "FISHER_TRANSLATIONS LJSPEECH"
+    "FISHER_TRANSLATIONS LJSPEECH VCTK"
 ).split()
 
 
@@ -443,7 +443,7 @@ def test_fisher_default_tts_is_espeak(fisher, tmp_path):
     "recipe, variable",
     [("speechcommands", "SPEECHCOMMANDS"), ("fsc", "FSC"), ("librispeech_100", "LIBRISPEECH"),
      ("snips", "SNIPS"), ("covost2", "COMMONVOICE"), ("fisher_callhome_spanish", "FISHER"),
-     ("ljspeech", "LJSPEECH")],
+     ("ljspeech", "LJSPEECH"), ("vctk", "VCTK")],
 )  # fmt: skip
 def test_missing_corpus_names_the_db_sh_variable(recipe, variable, tmp_path):
     out = data_sh(recipe, tmp_path / "data")

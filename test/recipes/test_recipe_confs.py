@@ -38,6 +38,7 @@ RECIPES = (
     "covost2",
     "fisher_callhome_spanish",
     "ljspeech",
+    "vctk",
 )
 KS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_",
       "_silence_"]  # fmt: skip
@@ -54,6 +55,7 @@ SAMPLE_LABELS = {
     "covost2": [" ".join(str(u) for u in range(i, 100, 7)) for i in range(3)],
     "fisher_callhome_spanish": [" ".join(str(u) for u in range(i, 100, 11)) for i in range(3)],
     "ljspeech": [" ".join(str(u) for u in range(i, 100, 13)) for i in range(3)],
+    "vctk": [" ".join(str(u) for u in range(i, 100, 9)) for i in range(3)],
 }
 
 

@@ -7,6 +7,7 @@ SPEECHCOMMANDS_TEST=${SPEECHCOMMANDS_TEST:-}  # speech_commands_test_set_v0.01.t
 FSC=${FSC:-}                        # Fluent Speech Commands (fluent_speech_commands_dataset)
 LIBRISPEECH=${LIBRISPEECH:-}        # LibriSpeech (the dir holding LibriSpeech/ or it itself)
 LJSPEECH=${LJSPEECH:-}              # LJSpeech 1.1 (the dir holding LJSpeech-1.1/ or it itself)
+VCTK=${VCTK:-}                      # CSTR VCTK 0.92 (the dir holding VCTK-Corpus-0.92/ or it)
 SNIPS=${SNIPS:-}                    # Audio SNIPS (SUPERB SF; audio_slu_v3's SNIPS dir), NOT
                                     # the SNIPS SmartLights corpus of ESPnet's egs2/snips
 COMMONVOICE=${COMMONVOICE:-}        # Common Voice v4 Spanish (clips/, validated.tsv)
