@@ -1,11 +1,15 @@
-"""Pre-train a small unit LM on a units file and save it as a GSLM release.
+"""Pre-train a small unit LM (or a denoising encoder-decoder) on a units file and save it as a
+GSLM (or Unit mBART) release.
 
     python -m espnet2_speechprompt.bin.pretrain_unit_lm --config conf/unit_lm.yaml \
         --train_units dump/units/train/units --valid_units dump/units/valid/units \
         --n_units 100 --output_dir exp/unit_lm
+    # an mBART-style denoiser (text infilling) in the Unit mBART layout:
+    python -m espnet2_speechprompt.bin.pretrain_unit_lm --objective denoising ...
 
-writes ``checkpoint_best.pt`` (fairseq ``transformer_lm`` layout) + ``dict.txt`` (units 0..K-1 in
-numeric order, like hubert100_lm); re-running after an interruption continues training.
+writes ``checkpoint_best.pt`` (fairseq ``transformer_lm`` layout; with ``--objective denoising``
+``checkpoint.pt`` in the Unit mBART layout, ``<mask>`` after the units) + ``dict.txt`` (units
+0..K-1 in numeric order, like hubert100_lm); re-running after an interruption continues.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from pathlib import Path
 
 import yaml
 
+from ..checkpoints.encdec import save_unit_mbart
 from ..checkpoints.unit_lm import save_unit_lm
 from ..errors import SpeechPromptError
+from ..speechlm.denoise import DenoiseConfig, evaluate_denoising, pretrain_denoiser
 from ..speechlm.pretrain import PretrainConfig, evaluate, pretrain_unit_lm
 from ..units.datadir import read_units
 from ..vocab import Dictionary
@@ -29,28 +35,51 @@ def load_rows(path: str, vocab: Dictionary) -> list[list[int]]:
     return [vocab.encode(units, f"{path}: utterance {utt}") for utt, units in read_units(path)]
 
 
-def main(cmd: list[str] | None = None) -> None:
+OBJECTIVES = {"lm": PretrainConfig, "denoising": DenoiseConfig}
+
+
+def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="yaml with PretrainConfig fields")
+    parser.add_argument("--config", help="yaml with the objective's config fields")
+    parser.add_argument("--objective", choices=list(OBJECTIVES), default="lm",
+                        help="lm: a GSLM-layout unit LM; denoising: a Unit-mBART-layout "
+                        "encoder-decoder (text infilling with <mask>)")  # fmt: skip
     parser.add_argument("--train_units", required=True)
     parser.add_argument("--valid_units")
     parser.add_argument("--n_units", type=int, help="k-means size (default: max unit id + 1)")
     parser.add_argument("--output_dir", required=True)
-    for f in fields(PretrainConfig):
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=None)
-    args = parser.parse_args(cmd)
+    names = {}
+    for config in OBJECTIVES.values():
+        names.update({f.name: type(f.default) for f in fields(config)})
+    for name, kind in names.items():
+        parser.add_argument(f"--{name}", type=kind, default=None)
+    return parser
+
+
+def read_config(args: argparse.Namespace):
+    """The objective's config: its yaml, then the command line's fields."""
+    kind = OBJECTIVES[args.objective]
+    valid = {f.name for f in fields(kind)}
+    conf = {}
+    if args.config:
+        with open(args.config, encoding="utf-8") as f:
+            conf = yaml.safe_load(f) or {}
+    unknown = set(conf) - valid
+    if unknown:
+        raise SpeechPromptError(f"{args.config}: unknown keys {sorted(unknown)}")
+    given = {n for c in OBJECTIVES.values() for n in (f.name for f in fields(c))}
+    for name in sorted(given - valid):
+        if getattr(args, name) is not None:
+            raise SpeechPromptError(f"--{name} is not an option of --objective {args.objective}")
+    conf.update({n: getattr(args, n) for n in valid if getattr(args, n) is not None})
+    return kind(**conf)
+
+
+def main(cmd: list[str] | None = None) -> None:
+    args = get_parser().parse_args(cmd)
     logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
     with exit_on_user_error():
-        conf = {}
-        if args.config:
-            with open(args.config, encoding="utf-8") as f:
-                conf = yaml.safe_load(f) or {}
-        unknown = set(conf) - {f.name for f in fields(PretrainConfig)}
-        if unknown:
-            raise SpeechPromptError(f"{args.config}: unknown keys {sorted(unknown)}")
-        conf.update({f.name: getattr(args, f.name) for f in fields(PretrainConfig)
-                     if getattr(args, f.name) is not None})  # fmt: skip
-        config = PretrainConfig(**conf)
+        config = read_config(args)
         n_units = args.n_units or 1 + max(
             (max(u) for _, u in read_units(args.train_units) if u), default=-1
         )
@@ -59,10 +88,16 @@ def main(cmd: list[str] | None = None) -> None:
         valid = load_rows(args.valid_units, vocab) if args.valid_units else None
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        model = pretrain_unit_lm(train, valid, len(vocab), config, out / "train_state.pt")
-        path = save_unit_lm(model, vocab, out)
+        state = out / "train_state.pt"
+        if args.objective == "denoising":  # <mask> after the units, as fairseq appends it
+            model = pretrain_denoiser(train, valid, len(vocab) + 1, len(vocab), config, state)
+            path = save_unit_mbart(model, vocab, out)
+            nll = evaluate_denoising(model, valid or train, len(vocab), config)
+        else:
+            model = pretrain_unit_lm(train, valid, len(vocab), config, state)
+            path = save_unit_lm(model, vocab, out)
+            nll = evaluate(model, valid or train)
         (out / "pretrain_config.yaml").write_text(yaml.safe_dump(asdict(config)))
-        nll = evaluate(model, valid or train)
         logging.info(f"saved {path} (valid nll {nll:.3f} nats/unit, {len(vocab) - 4} units)")
 
 

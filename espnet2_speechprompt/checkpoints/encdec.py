@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from pathlib import Path
@@ -27,6 +28,8 @@ from .unit_lm import (
     decoder_config_from_state,
     decoder_from_state,
     encoder_config_from_state,
+    prefixed_state,
+    write_release,
 )
 
 logger = logging.getLogger(__name__)
@@ -118,6 +121,41 @@ def load_unit_mbart(
             decoder.output_projection.weight = encoder.embed_tokens.weight
     vocab = _dictionary(path, dictionary, enc_config.vocab_size, "dict.txt")
     return EncoderDecoderModel(encoder, decoder).eval(), vocab
+
+
+def save_unit_mbart(
+    model: EncoderDecoderModel, vocab: Dictionary, directory: str | os.PathLike
+) -> Path:
+    """Write ``checkpoint.pt`` + ``dict.txt`` in the Unit mBART layout (``cfg["model"]`` a
+    Namespace), as released; ``load_unit_mbart`` reads it back exactly. A model with one row
+    more than ``vocab`` has ``<mask>`` last, left out of ``dict.txt`` as fairseq's denoising
+    task leaves it."""
+    enc, dec = model.encoder.config, model.decoder.config
+    args = argparse.Namespace(
+        _name="bart",
+        arch="mbart_large",
+        encoder_layers=enc.num_layers,
+        decoder_layers=dec.num_layers,
+        encoder_embed_dim=enc.embed_dim,
+        decoder_embed_dim=dec.embed_dim,
+        encoder_ffn_embed_dim=enc.ffn_dim,
+        decoder_ffn_embed_dim=dec.ffn_dim,
+        encoder_attention_heads=enc.num_heads,
+        decoder_attention_heads=dec.num_heads,
+        encoder_normalize_before=enc.normalize_before,
+        decoder_normalize_before=dec.normalize_before,
+        activation_fn=dec.activation,
+        no_scale_embedding=not dec.scale_embedding,
+        layernorm_embedding=dec.layernorm_embedding,
+        share_all_embeddings=True,
+        share_decoder_input_output_embed=dec.share_input_output_embed,
+        max_source_positions=enc.max_positions,
+        max_target_positions=dec.max_positions,
+    )
+    state = prefixed_state(model.encoder, "encoder.") | prefixed_state(model.decoder, "decoder.")
+    state["encoder.version"] = state["decoder.version"] = torch.tensor([3.0])
+    payload = {"args": None, "cfg": {"model": args, "task": {}}, "model": state}
+    return write_release(directory, "checkpoint.pt", payload, vocab)
 
 
 def _wav2seq_configs(config: dict[str, Any], path: str) -> tuple[dict, bool | None]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from espnet2_speechprompt.checkpoints.encdec import save_unit_mbart  # noqa: F401 (re-export)
 from espnet2_speechprompt.checkpoints.hubert import fairseq_hubert_key
 from espnet2_speechprompt.checkpoints.unit_lm import prefixed_state, write_release
 from espnet2_speechprompt.speechlm.encoder import (
@@ -80,39 +81,6 @@ def save_tiny_wav2seq(directory: str | os.PathLike, num_symbols: int = 10) -> Pa
     returns the checkpoint path."""
     vocab = Dictionary([f"p{i}" for i in range(num_symbols)])
     return save_wav2seq(tiny_wav2seq(len(vocab)), vocab, directory)
-
-
-def save_unit_mbart(
-    model: EncoderDecoderModel, vocab: Dictionary, directory: str | os.PathLike
-) -> Path:
-    """Write ``checkpoint.pt`` + ``dict.txt`` in the Unit mBART layout (``cfg["model"]`` a
-    Namespace), as released."""
-    enc, dec = model.encoder.config, model.decoder.config
-    args = argparse.Namespace(
-        _name="bart",
-        arch="mbart_large",
-        encoder_layers=enc.num_layers,
-        decoder_layers=dec.num_layers,
-        encoder_embed_dim=enc.embed_dim,
-        decoder_embed_dim=dec.embed_dim,
-        encoder_ffn_embed_dim=enc.ffn_dim,
-        decoder_ffn_embed_dim=dec.ffn_dim,
-        encoder_attention_heads=enc.num_heads,
-        decoder_attention_heads=dec.num_heads,
-        encoder_normalize_before=enc.normalize_before,
-        decoder_normalize_before=dec.normalize_before,
-        activation_fn=dec.activation,
-        no_scale_embedding=not dec.scale_embedding,
-        layernorm_embedding=dec.layernorm_embedding,
-        share_all_embeddings=True,
-        share_decoder_input_output_embed=dec.share_input_output_embed,
-        max_source_positions=enc.max_positions,
-        max_target_positions=dec.max_positions,
-    )
-    state = prefixed_state(model.encoder, "encoder.") | prefixed_state(model.decoder, "decoder.")
-    state["encoder.version"] = state["decoder.version"] = torch.tensor([3.0])
-    payload = {"args": None, "cfg": {"model": args, "task": {}}, "model": state}
-    return write_release(directory, "checkpoint.pt", payload, vocab)
 
 
 def save_wav2seq(
