@@ -151,10 +151,12 @@ def load_torch_file(
     kind: str = "checkpoint",
     remedy: str = "download it again",
     error: type[SpeechPromptError] = SpeechPromptError,
+    mmap: bool = False,
 ) -> Any:
     """``torch.load`` on CPU with ``weights_only=True`` and the real globals in ``allowed``
     (torch's ``safe_globals`` entries); with ``stub_unknown`` every other global becomes an
-    inert stub. A missing, damaged or unsafe file raises ``error`` (one line naming it)."""
+    inert stub. A missing, damaged or unsafe file raises ``error`` (one line naming it).
+    ``mmap``: tensors mapped from the file, read when used (zip-format files)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise error(f"{path}: no such {kind} file")
@@ -170,7 +172,7 @@ def load_torch_file(
         safe_globals += [(stub_class(qualified), qualified) for qualified in sorted(stubbed)]
     try:
         with torch.serialization.safe_globals(safe_globals):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         raise error(_refused(path, exc, kind)) from None
     except Exception as exc:  # torch raises many types for a corrupt file

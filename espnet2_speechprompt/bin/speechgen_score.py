@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -58,6 +59,16 @@ def nbest_samples(folder: Path) -> dict[str, list[list[int]]]:
     return samples
 
 
+def defined(metric, samples, where: str) -> float | None:
+    """``metric(samples)``, or None (left out, with a warning) where it is undefined: too few
+    units or samples were generated (an untrained or degenerate model)."""
+    try:
+        return metric(samples)
+    except SpeechPromptError as exc:
+        logging.warning(f"{where}: {exc}; left out")
+        return None
+
+
 def score(args: argparse.Namespace) -> dict[str, float | int]:
     refs, hyps = read_units(args.ref), read_units(args.hyp)
     missing = sorted(set(refs) - set(hyps))
@@ -66,7 +77,8 @@ def score(args: argparse.Namespace) -> dict[str, float | int]:
     keys = sorted(refs)
     result: dict[str, float | int] = {"num_utterances": len(keys)}
     result["unit_bleu"] = round(unit_bleu([hyps[k] for k in keys], [refs[k] for k in keys]), 2)
-    result["auto_bleu_2"] = round(100 * auto_bleu([hyps[k] for k in keys]), 2)  # in %
+    if (value := defined(auto_bleu, [hyps[k] for k in keys], args.hyp)) is not None:
+        result["auto_bleu_2"] = round(100 * value, 2)  # in %
     if args.spans:
         spans = read_spans(args.spans)
         absent = [k for k in keys if k not in spans]
@@ -83,7 +95,9 @@ def score(args: argparse.Namespace) -> dict[str, float | int]:
             result["copy_span_unit_error_rate"] = round(copied, 4)
     if args.nbest_dir:
         samples = nbest_samples(Path(args.nbest_dir))
-        result["self_bleu"] = round(self_bleu([samples[k] for k in keys if k in samples]), 2)
+        groups = [samples[k] for k in keys if k in samples]
+        if (value := defined(self_bleu, groups, args.nbest_dir)) is not None:
+            result["self_bleu"] = round(value, 2)
     if args.backbone_checkpoint:
         result["perplexity"] = round(lm_perplexity(args.backbone_checkpoint, hyps, keys), 3)
     return result

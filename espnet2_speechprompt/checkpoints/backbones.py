@@ -13,7 +13,7 @@ from ..options import check_keys, keyword_names
 from ..speechlm.encoder import EncoderDecoderModel
 from ..speechlm.transformer_lm import TransformerDecoder
 from ..vocab import Dictionary
-from .encdec import load_unit_mbart, load_wav2seq
+from .encdec import load_unit_mbart, load_wav2seq, unit_mbart_dictionary
 from .unit_lm import load_unit_lm
 
 GSLM_DOWNLOAD = (
@@ -80,6 +80,12 @@ class UnitMBARTBackbone(GSLMBackbone):
 
     download = UNIT_MBART_DOWNLOAD
     loader = staticmethod(load_unit_mbart)
+
+    def load_dictionary(self) -> Dictionary:
+        """dict.txt, and ``<mask>`` after it where the model has it (denoising pre-training
+        appends it), as the model is loaded."""
+        self.check_files()
+        return unit_mbart_dictionary(self.checkpoint, self.dictionary)
 
 
 class Wav2SeqBackbone(GSLMBackbone):

@@ -22,7 +22,7 @@ from ..errors import CheckpointError
 from ..speechlm.encoder import EncoderDecoderModel, HubertSeqEncoder, TransformerEncoder
 from ..vocab import Dictionary
 from .hubert import hubert_from_state
-from .safe_pickle import FairseqCheckpoint, read_fairseq_checkpoint, to_plain
+from .safe_pickle import FairseqCheckpoint, read_fairseq_checkpoint, safe_torch_load, to_plain
 from .unit_lm import (
     check_state_dict,
     decoder_config_from_state,
@@ -89,6 +89,22 @@ def _dictionary(
             "this checkpoint"
         )
     return vocab
+
+
+def unit_mbart_dictionary(
+    checkpoint: str | os.PathLike, dictionary: str | os.PathLike | None = None
+) -> Dictionary:
+    """The dictionary ``load_unit_mbart`` gives (``<mask>`` appended when the checkpoint's
+    embedding table has its row), reading only the table's shape (tensors memory-mapped)."""
+    try:
+        state = safe_torch_load(checkpoint, mmap=True)
+    except CheckpointError:  # not a zip-format file: read it whole
+        state = safe_torch_load(checkpoint)
+    weights = state.get("model", {}) if isinstance(state, dict) else {}
+    table = weights.get("encoder.embed_tokens.weight") if isinstance(weights, dict) else None
+    if table is None:
+        raise CheckpointError(f"{checkpoint}: missing key 'encoder.embed_tokens.weight'")
+    return _dictionary(os.fspath(checkpoint), dictionary, table.shape[0], "dict.txt")
 
 
 def load_unit_mbart(

@@ -29,10 +29,13 @@ FOREIGN_ALLOWED = [argparse.Namespace, dict, list, tuple, int, float, bool, str,
 FOREIGN_ALLOWED += [(_plain_dict, "collections.defaultdict")]
 
 
-def safe_torch_load(path: str | os.PathLike) -> Any:
+def safe_torch_load(path: str | os.PathLike, mmap: bool = False) -> Any:
     """A checkpoint written by another program (fairseq, HiFi-GAN) on CPU, foreign classes as
-    inert stubs; one clear error for a missing, damaged or unsafe file."""
-    return load_torch_file(path, allowed=FOREIGN_ALLOWED, stub_unknown=True, error=CheckpointError)
+    inert stubs; one clear error for a missing, damaged or unsafe file. ``mmap``: tensors
+    read from the file only when used."""
+    return load_torch_file(
+        path, allowed=FOREIGN_ALLOWED, stub_unknown=True, error=CheckpointError, mmap=mmap
+    )
 
 
 def to_plain(obj: Any) -> Any:

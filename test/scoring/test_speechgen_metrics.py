@@ -86,6 +86,11 @@ def test_the_scoring_command(tmp_path, capsys):
     assert result["span_unit_error_rate"] == pytest.approx(1 / 6, abs=1e-4)
     assert result["num_utterances"] == 2 and 0 < result["unit_bleu"] < 100
     assert result["auto_bleu_2"] == 0.0 and 0 < result["self_bleu"] <= 100
+    (tmp_path / "hyp").write_text("a 5\nb\n")  # a degenerate model: Auto-BLEU left out
+    speechgen_score.main(["--ref", str(tmp_path / "ref"), "--hyp", str(tmp_path / "hyp"),
+                          "--output", str(tmp_path / "short.json")])  # fmt: skip
+    short = json.loads((tmp_path / "short.json").read_text())
+    assert "auto_bleu_2" not in short and short["unit_bleu"] == 0.0
     (tmp_path / "hyp").write_text(f"a {ref}\n")
     with pytest.raises(SystemExit):
         speechgen_score.main(["--ref", str(tmp_path / "ref"), "--hyp", str(tmp_path / "hyp")])

@@ -11,6 +11,7 @@ import random
 import pytest
 import torch
 
+from espnet2_speechprompt.checkpoints.backbones import UnitMBARTBackbone
 from espnet2_speechprompt.checkpoints.encdec import load_unit_mbart, save_unit_mbart
 from espnet2_speechprompt.speechlm.denoise import (
     DenoiseConfig,
@@ -86,6 +87,9 @@ def test_the_command_line_writes_a_unit_mbart_release(tmp_path):
     pretrain_unit_lm.main(["--objective", "denoising", *args])
     model, vocab = load_unit_mbart(tmp_path / "out" / "checkpoint.pt")
     assert vocab.index("<mask>") == MASK and model.encoder.config.embed_dim == 16
+    # what preprocessing reads (the dictionary alone, the checkpoint's table shape mapped)
+    backbone = UnitMBARTBackbone(str(tmp_path / "out" / "checkpoint.pt"))
+    assert backbone.load_dictionary().symbols == vocab.symbols
     with pytest.raises(SystemExit):
         pretrain_unit_lm.main([*args, "--mask_ratio", "0.3"])  # an lm has no masks
     with pytest.raises(SpeechPromptError, match="--mask_ratio is not an option of --objective lm"):

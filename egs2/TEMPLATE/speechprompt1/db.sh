@@ -33,3 +33,5 @@ PRETRAINED=${PRETRAINED:-../../../downloads/pretrained}
 MINI_SPEECHCOMMANDS=${MINI_SPEECHCOMMANDS:-downloads/mini_speechcommands}
 # the multi-task corpus that egs2/mini_icl synthesizes itself (espeak-ng)
 MINI_ICL=${MINI_ICL:-downloads/mini_icl}
+# the sentence corpus that egs2/mini_speechgen synthesizes itself (espeak-ng)
+MINI_SPEECHGEN=${MINI_SPEECHGEN:-downloads/mini_speechgen}

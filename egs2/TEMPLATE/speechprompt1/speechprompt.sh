@@ -90,6 +90,8 @@ backbone_checkpoint=    # frozen unit LM checkpoint (dict.txt beside it); empty:
 input=units             # what stages 6-8 feed the backbone: units, or speech (16 kHz audio of
                         # ${dumpdir}/raw/<set>/wav.scp, for a backbone that reads it: wav2seq)
 unit_lm_config=         # stage 5 config (yaml)
+unit_lm_objective=lm    # stage 5: lm (a GSLM-layout unit LM) or denoising (an mBART-style
+                        # encoder-decoder in the Unit mBART layout; backbone: unit_mbart)
 # prompt tuning and inference
 speechprompt_config=    # training config (yaml)
 train_args=             # extra training options, e.g. "--max_epoch 1"
@@ -117,7 +119,7 @@ option_names=(
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
   tgt_units speechgen_task speechgen_opts fixed_label_list backbone_checkpoint input
-  unit_lm_config
+  unit_lm_config unit_lm_objective
   speechprompt_config train_args inference_config inference_args inference_model
   inference_tag metrics
   vocoder_checkpoint vocoder_config asr_bleu_config baseline hf_repo task_name
@@ -202,7 +204,11 @@ for dset in "${train_set}" "${valid_set}" "${test_set_list[@]}"; do
 done
 # the k-means and the unit LM made here are shared by every experiment
 if [ "${learn_kmeans}" = true ]; then km=${expdir}/kmeans/km.npy; else km=${kmeans}; fi
-backbone=${backbone_checkpoint:-${expdir}/unit_lm/checkpoint_best.pt}
+case "${unit_lm_objective}" in
+  lm) backbone=${backbone_checkpoint:-${expdir}/unit_lm/checkpoint_best.pt} ;;
+  denoising) backbone=${backbone_checkpoint:-${expdir}/unit_mbart/checkpoint.pt} ;;
+  *) die "--unit_lm_objective ${unit_lm_objective}: use lm or denoising" ;;
+esac
 # the experiment dir of stages 6-11 (as ESPnet's exp/asr_<tag>): one per training config
 if [ -z "${tag}" ] && [ -n "${speechprompt_config}" ]; then tag=$(stem "${speechprompt_config}"); fi
 exp=${expdir}/speechprompt_${tag}
@@ -372,6 +378,7 @@ stage5() {
   if [ "${learn_kmeans}" = true ]; then n_units=(--n_units "${n_clusters}"); fi
   begin "unit LM pre-training"
   run "${threaded[@]}" "${py[@]}" -m "${bin}.pretrain_unit_lm" --config "${unit_lm_config}" \
+    --objective "${unit_lm_objective}" \
     --train_units "${dumpdir}/units/${train_set}/units" \
     --valid_units "${dumpdir}/units/${valid_set}/units" "${n_units[@]}" \
     --output_dir "$(dirname "${backbone}")"

@@ -1,0 +1,1 @@
+../../TEMPLATE/speechprompt1/db.sh

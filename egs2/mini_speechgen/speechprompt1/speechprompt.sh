@@ -1,0 +1,1 @@
+../../TEMPLATE/speechprompt1/speechprompt.sh
