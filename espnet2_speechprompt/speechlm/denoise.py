@@ -18,26 +18,21 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import training
 from ..batching import pad_batch
 from ..vocab import EOS, PAD
 from .encoder import EncoderDecoderModel, TransformerEncoder
+from .pretrain import PretrainConfig, train_from_scratch
 from .transformer_lm import DecoderConfig, EncoderConfig, TransformerDecoder
 
 
 @dataclass
-class DenoiseConfig:
-    embed_dim: int = 128
+class DenoiseConfig(PretrainConfig):
+    """The unit LM's settings (``num_layers`` in the encoder and in the decoder), and the
+    noise: the share of units masked and the mean span length."""
+
     num_layers: int = 2
-    num_heads: int = 4
-    ffn_dim: int = 512
-    max_epoch: int = 10
-    lr: float = 2e-3
-    batch_size: int = 32
-    seed: int = 0
     mask_ratio: float = 0.35
     poisson_lambda: float = 3.5
-    max_positions: int = 1024
 
 
 def poisson(lam: float, rng: random.Random) -> int:
@@ -133,25 +128,13 @@ def pretrain_denoiser(
     ``state_path`` an interrupted run continues (as ``pretrain_unit_lm``)."""
     torch.manual_seed(config.seed)
     model = unit_mbart_shaped(vocab_size, config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
-
-    def mean_nll(batch) -> tuple[torch.Tensor, int]:
-        loss, count = denoise_loss(model, batch)
-        return loss / count, count
-
-    training.train(
+    train_from_scratch(
         model,
         lambda rng: noisy_batches(train, mask_index, config, rng, True),
-        mean_nll,
-        optimizer,
-        config.max_epoch,
-        seed=config.seed,
-        clip_norm=1.0,
-        valid_loss=(
-            (lambda: evaluate_denoising(model, valid, mask_index, config)) if valid else None
-        ),
-        keep_best=True,
-        state_path=state_path,
-        name="denoising encoder-decoder",
+        lambda batch: denoise_loss(model, batch),
+        (lambda: evaluate_denoising(model, valid, mask_index, config)) if valid else None,
+        config,
+        state_path,
+        "denoising encoder-decoder",
     )
     return model.eval()

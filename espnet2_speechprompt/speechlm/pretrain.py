@@ -58,6 +58,30 @@ def evaluate(model: TransformerDecoder, rows: list[list[int]], batch_size: int =
     return total / max(count, 1)
 
 
+def train_from_scratch(
+    model: torch.nn.Module,
+    batches,
+    batch_loss,
+    valid_loss,
+    config: PretrainConfig,
+    state_path: str | os.PathLike | None,
+    name: str,
+) -> None:
+    """Adam (betas 0.9, 0.98) over ``config.max_epoch`` epochs, gradients clipped at 1, the
+    best validation epoch kept; ``batch_loss(batch)`` gives a summed loss and its count. With
+    ``state_path`` an interrupted run continues."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
+
+    def mean_loss(batch) -> tuple[torch.Tensor, int]:
+        loss, count = batch_loss(batch)
+        return loss / count, count
+
+    training.train(
+        model, batches, mean_loss, optimizer, config.max_epoch, seed=config.seed, clip_norm=1.0,
+        valid_loss=valid_loss, keep_best=True, state_path=state_path, name=name,
+    )  # fmt: skip
+
+
 def pretrain_unit_lm(
     train: list[list[int]],
     valid: list[list[int]] | None,
@@ -81,23 +105,13 @@ def pretrain_unit_lm(
             max_positions=config.max_positions,
         )
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
-
-    def mean_nll(tokens: torch.Tensor) -> tuple[torch.Tensor, int]:
-        loss, count = lm_loss(model, tokens)
-        return loss / count, count
-
-    training.train(
+    train_from_scratch(
         model,
         lambda rng: _batches(train, config.batch_size, rng),
-        mean_nll,
-        optimizer,
-        config.max_epoch,
-        seed=config.seed,
-        clip_norm=1.0,
-        valid_loss=(lambda: evaluate(model, valid)) if valid else None,
-        keep_best=True,
-        state_path=state_path,
-        name="unit LM",
+        lambda tokens: lm_loss(model, tokens),
+        (lambda: evaluate(model, valid)) if valid else None,
+        config,
+        state_path,
+        "unit LM",
     )
     return model

@@ -208,6 +208,26 @@ def constant_asr(device: str = "cpu"):
     return lambda wav, rate: "hello there general kenobi"
 
 
+def speech_output_stages(recipe: Path, tmp_path: Path, data: Path, conf: dict, *options: str):
+    """Stages 4-9 of ``conf`` (conf/speech.yaml) on ``data``'s tiny LM with a tiny unit
+    HiFi-GAN and the fake ASR (conf/asr.yaml)."""
+    np.save(tmp_path / "km.npy", np.zeros((24, 39), dtype=np.float32))
+    cfg = tiny_config(dur=True, num_embeddings=24)
+    vocoder, _ = save_released(tmp_path / "voc", native_state(cfg), cfg)
+    write_yaml(recipe / "conf" / "speech.yaml", conf)
+    (recipe / "conf" / "decode.yaml").write_text("batch_size: 8\nmax_length: 8\n")
+    (recipe / "conf" / "asr.yaml").write_text(
+        "asr_factory: test.recipes.test_stages_seq:constant_asr\n"
+    )
+    return stages(
+        recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "4",
+        "--stop_stage", "9", "--nj", "1", "--kmeans", str(tmp_path / "km.npy"),
+        "--backbone_checkpoint", str(data / "lm" / "checkpoint_best.pt"),
+        "--speechprompt_config", "conf/speech.yaml", "--inference_config", "conf/decode.yaml",
+        "--vocoder_checkpoint", vocoder, "--asr_bleu_config", "conf/asr.yaml", *options,
+    )  # fmt: skip
+
+
 def test_speech_output_vocoding_and_asr_bleu_stages_8_9(tmp_path, unit_task_data):
     """Units -> target units (identity verbalizer), vocoded, transcribed by a fake ASR."""
     data = unit_task_data  # units 0..23 of a tiny LM; target: the source units reversed
@@ -226,25 +246,10 @@ def test_speech_output_vocoding_and_asr_bleu_stages_8_9(tmp_path, unit_task_data
         refs = "".join(f"{line.split()[0]} Hello there, general Kenobi!\n" for line in lines)
         (raw / "tgt_text").write_text(refs)
         (raw / "tgt_text.1").write_text(refs.replace("Hello", "Hi"))
-    np.save(tmp_path / "km.npy", np.zeros((24, 39), dtype=np.float32))
-    cfg = tiny_config(dur=True, num_embeddings=24)
-    vocoder, _ = save_released(tmp_path / "voc", native_state(cfg), cfg)
     conf = train_conf(verbalizer="fixed", verbalizer_conf={"mode": "identity"}, max_epoch=2)
-    write_yaml(recipe / "conf" / "s2st.yaml", conf)
-    (recipe / "conf" / "decode.yaml").write_text("batch_size: 8\nmax_length: 8\n")
-    (recipe / "conf" / "asr_bleu.yaml").write_text(
-        "asr_factory: test.recipes.test_stages_seq:constant_asr\n"
-    )
-    out = stages(
-        recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "4",
-        "--stop_stage", "9", "--nj", "1", "--kmeans", str(tmp_path / "km.npy"),
-        "--backbone_checkpoint", str(data / "lm" / "checkpoint_best.pt"),
-        "--speechprompt_config", "conf/s2st.yaml", "--inference_config", "conf/decode.yaml",
-        "--vocoder_checkpoint", vocoder, "--asr_bleu_config", "conf/asr_bleu.yaml",
-        "--metrics", "asr_bleu",
-    )  # fmt: skip
+    out = speech_output_stages(recipe, tmp_path, data, conf, "--metrics", "asr_bleu")
     assert out.returncode == 0, out.stderr[-3000:]
-    exp = recipe / "exp" / "speechprompt_s2st"
+    exp = recipe / "exp" / "speechprompt_speech"
     decode = exp / "decode_speechprompt_model_valid.acc.best" / "valid"
     generated = [line.split()[1:] for line in (decode / "text").read_text().splitlines()]
     assert len(generated) == 48 and all(u.isdigit() for row in generated for u in row)
@@ -334,27 +339,13 @@ def test_inpainting_with_vocoded_speech_and_asr_wer_stages_4_9(tmp_path, unit_ta
         keys = [line.split()[0] for line in (out / "label").read_text().splitlines()]
         (raw / "text").write_text("".join(f"{k} Hello there{', general Kenobi' * (i % 2)}!\n"
                                           for i, k in enumerate(keys)))  # fmt: skip
-    np.save(tmp_path / "km.npy", np.zeros((24, 39), dtype=np.float32))
-    cfg = tiny_config(dur=True, num_embeddings=24)
-    vocoder, _ = save_released(tmp_path / "voc", native_state(cfg), cfg)
     prompts = {"input_length": 2, "deep_length": 2, "dropout": 0.0, "mask_vector": True}
     conf = train_conf(verbalizer="fixed", verbalizer_conf={"mode": "identity"}, max_epoch=1,
                       prompt_conf=prompts)  # fmt: skip
-    write_yaml(recipe / "conf" / "inpaint.yaml", conf)
-    (recipe / "conf" / "decode.yaml").write_text("batch_size: 8\nmax_length: 8\n")
-    (recipe / "conf" / "asr.yaml").write_text(
-        "asr_factory: test.recipes.test_stages_seq:constant_asr\n"
-    )
-    out = stages(
-        recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "4",
-        "--stop_stage", "9", "--nj", "1", "--kmeans", str(tmp_path / "km.npy"),
-        "--backbone_checkpoint", str(unit_task_data / "lm" / "checkpoint_best.pt"),
-        "--speechprompt_config", "conf/inpaint.yaml", "--inference_config", "conf/decode.yaml",
-        "--speechgen_task", "inpainting", "--vocoder_checkpoint", vocoder,
-        "--asr_bleu_config", "conf/asr.yaml", "--metrics", "speechgen asr_wer",
-    )  # fmt: skip
+    out = speech_output_stages(recipe, tmp_path, unit_task_data, conf, "--speechgen_task",
+                               "inpainting", "--metrics", "speechgen asr_wer")  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    exp = recipe / "exp" / "speechprompt_inpaint"
+    exp = recipe / "exp" / "speechprompt_speech"
     decode = exp / "decode_speechprompt_model_valid.acc.best" / "valid"
     source = (recipe / "dump" / "units" / "valid" / "speechgen" / "source").read_text()
     corrupted = (decode / "input_units").read_text()
