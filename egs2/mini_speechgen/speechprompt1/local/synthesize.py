@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     with exit_on_user_error(), directory_lock(corpus, "corpus directory"):
         check_voices(VOICES, [v for v, _ in VARIANTS[: args.variants]], "mini speechgen corpus")
         (corpus / "settings.json").unlink(missing_ok=True)
+        corpus.mkdir(parents=True, exist_ok=True)
         audio = {k: settings[k] for k in ("seed", "variants", "words")}  # what a wav depends on
         if not (corpus / "audio.json").is_file() or json.loads(
                 (corpus / "audio.json").read_text()) != audio:  # fmt: skip
