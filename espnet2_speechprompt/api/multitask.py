@@ -24,6 +24,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ..errors import SpeechPromptError
 from ..precision import dtype_name
+from ..prompt.base import LENGTH_LIMITS
 from ..prompt.continuous import ContinuousDecoder, GenerationRequest
 from ..prompt.multitask import TaskBank
 from ..vocab import NUM_SPECIALS, PAD
@@ -36,7 +37,6 @@ from .unpacking import META, PackageError
 
 logger = logging.getLogger(__name__)
 BACKBONE_FILES = ("checkpoint", "dictionary")  # what makes a backbone (not k-means, features)
-LENGTH_LIMITS = ("max_len_a", "max_len_b")  # per row in a mixed batch
 
 
 @dataclass

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import SpeechPromptError
+from ..prompt.base import LENGTH_LIMITS
 from ..speechlm.beam_search import Hypothesis
 from ..speechlm.sampling import SamplingConfig
 from ..vocab import PAD, Dictionary
@@ -42,7 +43,7 @@ def search_options(
     if decoding == "sample":
         if nbest < 1:
             raise SpeechPromptError(f"nbest (samples per input) must be at least 1, not {nbest}")
-        return {k: v for k, v in limits.items() if k in ("max_len_a", "max_len_b")}
+        return {k: v for k, v in limits.items() if k in LENGTH_LIMITS}
     if beam_size is None:
         beam_size = 5 if decoding == "beam" else 1
     limit = beam_size if decoding != "score" else float("inf")

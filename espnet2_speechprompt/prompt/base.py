@@ -21,6 +21,7 @@ from ..speechlm.transformer_lm import DecodingState, Packing, TransformerDecoder
 from ..vocab import BOS, EOS, NUM_SPECIALS, PAD, UNK
 
 NOT_PREDICTED = (BOS, PAD, UNK)  # label-space ids never emitted while decoding
+LENGTH_LIMITS = ("max_len_a", "max_len_b")  # of a search: per row, or one for all rows
 
 
 def label_targets(labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from ..speechlm.beam_search import Hypothesis, restrict
 from ..speechlm.sampling import SamplingConfig, pick
 from ..speechlm.transformer_lm import DecodingState, concat_states
 from ..vocab import EOS, PAD
-from .base import NOT_PREDICTED
+from .base import LENGTH_LIMITS, NOT_PREDICTED
 from .multitask import TaskBank
 
 
@@ -188,7 +188,7 @@ class ContinuousDecoder:
         model = self.bank.rows(self.bank.task_ids([q.task for q in requests]))
         state, first = model.start_decoding(source, lengths)
         limits = {key: torch.tensor([getattr(q, key) for q in requests], device=self.device)
-                  for key in ("max_len_a", "max_len_b")}  # fmt: skip
+                  for key in LENGTH_LIMITS}  # fmt: skip
         max_lengths = model.max_label_lengths(source, lengths, **limits).tolist()
         index = torch.tensor([handles.index(row.handle) for row in joining])
         for row, i in zip(joining, index.tolist(), strict=True):
