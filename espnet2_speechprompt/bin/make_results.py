@@ -233,6 +233,7 @@ SPEECHGEN_COLUMNS = (
     "copy_span_unit_error_rate",
     "auto_bleu_2",
     "self_bleu",
+    "perplexity",
 )
 
 

@@ -30,12 +30,14 @@ from ..batching import pad_batch
 from ..checkpoints.backbones import BACKBONES
 from ..errors import SpeechPromptError
 from ..fileio import atomic_directory
+from ..prompt.base import PromptedModel
 from ..prompt.builders import build_prompted
 from ..prompt.prompts import PromptConfig
 from ..speechlm.continuation import continue_units
 from ..speechlm.sampling import SamplingConfig
 from ..units.datadir import format_units, read_units
 from ..verbalizer.fixed import FixedVerbalizer
+from ..vocab import Dictionary
 from .cli_errors import exit_on_user_error
 
 
@@ -45,11 +47,20 @@ def unit_tokens(vocab) -> tuple[list[int], list[int]]:
     return [u for u, _ in pairs], [t for _, t in pairs]
 
 
+def bare_backbone(kind: str, checkpoint: str) -> tuple[PromptedModel, Dictionary, list[int]]:
+    """The frozen backbone with no prompts and the identity verbalizer (label ``4 + i`` is the
+    ``i``-th of the returned unit ids), and its dictionary."""
+    model, vocab = BACKBONES[kind](checkpoint).load()
+    units, tokens = unit_tokens(vocab)
+    bare = build_prompted(model, FixedVerbalizer(tokens), PromptConfig(0, 0, False, 0.0))
+    bare.eval()
+    return bare, vocab, units
+
+
 def generate(args: argparse.Namespace, rows: list[tuple[str, list[int]]]) -> list[list[list[int]]]:
     """The samples (or the best hypothesis) of every source, as unit ids."""
-    model, vocab = BACKBONES[args.backbone](args.backbone_checkpoint).load()
-    model.eval()
-    units, tokens = unit_tokens(vocab)
+    bare, vocab, units = bare_backbone(args.backbone, args.backbone_checkpoint)
+    tokens = unit_tokens(vocab)[1]
     to_unit = dict(zip(tokens, units, strict=True))
     encoder = UnitEncoder(vocab)
     sampling = SamplingConfig(args.temperature if args.decoding == "sample" else 0.0,
@@ -62,12 +73,10 @@ def generate(args: argparse.Namespace, rows: list[tuple[str, list[int]]]) -> lis
         limits = (args.max_len_a * lengths.float() + args.max_len_b).long().tolist()
         seeds = row_seeds(source, lengths, args.seed)
         if args.backbone == "gslm":
-            nbest = continue_units(model, source, lengths, seeds, sampling, max(limits))
+            nbest = continue_units(bare.backbone, source, lengths, seeds, sampling, max(limits))
             out += [[[to_unit[t] for t in h.tokens[:limit] if t in to_unit] for h in hyps]
                     for hyps, limit in zip(nbest, limits, strict=True)]  # fmt: skip
             continue
-        bare = build_prompted(model, FixedVerbalizer(tokens), PromptConfig(0, 0, False, 0.0))
-        bare.eval()
         options = {"max_len_a": args.max_len_a, "max_len_b": args.max_len_b}
         nbest = bare.sample(source, lengths, seeds, sampling, **options)
         out += [[[units[t - 4] for t in h.tokens if t >= 4] for h in hyps] for hyps in nbest]

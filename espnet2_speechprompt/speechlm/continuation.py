@@ -54,16 +54,23 @@ def continue_units(
 
 
 @torch.no_grad()
-def perplexity(lm: TransformerDecoder, units: torch.Tensor, lengths: torch.Tensor) -> float:
+def perplexity(
+    lm: TransformerDecoder,
+    units: torch.Tensor,
+    lengths: torch.Tensor,
+    context_lengths: torch.Tensor | None = None,
+) -> float:
     """exp of the mean negative log-likelihood per token of ``u_1..u_T </s>`` after ``</s>``
-    over all rows (right-padded backbone tokens ``[B, T]``)."""
-    if int(lengths.min()) < 1:
-        raise ValueError("perplexity needs sequences of at least one unit")
+    over all rows (right-padded backbone tokens ``[B, T]``); with ``context_lengths``, each
+    row's first units are the given context, not scored."""
+    context = torch.zeros_like(lengths) if context_lengths is None else context_lengths
+    if int((lengths - context).min()) < 1 or int(context.min()) < 0:
+        raise ValueError("perplexity needs sequences of at least one unit after the context")
     block = left_padded(units, lengths, last=EOS)  # </s> u_1..u_T </s>
     with autocast_to(lm):
         logprobs = torch.log_softmax(lm(block)[:, :-1].float(), dim=-1)
     targets = block[:, 1:]
     picked = logprobs.gather(-1, targets[..., None])[..., 0]
     steps = torch.arange(targets.shape[1], device=targets.device)
-    real = steps[None, :] >= targets.shape[1] - lengths[:, None] - 1
+    real = steps[None, :] >= targets.shape[1] - (lengths - context)[:, None] - 1
     return float(torch.exp(-(picked * real).sum() / real.sum()))

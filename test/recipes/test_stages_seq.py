@@ -199,8 +199,10 @@ def test_speech_continuation_through_stages_4_to_9(tmp_path, unit_task_data):
     assert scores["num_utterances"] == 48 and 0 <= scores["unit_bleu"] <= 100
     samples = (decode / "2best_recog" / "text").read_text().splitlines()  # two per utterance
     assert len(samples) == 48 and "self_bleu" in scores
+    assert scores["perplexity"] > 1.0 and scores["perplexity_given"] == "source"  # the bare LM's
     results = (exp / "RESULTS.md").read_text()
     assert "|dataset|Snt|unit_bleu|span_unit_error_rate|copy_span_unit_error_rate|" in results
+    assert "|self_bleu|perplexity|" in results
 
 
 def constant_asr(device: str = "cpu"):

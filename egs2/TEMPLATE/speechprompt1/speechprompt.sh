@@ -479,9 +479,12 @@ stage9() {
     fi
     if "${speechgen_metrics}"; then  # generated units against the true ones
       extra=()
-      if [ -f "${dumpdir}/units/${dset}/speechgen/spans" ]; then  # inpainting, whole target
-        extra=(--spans "${dumpdir}/units/${dset}/speechgen/spans"
-          --source "${dumpdir}/units/${dset}/speechgen/source")
+      pairs=${dumpdir}/units/${dset}/speechgen
+      if [ -f "${pairs}/spans" ]; then extra=(--spans "${pairs}/spans"); fi  # inpainting
+      if [ -f "${pairs}/source" ] && [ "${input}" = units ]; then  # + the bare backbone's
+        kind=$(sed -n 's/^backbone: *//p' "${train_dir}/config.yaml")   # perplexity
+        extra+=(--source "${pairs}/source" --backbone "${kind:-gslm}"
+          --backbone_checkpoint "${backbone}")
       fi
       if [ -d "${dir}/2best_recog" ]; then extra+=(--nbest_dir "${dir}"); fi  # Self-BLEU
       run "${py[@]}" -m "${bin}.speechgen_score" --ref "${dumpdir}/units/${dset}/label" \

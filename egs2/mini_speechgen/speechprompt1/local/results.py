@@ -30,7 +30,7 @@ RUNS = [
     ("continuation", "denoiser (Unit mBART layout)", "greedy",
      f"speechprompt_train_continuation/decode_greedy_{MODEL}", "unprompted/continuation_denoiser_greedy"),
 ]  # fmt: skip
-COLUMNS = ("unit_bleu", "span_unit_error_rate", "auto_bleu_2", "self_bleu")
+COLUMNS = ("unit_bleu", "span_unit_error_rate", "auto_bleu_2", "self_bleu", "perplexity")
 
 
 def scores(exp: Path, decode: str) -> dict:

@@ -15,14 +15,13 @@ unprompted() {  # unprompted <name> <backbone> <checkpoint> <dumpdir> <options o
   local name=$1 backbone=$2 checkpoint=$3 units=$4/units/test
   shift 4
   local out=${expdir}/unprompted/${name}/test
-  local -a extra=()
+  local -a extra=(--source "${units}/speechgen/source" --backbone "${backbone}"
+    --backbone_checkpoint "${checkpoint}")  # the source: perplexity (and the copy baseline)
   rm -rf "${out}"
   python3 -m espnet2_speechprompt.bin.speechgen_unprompted --backbone "${backbone}" \
     --backbone_checkpoint "${checkpoint}" --source "${units}/speechgen/source" \
     --output_dir "${out}" "$@"
-  if [ -f "${units}/speechgen/spans" ]; then
-    extra=(--spans "${units}/speechgen/spans" --source "${units}/speechgen/source")
-  fi
+  if [ -f "${units}/speechgen/spans" ]; then extra+=(--spans "${units}/speechgen/spans"); fi
   if [ -d "${out}/2best_recog" ]; then extra+=(--nbest_dir "${out}"); fi
   python3 -m espnet2_speechprompt.bin.speechgen_score --ref "${units}/label" \
     --hyp "${out}/text" "${extra[@]}" --output "${out}/speechgen.json"
