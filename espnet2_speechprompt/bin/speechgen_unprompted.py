@@ -4,13 +4,15 @@ reference point that prompting must beat.
     python -m espnet2_speechprompt.bin.speechgen_unprompted --backbone unit_mbart \
         --backbone_checkpoint exp/unit_mbart/checkpoint.pt \
         --source dump/units/test/speechgen/source --output_dir exp/unprompted/test \
-        [--decoding greedy|sample --temperature 0.7 --nbest 3 --seed 0] [--max_len_a 1.5 --max_len_b 10]
+        [--decoding greedy|sample|beam --temperature 0.7 --beam_size 5 --nbest 3 --seed 0] \
+        [--max_len_a 1.5 --max_len_b 10]
 
 Decoder-only (``gslm``, GSLM layout): the bare LM continues ``</s> u_1..u_T``, as GSLM does
 (``speechlm.continuation``); it cannot read masked units (-1), having no ``<mask>``.
 Encoder-decoder (``unit_mbart``): the source (-1 as the dictionary's ``<mask>``) through the
 encoder, the decoder generating from ``</s>``: the model with no prompts and the identity
-verbalizer. At most ``max_len_a * source length + max_len_b`` units per utterance; samples
+verbalizer; greedy, sampled or by beam search (``--beam_size``, ``--length_penalty``, as stage
+8 decodes). At most ``max_len_a * source length + max_len_b`` units per utterance; samples
 are seeded per utterance (its content and ``--seed``). Writes ``text`` (the best, or first
 sample) and, with ``--nbest N``, ``{1..N}best_recog/text``, as stage 8 does; the directory
 appears whole or not at all.
@@ -78,7 +80,12 @@ def generate(args: argparse.Namespace, rows: list[tuple[str, list[int]]]) -> lis
                     for hyps, limit in zip(nbest, limits, strict=True)]  # fmt: skip
             continue
         options = {"max_len_a": args.max_len_a, "max_len_b": args.max_len_b}
-        nbest = bare.sample(source, lengths, seeds, sampling, **options)
+        if args.decoding == "beam":
+            beams = bare.search(source, lengths, args.beam_size,
+                                length_penalty=args.length_penalty, **options)  # fmt: skip
+            nbest = [hyps[: args.nbest] for hyps in beams]
+        else:
+            nbest = bare.sample(source, lengths, seeds, sampling, **options)
         out += [[[units[t - 4] for t in h.tokens if t >= 4] for h in hyps] for hyps in nbest]
     return out
 
@@ -86,14 +93,14 @@ def generate(args: argparse.Namespace, rows: list[tuple[str, list[int]]]) -> lis
 def write(output_dir: Path, keys: list[str], nbest: list[list[list[int]]]) -> None:
     with atomic_directory(output_dir) as tmp:
         tmp.joinpath("text").write_text(
-            "".join(format_units(k, hyps[0]) + "\n" for k, hyps in zip(keys, nbest, strict=True))
+            "".join(format_units(k, hyps[0]) for k, hyps in zip(keys, nbest, strict=True))
         )
         if max(len(h) for h in nbest) > 1:
             for rank in range(max(len(h) for h in nbest)):
                 folder = tmp / f"{rank + 1}best_recog"
                 folder.mkdir()
                 folder.joinpath("text").write_text("".join(
-                    format_units(k, hyps[rank]) + "\n"
+                    format_units(k, hyps[rank])
                     for k, hyps in zip(keys, nbest, strict=True) if rank < len(hyps)))  # fmt: skip
 
 
@@ -106,7 +113,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone_checkpoint", required=True, help="dict.txt beside it")
     parser.add_argument("--source", required=True, help="units file (-1: a masked unit)")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--decoding", choices=("greedy", "sample"), default="greedy")
+    parser.add_argument("--decoding", choices=("greedy", "sample", "beam"), default="greedy",
+                        help="beam: encoder-decoder only")  # fmt: skip
+    parser.add_argument("--beam_size", type=int, default=5)
+    parser.add_argument("--length_penalty", type=float, default=1.0, help="as stage 8's")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--nbest", type=int, default=1, help="samples per utterance")
     parser.add_argument("--seed", type=int, default=0)
@@ -123,6 +133,11 @@ def main(cmd: list[str] | None = None) -> None:
         if not rows:
             raise SpeechPromptError(f"{args.source}: no utterances")
         masked = next((utt for utt, units in rows if -1 in units), None)
+        if args.backbone == "gslm" and args.decoding == "beam":
+            raise SpeechPromptError(
+                "--decoding beam: the bare unit LM continues greedily or by sampling (as GSLM); "
+                "beam search is for --backbone unit_mbart"
+            )
         if args.backbone == "gslm" and masked is not None:
             raise SpeechPromptError(
                 f"{args.source}: utterance {masked} has masked units (-1), which a bare unit LM "

@@ -66,3 +66,48 @@ def _draw_distinct(by_label: dict, chosen: list[str], distinct: int, rng: random
         position = left[label].pop(rng.randrange(len(left[label])))
         group.append(by_label[label][position])
     return group
+
+
+def paired_documents(
+    tasks: Sequence[tuple[str, Sequence[Utterance]]],
+    per_document: int,
+    labels: int,
+    value_units: int,
+    rounds: int,
+    seed: int = 0,
+) -> list[tuple[str, list[int]]]:
+    """``(id, units)`` documents of ``per_document`` pairs: an utterance of one of ``labels``
+    labels of the task, then the value of its label in this document, ``value_units`` units
+    from the middle of another utterance of the task, the same snippet each time the label
+    comes back. Each label comes at least once, the slots after drawn among them; every key is
+    a different utterance (the same word by another voice, or said again), so the LM learns to
+    recall what followed a word it hears again: the skill a demonstration's label needs."""
+    if per_document < 1 or labels < 1 or value_units < 1 or rounds < 1:
+        raise SpeechPromptError(
+            "paired documents need per_document, labels, value_units and rounds >= 1 (got "
+            f"{per_document}, {labels}, {value_units}, {rounds})"
+        )
+    rng = random.Random(seed)
+    documents = []
+    for task, utterances in tasks:
+        by_label = defaultdict(list)
+        for units, label in utterances:
+            by_label[label].append(units)
+        if not by_label:
+            raise SpeechPromptError(f"task {task}: no utterances to make documents of")
+        names = sorted(by_label)
+        for index in range(max(1, rounds * len(utterances) // per_document)):
+            chosen = rng.sample(names, min(labels, len(names), per_document))
+            values = {label: _snippet(rng.choice(utterances)[0], value_units) for label in chosen}
+            slots = chosen + [rng.choice(chosen) for _ in range(per_document - len(chosen))]
+            units = []
+            for label in slots:
+                units += list(rng.choice(by_label[label])) + values[label]
+            documents.append((f"{task}-{index}", units))
+    return documents
+
+
+def _snippet(units: Sequence[int], length: int) -> list[int]:
+    """``length`` units from the middle of ``units`` (all of them if it is shorter)."""
+    start = max(0, (len(units) - length) // 2)
+    return list(units[start : start + length])

@@ -42,6 +42,8 @@ def test_the_bare_lm_continues_as_continue_units_alone_or_batched(tmp_path, caps
     batched = decode(tmp_path, "greedy", "gslm", checkpoint, source)
     one = decode(tmp_path, "one", "gslm", checkpoint, source, "--batch_size", "1")
     assert batched == one
+    lines = (tmp_path / "greedy" / "text").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == list("abc")  # one line each, no blank ones
     model, vocab = speechgen_unprompted.BACKBONES["gslm"](str(checkpoint)).load()
     for key, units in SOURCES.items():
         if key == "d":
@@ -71,3 +73,20 @@ def test_the_encoder_decoder_reads_masked_units_as_its_mask(tmp_path):
     assert set(batched) == set("abcd")
     assert all(len(units) <= len(SOURCES[k]) + 3 for k, units in batched.items())
     assert all(0 <= u < 12 for units in batched.values() for u in units)
+    beam = decode(tmp_path, "beam", "unit_mbart", checkpoint, source, "--decoding", "beam",
+                  "--beam_size", "3")  # fmt: skip
+    bare, vocab, units = speechgen_unprompted.bare_backbone("unit_mbart", str(checkpoint))
+    for key in "abc":  # the bare model's beam search, one utterance at a time
+        tokens = torch.tensor([[vocab.index(str(u)) for u in SOURCES[key]]])
+        best = bare.search(tokens, torch.tensor([tokens.shape[1]]), 3, max_len_a=1.0,
+                           max_len_b=3)[0][0]  # fmt: skip
+        assert beam[key] == [units[t - 4] for t in best.tokens if t >= 4]
+    assert not (tmp_path / "beam" / "2best_recog").exists()  # --nbest 1: the best only
+
+
+def test_beam_search_is_for_the_encoder_decoder(tmp_path, capsys):
+    checkpoint = save_random_unit_lm(VOCAB, tmp_path / "lm")
+    with pytest.raises(SystemExit):
+        decode(tmp_path, "beam", "gslm", checkpoint, write_source(tmp_path / "s", "a"),
+               "--decoding", "beam")  # fmt: skip
+    assert "beam search is for --backbone unit_mbart" in capsys.readouterr().err
