@@ -11,7 +11,9 @@ validation loss (the epoch's training loss without ``valid_loss``). With ``keep_
 ends with the weights of the epoch of lowest validation loss; it always ends in eval mode. With
 ``state_path`` the whole state (weights, optimizer, both random generators, best weights) is
 written there after every epoch, atomically, and an interrupted run continues from it, read
-weights-only. A resumed run is exact when ``batches`` depends on nothing but ``rng``.
+weights-only; with ``run_id`` (what the run is of: its data and settings, e.g. a hash) a state
+saved by another run is refused. A resumed run is exact when ``batches`` depends on nothing but
+``rng``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def train(
     keep_best: bool = False,
     state_path: str | os.PathLike | None = None,
     name: str = "model",
+    run_id: str = "",
 ) -> History:
     """Train ``model`` for ``epochs`` epochs (see the module docstring).
 
@@ -71,7 +74,9 @@ def train(
     rng, history, best_state = random.Random(seed), History(), None
     start = 1
     if state_path is not None and os.path.isfile(state_path):
-        start, best_state = _resume(os.fspath(state_path), model, optimizer, rng, history, name)
+        start, best_state = _resume(
+            os.fspath(state_path), model, optimizer, rng, history, name, run_id
+        )
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     for epoch in range(start, epochs + 1):
         model.train()
@@ -86,6 +91,7 @@ def train(
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if state_path is not None:
             state = _training_state(epoch, model, optimizer, rng, history.best_loss, best_state)
+            state["run_id"] = run_id
             with atomic_path(state_path) as tmp:
                 torch.save(state, tmp)
     if keep_best and best_state is not None:
@@ -155,9 +161,15 @@ def _resume(
     rng: random.Random,
     history: History,
     name: str,
+    run_id: str = "",
 ) -> tuple[int, dict | None]:
     """Restore a saved training state; returns the next epoch and the best weights."""
     state = load_torch_file(path, kind="training state", remedy=RESUME_REMEDY)
+    if isinstance(state, dict) and state.get("run_id", "") != run_id:
+        raise SpeechPromptError(
+            f"{path}: saved by a run on other data or settings, which this one does not "
+            f"continue; {RESUME_REMEDY}"
+        )
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -15,6 +15,8 @@ writes ``checkpoint_best.pt`` (fairseq ``transformer_lm`` layout; with ``--objec
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -75,6 +77,15 @@ def read_config(args: argparse.Namespace):
     return kind(**conf)
 
 
+def run_id(objective: str, config, vocab_size: int, train: list, valid: list | None) -> str:
+    """A hash of what a run is of: the objective, the settings but the number of epochs (a run
+    may go on for more), the vocabulary size and the data (so a saved state of a run on other
+    units or settings is not continued)."""
+    settings = {k: v for k, v in asdict(config).items() if k != "max_epoch"}
+    what = json.dumps([objective, settings, vocab_size, train, valid], sort_keys=True)
+    return hashlib.sha256(what.encode()).hexdigest()
+
+
 def main(cmd: list[str] | None = None) -> None:
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
@@ -88,13 +99,15 @@ def main(cmd: list[str] | None = None) -> None:
         valid = load_rows(args.valid_units, vocab) if args.valid_units else None
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        state = out / "train_state.pt"
+        state, run = out / "train_state.pt", run_id(
+            args.objective, config, len(vocab), train, valid
+        )
         if args.objective == "denoising":  # <mask> after the units, as fairseq appends it
-            model = pretrain_denoiser(train, valid, len(vocab) + 1, len(vocab), config, state)
+            model = pretrain_denoiser(train, valid, len(vocab) + 1, len(vocab), config, state, run)
             path = save_unit_mbart(model, vocab, out)
             nll = evaluate_denoising(model, valid or train, len(vocab), config)
         else:
-            model = pretrain_unit_lm(train, valid, len(vocab), config, state)
+            model = pretrain_unit_lm(train, valid, len(vocab), config, state, run)
             path = save_unit_lm(model, vocab, out)
             nll = evaluate(model, valid or train)
         (out / "pretrain_config.yaml").write_text(yaml.safe_dump(asdict(config)))

@@ -36,8 +36,9 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rounds", type=int, default=3, help="slots per utterance, about")
     parser.add_argument(
-        "--value_units", type=int, default=0, help="> 0: paired documents, each key utterance "
-        "followed by its label's value, this many units of another utterance")  # fmt: skip
+        "--value_units", type=int, default=0, help="> 0: paired documents, each utterance "
+        "followed by its label's value, this many units of another utterance (--distinct: "
+        "utterances per label in a document)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="the units file to write")
     return parser
@@ -61,7 +62,7 @@ def main(cmd: list[str] | None = None) -> None:
         for directory in args.task_dirs:
             tasks.append((os.path.basename(os.path.normpath(directory)), labelled_units(directory)))
         if args.value_units > 0:
-            documents = paired_documents(tasks, args.per_document, args.labels,
+            documents = paired_documents(tasks, args.per_document, args.labels, args.distinct,
                                          args.value_units, args.rounds, args.seed)  # fmt: skip
         else:
             documents = unit_documents(

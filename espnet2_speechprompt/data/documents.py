@@ -72,20 +72,23 @@ def paired_documents(
     tasks: Sequence[tuple[str, Sequence[Utterance]]],
     per_document: int,
     labels: int,
+    recordings: int,
     value_units: int,
     rounds: int,
     seed: int = 0,
 ) -> list[tuple[str, list[int]]]:
     """``(id, units)`` documents of ``per_document`` pairs: an utterance of one of ``labels``
-    labels of the task, then the value of its label in this document, ``value_units`` units
-    from the middle of another utterance of the task, the same snippet each time the label
-    comes back. Each label comes at least once, the slots after drawn among them; every key is
-    a different utterance (the same word by another voice, or said again), so the LM learns to
-    recall what followed a word it hears again: the skill a demonstration's label needs."""
-    if per_document < 1 or labels < 1 or value_units < 1 or rounds < 1:
+    labels of the task (one of ``recordings`` utterances drawn per label for the document),
+    then the value of its label in this document, ``value_units`` units from the middle of
+    another utterance of the task, the same snippet each time the label comes back. Each label
+    comes at least once, the slots after drawn among them. A label that comes back is the same
+    recording (an exact repeat) or another (the word by another voice): the LM learns to copy
+    from its context and to recall what followed a word it hears again, the skill a
+    demonstration's label needs."""
+    if min(per_document, labels, recordings, value_units, rounds) < 1:
         raise SpeechPromptError(
-            "paired documents need per_document, labels, value_units and rounds >= 1 (got "
-            f"{per_document}, {labels}, {value_units}, {rounds})"
+            "paired documents need per_document, labels, recordings, value_units and rounds "
+            f">= 1 (got {per_document}, {labels}, {recordings}, {value_units}, {rounds})"
         )
     rng = random.Random(seed)
     documents = []
@@ -98,11 +101,15 @@ def paired_documents(
         names = sorted(by_label)
         for index in range(max(1, rounds * len(utterances) // per_document)):
             chosen = rng.sample(names, min(labels, len(names), per_document))
+            keys = {
+                label: rng.sample(by_label[label], min(recordings, len(by_label[label])))
+                for label in chosen
+            }
             values = {label: _snippet(rng.choice(utterances)[0], value_units) for label in chosen}
             slots = chosen + [rng.choice(chosen) for _ in range(per_document - len(chosen))]
             units = []
             for label in slots:
-                units += list(rng.choice(by_label[label])) + values[label]
+                units += list(rng.choice(keys[label])) + values[label]
             documents.append((f"{task}-{index}", units))
     return documents
 

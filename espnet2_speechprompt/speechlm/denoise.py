@@ -123,6 +123,7 @@ def pretrain_denoiser(
     mask_index: int,
     config: DenoiseConfig,
     state_path: str | os.PathLike | None = None,
+    run_id: str = "",
 ) -> EncoderDecoderModel:
     """Train from scratch; the model of the best validation epoch (eval mode). With
     ``state_path`` an interrupted run continues (as ``pretrain_unit_lm``)."""
@@ -136,5 +137,6 @@ def pretrain_denoiser(
         config,
         state_path,
         "denoising encoder-decoder",
+        run_id,
     )
     return model.eval()

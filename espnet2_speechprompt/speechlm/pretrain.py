@@ -66,10 +66,11 @@ def train_from_scratch(
     config: PretrainConfig,
     state_path: str | os.PathLike | None,
     name: str,
+    run_id: str = "",
 ) -> None:
     """Adam (betas 0.9, 0.98) over ``config.max_epoch`` epochs, gradients clipped at 1, the
     best validation epoch kept; ``batch_loss(batch)`` gives a summed loss and its count. With
-    ``state_path`` an interrupted run continues."""
+    ``state_path`` an interrupted run continues (``run_id``: see ``training.train``)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
 
     def mean_loss(batch) -> tuple[torch.Tensor, int]:
@@ -78,7 +79,7 @@ def train_from_scratch(
 
     training.train(
         model, batches, mean_loss, optimizer, config.max_epoch, seed=config.seed, clip_norm=1.0,
-        valid_loss=valid_loss, keep_best=True, state_path=state_path, name=name,
+        valid_loss=valid_loss, keep_best=True, state_path=state_path, name=name, run_id=run_id,
     )  # fmt: skip
 
 
@@ -88,11 +89,12 @@ def pretrain_unit_lm(
     vocab_size: int,
     config: PretrainConfig,
     state_path: str | os.PathLike | None = None,
+    run_id: str = "",
 ) -> TransformerDecoder:
     """Train from scratch; returns the model of the best validation epoch (eval mode).
 
     With ``state_path``, the full training state is saved there after every epoch (atomically)
-    and an interrupted run continues from it.
+    and an interrupted run continues from it (a state of another ``run_id`` is refused).
     """
     torch.manual_seed(config.seed)
     model = TransformerDecoder(
@@ -113,5 +115,6 @@ def pretrain_unit_lm(
         config,
         state_path,
         "unit LM",
+        run_id,
     )
     return model

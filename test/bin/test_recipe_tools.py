@@ -63,6 +63,20 @@ def test_pretrain_unit_lm_saves_gslm_layout_and_resumes(tmp_path):
         torch.testing.assert_close(value, model_b.state_dict()[key], atol=1e-6, rtol=0)
 
 
+def test_pretrain_unit_lm_does_not_continue_a_run_on_other_units(tmp_path, capsys):
+    write_sets(tmp_path)
+    common = ["--valid_units", str(tmp_path / "valid" / "units"), "--n_units", "12",
+              "--embed_dim", "16", "--num_layers", "1", "--num_heads", "2", "--ffn_dim", "32",
+              "--output_dir", str(tmp_path / "lm"), "--max_epoch", "1"]  # fmt: skip
+    pretrain_unit_lm.main(["--train_units", str(tmp_path / "train" / "units"), *common])
+    with pytest.raises(SystemExit):  # another training set: the saved state is not its run's
+        pretrain_unit_lm.main(["--train_units", str(tmp_path / "test" / "units"), *common])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [f"error: {tmp_path / 'lm' / 'train_state.pt'}: saved by a run on other "
+                     "data or settings, which this one does not continue; delete it to start "
+                     "the pre-training over"]  # fmt: skip
+
+
 def test_gru_baseline_learns_the_units(tmp_path):
     write_sets(tmp_path)
     (tmp_path / "labels").write_text("yes\nno\nup\n")

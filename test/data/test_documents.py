@@ -58,7 +58,9 @@ PAIRED = [("p", [([u] * 5, "x") for u in range(1, 5)] + [([u] * 5, "y") for u in
 
 
 def test_paired_documents_follow_each_utterance_with_its_labels_value():
-    documents = paired_documents(PAIRED, per_document=5, labels=2, value_units=2, rounds=5)
+    documents = paired_documents(
+        PAIRED, per_document=5, labels=2, recordings=1, value_units=2, rounds=5
+    )
     assert len(documents) == 8  # 8 utterances x 5 slots / 5 pairs
     for _, units in documents:
         pairs = [(units[i : i + 5], units[i + 5 : i + 7]) for i in range(0, len(units), 7)]
@@ -68,10 +70,13 @@ def test_paired_documents_follow_each_utterance_with_its_labels_value():
             assert len(value) == 2 and len(set(value)) == 1
             assert values.setdefault(key[0] // 10, value) == value
         assert len(values) == 2  # both labels, each at least once
-    assert documents == paired_documents(PAIRED, 5, 2, 2, 5, seed=0)
-    assert documents != paired_documents(PAIRED, 5, 2, 2, 5, seed=1)
+        assert len({key[0] for key, _ in pairs}) == 2  # one recording per label: exact repeats
+    for _, units in paired_documents(PAIRED, 8, 1, 3, 2, 5, seed=2):
+        assert len({units[i] for i in range(0, len(units), 7)}) <= 3  # of 3 recordings
+    assert documents == paired_documents(PAIRED, 5, 2, 1, 2, 5, seed=0)
+    assert documents != paired_documents(PAIRED, 5, 2, 1, 2, 5, seed=1)
     with pytest.raises(SpeechPromptError, match="value_units and rounds >= 1"):
-        paired_documents(PAIRED, 5, 2, 0, 5)
+        paired_documents(PAIRED, 5, 2, 1, 0, 5)
 
 
 def _task_dir(root, name, utterances):

@@ -20,7 +20,8 @@ Stages (--stage N --stop_stage M runs N..M):
       spans}, the target units → <set>/label
    4  label list (+ candidate list): union of the train and valid labels, or
       --fixed_label_list (checked) → \${dumpdir}/label_list
-   5  pre-train a small unit LM (only without --backbone_checkpoint) → \${expdir}/unit_lm
+   5  pre-train a small unit LM (only without --backbone_checkpoint; on --unit_lm_train_set)
+      → \${expdir}/unit_lm
 Stages 6-11 write to the experiment dir <exp> = \${expdir}/speechprompt_<name>, <name> being
 --tag or else the --speechprompt_config file's name without .yaml (one experiment per config;
 the units, k-means and unit LM are shared):
@@ -90,6 +91,8 @@ backbone_checkpoint=    # frozen unit LM checkpoint (dict.txt beside it); empty:
 input=units             # what stages 6-8 feed the backbone: units, or speech (16 kHz audio of
                         # ${dumpdir}/raw/<set>/wav.scp, for a backbone that reads it: wav2seq)
 unit_lm_config=         # stage 5 config (yaml)
+unit_lm_train_set=      # stage 5: the set the backbone is pre-trained on (default: --train_set;
+                        # a corpus apart from the task's, as a released backbone's is)
 unit_lm_objective=lm    # stage 5: lm (a GSLM-layout unit LM) or denoising (an mBART-style
                         # encoder-decoder in the Unit mBART layout; backbone: unit_mbart)
 # prompt tuning and inference
@@ -119,7 +122,7 @@ option_names=(
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
   tgt_units speechgen_task speechgen_opts fixed_label_list backbone_checkpoint input
-  unit_lm_config unit_lm_objective
+  unit_lm_config unit_lm_train_set unit_lm_objective
   speechprompt_config train_args inference_config inference_args inference_model
   inference_tag metrics
   vocoder_checkpoint vocoder_config asr_bleu_config baseline hf_repo task_name
@@ -199,7 +202,10 @@ for name in "${metric_list[@]}"; do
 done
 [ "${#metric_list[@]}" -gt 0 ] || die "--metrics needs at least one metric"
 all_sets=()
-for dset in "${train_set}" "${valid_set}" "${test_set_list[@]}"; do
+unit_lm_train_set=${unit_lm_train_set:-${train_set}}
+lm_sets=()  # the backbone's own training set, when stage 5 makes it
+if [ -z "${backbone_checkpoint}" ]; then lm_sets=("${unit_lm_train_set}"); fi
+for dset in "${train_set}" "${valid_set}" "${test_set_list[@]}" "${lm_sets[@]}"; do
   [[ " ${all_sets[*]} " == *" ${dset} "* ]] || all_sets+=("${dset}")
 done
 # the k-means and the unit LM made here are shared by every experiment
@@ -371,7 +377,7 @@ stage5() {
     return
   fi
   [ "${input}" = units ] || die "--input speech needs the backbone: --backbone_checkpoint <file>"
-  need "${dumpdir}/units/${train_set}/units" 3
+  need "${dumpdir}/units/${unit_lm_train_set}/units" 3
   need "${dumpdir}/units/${valid_set}/units" 3
   [ -f "${unit_lm_config}" ] \
     || die "stage 5 needs --unit_lm_config <yaml> (or give --backbone_checkpoint)"
@@ -379,7 +385,7 @@ stage5() {
   begin "unit LM pre-training"
   run "${threaded[@]}" "${py[@]}" -m "${bin}.pretrain_unit_lm" --config "${unit_lm_config}" \
     --objective "${unit_lm_objective}" \
-    --train_units "${dumpdir}/units/${train_set}/units" \
+    --train_units "${dumpdir}/units/${unit_lm_train_set}/units" \
     --valid_units "${dumpdir}/units/${valid_set}/units" "${n_units[@]}" \
     --output_dir "$(dirname "${backbone}")"
 }

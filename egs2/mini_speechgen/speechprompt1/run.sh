@@ -5,7 +5,9 @@
 # prompts, and a page to listen to the results.
 #   ./run.sh            # everything: exp/RESULTS.md, exp/listen/index.html
 #   ./run.sh --debug    # the same on a tenth of the corpus, short training (CI): exp/debug/
-# Two chains run side by side after the shared stages 1-4 (a core each):
+# The backbones are pre-trained on their own corpus (pretrain: the same words in any combination), the
+# prompts on the task's sentences (train). Two chains run side by side after the shared stages
+# 1-4 (a core each):
 #   decoder-only: a unit LM (GSLM layout) → continuation prompts, decoded greedily and sampled
 #   encoder-decoder: a denoiser (mBART text infilling, Unit mBART layout) → inpainting prompts
 #     (masked units read as its <mask>) and continuation prompts
@@ -24,7 +26,7 @@ if [ "${1:-}" = --debug ]; then
 fi
 cores=$(env -u OMP_NUM_THREADS nproc 2>/dev/null || echo 2)
 common=(--train_set train --valid_set dev --test_sets test --unit_feature mfcc --dedup true
-  --datadir "${data}" --expdir "${exp}" "${debug[@]}")
+  --unit_lm_train_set pretrain --datadir "${data}" --expdir "${exp}" "${debug[@]}")
 continuation=(--dumpdir "${dump}/continuation" --speechgen_task continuation
   --speechgen_opts "--ratio 0.5")
 inpainting=(--dumpdir "${dump}/inpainting" --speechgen_task inpainting

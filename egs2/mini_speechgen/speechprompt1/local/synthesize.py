@@ -2,9 +2,12 @@
 """Synthesize the mini speech generation corpus with espeak-ng: sentences of a small grammar
 (the recipe's word lists) spoken by many English voices.
 
-A sentence is ``the <adjective> <animal> <its verb> in the <its place>``: the adjective is free,
-but every animal has its own verb and place, so what comes next (continuation) and what fills a
-gap (inpainting) can be inferred from the rest of the sentence. Each utterance is one sentence spoken by an espeak-ng English voice (``en-us``
+A task sentence (splits ``train``, ``dev``, ``test``) is ``the <adjective> <animal> <its verb>
+in the <its place>``: the adjective is free, but every animal has its own verb and place, so
+what comes next (continuation) and what fills a gap (inpainting) can be inferred from the rest
+of the sentence. The ``pretrain`` split, the backbones' own corpus, holds the same words in
+any combination (``the <adjective> <animal> <any verb> in the <any place>``): like a released
+backbone, they learn the speech but not the task's structure. Each utterance is one sentence spoken by an espeak-ng English voice (``en-us``
 or ``en``, British) with a voice variant, at a speed and pitch drawn from ranges, with a little
 silence and faint noise (``espnet2_speechprompt.data.espeak``). Every draw is seeded by
 ``--seed`` and the utterance, so the corpus is the same whatever ``--nj`` is. Outputs::
@@ -12,7 +15,7 @@ silence and faint noise (``espnet2_speechprompt.data.espeak``). Every draw is se
     <corpus-dir>/wav/<utt>.wav        16 kHz mono PCM-16
     <corpus-dir>/settings.json        what was synthesized (checked by --check)
     <corpus-dir>/audio.json           what the audio depends on (other values: all redone)
-    <data-dir>/{train,dev,test}/      wav.scp (absolute paths), text (the sentence),
+    <data-dir>/{pretrain,train,dev,test}/ wav.scp (absolute paths), text (the sentence),
                                       utt2spk, spk2utt
 
 Utterance ids are ``<speaker>-<split>-<n>``, the speaker ``<voice>+<variant>``.
@@ -50,12 +53,17 @@ ANIMALS = {  # animal: (its verb, its place)
     "duck": ("paddles", "pond"),
 }
 VOICES = ("en-us", "en")
-SPLITS = {"train": 600, "dev": 60, "test": 60}
+SPLITS = {"pretrain": 1200, "train": 600, "dev": 60, "test": 60}
+FREE_SPLITS = ("pretrain",)  # the backbones' corpus: any verb and place for any animal
 
 
-def sentence(rng) -> str:
+def sentence(rng, free: bool = False) -> str:
+    """A task sentence, or with ``free`` the same words in any combination."""
     animal = list(ANIMALS)[int(rng.integers(len(ANIMALS)))]
     verb, place = ANIMALS[animal]
+    if free:
+        verbs, places = zip(*ANIMALS.values(), strict=True)
+        verb, place = verbs[int(rng.integers(len(verbs)))], places[int(rng.integers(len(places)))]
     return f"the {ADJECTIVES[int(rng.integers(len(ADJECTIVES)))]} {animal} {verb} in the {place}"
 
 
@@ -69,7 +77,7 @@ def jobs(seed: int, counts: dict[str, int], variants: int, corpus: Path) -> list
             variant = VARIANTS[int(picker.integers(variants))][0]
             speaker = f"{voice}+{variant}"
             utt = f"{speaker}-{split}-{n:04d}"
-            out.append(dict(utt=utt, speaker=speaker, split=split, text=sentence(picker),
+            out.append(dict(utt=utt, speaker=speaker, split=split, text=sentence(picker, split in FREE_SPLITS),
                             speed=int(picker.integers(140, 191)), pitch=int(picker.integers(30, 71)),
                             path=str((corpus / "wav" / f"{utt}.wav").resolve()), seed=seed))  # fmt: skip
     return out
