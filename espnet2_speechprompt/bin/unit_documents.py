@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..data.documents import paired_documents, unit_documents
+from ..data.documents import unit_documents
 from ..errors import SpeechPromptError
 from ..fileio import atomic_open
 from ..kaldi_text import read_table
@@ -35,10 +35,6 @@ def get_parser() -> argparse.ArgumentParser:
         "--labels", type=int, default=2, help="labels of a document's distinct utterances"
     )
     parser.add_argument("--rounds", type=int, default=3, help="slots per utterance, about")
-    parser.add_argument(
-        "--value_units", type=int, default=0, help="> 0: paired documents, each utterance "
-        "followed by its label's value, this many units of another utterance (--distinct: "
-        "utterances per label in a document)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="the units file to write")
     return parser
@@ -61,13 +57,9 @@ def main(cmd: list[str] | None = None) -> None:
         tasks = []
         for directory in args.task_dirs:
             tasks.append((os.path.basename(os.path.normpath(directory)), labelled_units(directory)))
-        if args.value_units > 0:
-            documents = paired_documents(tasks, args.per_document, args.labels, args.distinct,
-                                         args.value_units, args.rounds, args.seed)  # fmt: skip
-        else:
-            documents = unit_documents(
-                tasks, args.per_document, args.distinct, args.labels, args.rounds, args.seed
-            )
+        documents = unit_documents(
+            tasks, args.per_document, args.distinct, args.labels, args.rounds, args.seed
+        )
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with atomic_open(args.output) as f:
             for name, units in documents:

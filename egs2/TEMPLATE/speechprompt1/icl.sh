@@ -83,10 +83,6 @@ lm_document_labels=2    # their labels drawn among this many (fewer labels than 
                         # utterances: some share one, near repeats); repeats teach the LM
                         # to use its context
 lm_document_rounds=3    # stage 4: document slots per utterance, about
-lm_document_values=0    # stage 4: > 0: paired documents instead, each utterance followed by
-                        # its label's value (this many units of another utterance, the same
-                        # in the whole document): the LM learns to recall what followed a
-                        # word it hears again (--lm_document_distinct is then unused)
 # episodes and warm-up
 num_demos=4             # demonstrations per episode
 unit_length=50          # units per utterance (cut or padded)
@@ -109,8 +105,7 @@ option_names=(
   train_tasks test_tasks seen_tasks train_split valid_split pool_split test_split seen_split
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
   backbone_checkpoint unit_lm_config lm_document_size lm_document_distinct lm_document_labels
-  lm_document_rounds lm_document_values num_demos unit_length num_episodes num_valid_episodes
-  episode_seed
+  lm_document_rounds num_demos unit_length num_episodes num_valid_episodes episode_seed
   icl_config train_args seeds inference_args inference_model inference_tag hf_repo
 )
 orig_args=("$@")
@@ -121,8 +116,8 @@ die() { echo "error: $*" >&2; exit 1; }
 
 [ $# -eq 0 ] || die "unexpected argument '$1' ($0 --help lists the options)"
 for name in stage stop_stage ngpu nj n_clusters lm_document_size lm_document_distinct \
-  lm_document_labels lm_document_rounds lm_document_values num_demos unit_length num_episodes \
-  num_valid_episodes episode_seed; do
+  lm_document_labels lm_document_rounds num_demos unit_length num_episodes num_valid_episodes \
+  episode_seed; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer (got '${!name}')"
 done
 [ "${nj}" -ge 1 ] || die "--nj must be at least 1"
@@ -293,7 +288,7 @@ stage4() {
       --task_dirs $(units_dirs "${!split}" "${train_task_list[@]}") \
       --per_document "${lm_document_size}" --distinct "${lm_document_distinct}" \
       --labels "${lm_document_labels}" --rounds "${lm_document_rounds}" \
-      --value_units "${lm_document_values}" --output "${dumpdir}/units/icl_lm_${part}/units"
+      --output "${dumpdir}/units/icl_lm_${part}/units"
   done
   run "${threaded[@]}" "${py[@]}" -m "${bin}.pretrain_unit_lm" --config "${unit_lm_config}" \
     --train_units "${dumpdir}/units/icl_lm_train/units" \
