@@ -193,3 +193,29 @@ def test_training_curves_of_make_results(exp, tmp_path, marker, capsys):
              "--inference_tag", "decode", "--output", str(tmp_path / "RESULTS.md")]
         )  # fmt: skip
     assert "checkpoint.pth refers to posix.system" in one_error_line(capsys, info)
+
+
+def test_init_param_is_read_weights_only(unit_task_data, exp, tmp_path, marker, capsys):
+    planted = plant(tmp_path / "init.pth", torch.load(exp / "1epoch.pth"), marker)
+    cmd = common_args(unit_task_data, tmp_path / "new") + ["--max_epoch", "1"]
+    with pytest.raises(SystemExit) as info:
+        speechprompt_train.main([*cmd, "--init_param", str(planted)])
+    assert "init.pth refers to posix.system" in one_error_line(capsys, info)
+
+
+def test_init_param_starts_from_the_given_prompts(unit_task_data, exp, tmp_path):
+    init = {k: torch.randn_like(v) for k, v in torch.load(exp / "1epoch.pth").items()}
+    torch.save(init, tmp_path / "init.pth")
+    out = tmp_path / "new"
+    frozen = [
+        "--max_epoch",
+        "1",
+        "--optim_conf",
+        "lr=0.0",
+        "--init_param",
+        str(tmp_path / "init.pth"),
+    ]
+    speechprompt_train.main(common_args(unit_task_data, out) + frozen)
+    after = torch.load(out / "1epoch.pth")  # no step moved them (lr 0)
+    assert set(after) == set(init)
+    assert all(torch.equal(after[k], init[k]) for k in init)

@@ -32,6 +32,7 @@ from ..vocab import PAD
 from .data_checks import check_data_files
 from .espnet_model import TrainableStateModel, out_of_memory
 from .experiment import check_same_experiment
+from .init_param import weights_only_init_param
 from .speechprompt import (
     PROMPT_TUNING_DEFAULTS,
     add_backbone_precision_argument,
@@ -145,7 +146,8 @@ class SpeechPromptICLTask(AbsTask):
     def main_worker(cls, args: argparse.Namespace) -> None:
         """Check the episodes (one line per problem) before anything is built or trained."""
         check_episode_data(args)
-        super().main_worker(args)
+        with weights_only_init_param():  # ESPnet's --init_param loader unpickles anything
+            super().main_worker(args)
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:

@@ -40,6 +40,7 @@ from ..vocab import PAD
 from .data_checks import check_training_data
 from .espnet_model import ESPnetSpeechPromptModel
 from .experiment import check_same_experiment
+from .init_param import weights_only_init_param
 from .speech_audio import bind_data
 from .trainer import SpeechPromptTrainer
 
@@ -202,7 +203,8 @@ class SpeechPromptTask(AbsTask):
     def main_worker(cls, args: argparse.Namespace) -> None:
         """Check the data files (one line per problem) before anything is built or trained."""
         check_training_data(args)
-        super().main_worker(args)
+        with weights_only_init_param():  # ESPnet's --init_param loader unpickles anything
+            super().main_worker(args)
 
     @classmethod
     def build_iter_options(cls, args, distributed_option, mode):
