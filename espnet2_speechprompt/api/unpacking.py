@@ -2,8 +2,10 @@
 
 Every archive member and every file name in ``meta.yaml`` is checked before anything is
 written: only relative names inside the package, no ``..``, no backslashes or drive letters, no
-links or device files. An archive unpacks once into ``<cache>/<sha256 of the archive>/``, a
-directory that appears complete or not at all, and is reused for the same archive.
+links or device files; what an archive unpacks to is counted as it is written, and one that
+would pass ``$SPEECHPROMPT_MAX_PACKAGE_BYTES`` (default 8 GiB) is refused (a zip bomb). An
+archive unpacks once into ``<cache>/<sha256 of the archive>/``, a directory that appears
+complete or not at all, and is reused for the same archive.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import stat
 import tarfile
 import zipfile
@@ -28,6 +29,8 @@ from ..fileio import atomic_directory, sha256_of
 
 META = "meta.yaml"
 CACHE_ENV = "SPEECHPROMPT_CACHE_DIR"
+MAX_BYTES_ENV = "SPEECHPROMPT_MAX_PACKAGE_BYTES"
+DEFAULT_MAX_BYTES = 8 << 30  # unpacked; a package holds prompts, configs, at most a backbone
 DIGEST_LENGTH = 16  # hex digits of the archive's sha256 naming its cache directory
 REFUSED = "refusing to open it (get the package from a source you trust)"
 
@@ -172,7 +175,20 @@ def _check_archive_meta(source: Path, members: list[Member]) -> None:
             raise PackageError(f"{source}: {META} names {name!r} ({key}), which it does not hold")
 
 
-def _write_members(members: list[Member], folder: Path) -> None:
+def max_unpacked_bytes() -> int:
+    """``$SPEECHPROMPT_MAX_PACKAGE_BYTES`` (a positive integer), else 8 GiB."""
+    value = os.environ.get(MAX_BYTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise PackageError(f"${MAX_BYTES_ENV}={value!r}: give a positive number of bytes")
+    return int(value)
+
+
+def _write_members(source: Path, members: list[Member], folder: Path) -> None:
+    """Write every member under ``folder``, counting the bytes as they come (a member's
+    declared size is not trusted)."""
+    left = limit = max_unpacked_bytes()
     for member in members:
         target = folder / member.name
         if member.is_dir:
@@ -180,7 +196,14 @@ def _write_members(members: list[Member], folder: Path) -> None:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         with member.open() as src, open(target, "xb") as dst:
-            shutil.copyfileobj(src, dst)
+            while chunk := src.read(min(1 << 20, left + 1)):
+                left -= len(chunk)
+                if left < 0:
+                    raise PackageError(
+                        f"{source}: unpacks to more than {limit} bytes (${MAX_BYTES_ENV}); "
+                        f"{REFUSED}, or raise the limit"
+                    )
+                dst.write(chunk)
 
 
 class _AlreadyUnpacked(Exception):
@@ -194,7 +217,7 @@ def extract_package(source: str | os.PathLike, folder: str | os.PathLike) -> Pat
     with open_archive(source) as members:
         _check_archive_meta(source, members)
         with atomic_directory(folder) as tmp:
-            _write_members(members, tmp)
+            _write_members(source, members, tmp)
     return folder
 
 
@@ -208,7 +231,7 @@ def unpack_package(source: str | os.PathLike, cache_dir: str | os.PathLike | Non
     with open_archive(source) as members:
         _check_archive_meta(source, members)
         with contextlib.suppress(_AlreadyUnpacked), atomic_directory(target) as tmp:
-            _write_members(members, tmp)
+            _write_members(source, members, tmp)
             if (target / META).is_file():
                 raise _AlreadyUnpacked
     return target

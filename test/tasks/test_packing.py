@@ -178,6 +178,24 @@ def test_malicious_archives_are_refused_before_writing(case, tmp_path, monkeypat
     assert after == before and not list(tmp_path.glob("cache/packages/*"))
 
 
+def test_a_zip_bomb_is_refused_as_it_unpacks(tmp_path, monkeypatch):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("meta.yaml", yaml.safe_dump(_meta(["c.yaml"])))
+        archive.writestr("c.yaml", b"a: 1")
+        archive.writestr("zeros", bytes(4 << 20))  # 4 MiB of zeros: a few kB packed
+    assert bomb.stat().st_size < 64 << 10
+    monkeypatch.setenv(unpacking.MAX_BYTES_ENV, str(1 << 20))
+    with pytest.raises(PackageError, match=r"unpacks to more than 1048576 bytes") as refused:
+        unpacking.unpack_package(bomb, tmp_path / "cache")
+    assert "\n" not in str(refused.value) and _tree(tmp_path) == ["bomb.zip", "cache"]
+    monkeypatch.setenv(unpacking.MAX_BYTES_ENV, str(5 << 20))
+    assert (unpacking.unpack_package(bomb, tmp_path / "cache") / "zeros").stat().st_size == 4 << 20
+    monkeypatch.setenv(unpacking.MAX_BYTES_ENV, "lots")
+    with pytest.raises(PackageError, match="give a positive number of bytes"):
+        unpacking.extract_package(bomb, tmp_path / "out")
+
+
 def test_upload_staging_refuses_a_malicious_archive(tmp_path):
     archive = MALICIOUS["dotdot member"][0](tmp_path)
     with pytest.raises(PackageError, match="'../x' has a '..' component"):
@@ -186,7 +204,7 @@ def test_upload_staging_refuses_a_malicious_archive(tmp_path):
 
 
 def test_interrupted_unpacking_leaves_no_cache_entry(run, tmp_path, monkeypatch):
-    def fail(members, folder):
+    def fail(source, members, folder):
         (folder / "config.yaml").write_text("half")
         raise KeyboardInterrupt
 
