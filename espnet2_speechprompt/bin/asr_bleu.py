@@ -1,4 +1,4 @@
-"""ASR-BLEU and ASR-WER of generated speech: transcribe the wavs with an ASR model, then corpus
+r"""ASR-BLEU and ASR-WER of generated speech: transcribe the wavs with an ASR model, then corpus
 BLEU and word/character error rates against the reference text.
 
     python -m espnet2_speechprompt.bin.asr_bleu --wav_scp exp/decode/test/wav/wav.scp \

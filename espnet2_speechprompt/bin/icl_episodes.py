@@ -1,4 +1,4 @@
-"""Write warm-up episodes for in-context learning from the data directories of training tasks.
+r"""Write warm-up episodes for in-context learning from the data directories of training tasks.
 
     python -m espnet2_speechprompt.bin.icl_episodes \
         --train_tasks data/sc_en/train data/lid/train \

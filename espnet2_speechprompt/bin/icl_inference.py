@@ -1,4 +1,4 @@
-"""In-context learning on test tasks with warmed-up prompts, beside the baselines.
+r"""In-context learning on test tasks with warmed-up prompts, beside the baselines.
 
     python -m espnet2_speechprompt.bin.icl_inference \
         --speechprompt_train_config exp/icl/config.yaml \

@@ -1,4 +1,4 @@
-"""Warm up prompts for in-context learning on episodes of training tasks (ESPnet2 conventions).
+r"""Warm up prompts for in-context learning on episodes of training tasks (ESPnet2 conventions).
 
     python -m espnet2_speechprompt.bin.icl_train --config conf/train_icl.yaml \
         --backbone_conf checkpoint=.../checkpoint_best.pt \

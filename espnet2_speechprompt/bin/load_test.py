@@ -1,4 +1,4 @@
-"""Load-test a running task-bank server (``bin.serve``): concurrent clients send a fixed number
+r"""Load-test a running task-bank server (``bin.serve``): concurrent clients send a fixed number
 of requests whose tasks interleave, with bad requests mixed in, then stop.
 
     python -m espnet2_speechprompt.bin.load_test --url http://127.0.0.1:8000 \

@@ -1,4 +1,4 @@
-"""Label list (one label token per line) and candidate list (each distinct label sequence)
+r"""Label list (one label token per line) and candidate list (each distinct label sequence)
 from ``label`` files (``utt token [token ...]``).
 
     python -m espnet2_speechprompt.bin.make_label_list --label dump/units/train/label \

@@ -1,4 +1,4 @@
-"""Write RESULTS.md (ESPnet style) and the plots for a trained and decoded task.
+r"""Write RESULTS.md (ESPnet style) and the plots for a trained and decoded task.
 
     python -m espnet2_speechprompt.bin.make_results --expdir exp/speechprompt_train \
         --inference_tag decode_speechprompt_model_valid.acc.best --dumpdir dump \

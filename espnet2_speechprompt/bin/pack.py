@@ -1,4 +1,4 @@
-"""Pack a trained task for sharing: config + prompt-only safetensors + label list + RESULTS.md
+r"""Pack a trained task for sharing: config + prompt-only safetensors + label list + RESULTS.md
 (+ images) + the backbone's file names and sha256 (no backbone weights).
 
     python -m espnet2_speechprompt.bin.pack --train_config exp/speechprompt_train/config.yaml \

@@ -1,4 +1,4 @@
-"""Pre-train a small unit LM (or a denoising encoder-decoder) on a units file and save it as a
+r"""Pre-train a small unit LM (or a denoising encoder-decoder) on a units file and save it as a
 GSLM (or Unit mBART) release.
 
     python -m espnet2_speechprompt.bin.pretrain_unit_lm --config conf/unit_lm.yaml \

@@ -1,4 +1,4 @@
-"""Serve packed tasks that share one frozen backbone over HTTP, requests for different tasks
+r"""Serve packed tasks that share one frozen backbone over HTTP, requests for different tasks
 batched together.
 
     python -m espnet2_speechprompt.bin.serve --packages exp/commands.zip exp/intents.zip \

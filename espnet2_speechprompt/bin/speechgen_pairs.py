@@ -1,4 +1,4 @@
-"""Derive speech continuation or inpainting pairs from a units file (SpeechGen).
+r"""Derive speech continuation or inpainting pairs from a units file (SpeechGen).
 
     python -m espnet2_speechprompt.bin.speechgen_pairs --units dump/units/train/units \
         --task continuation --ratio 0.5 --out_dir dump/speechgen/continuation/train

@@ -1,4 +1,4 @@
-"""Score generated speech units without text (SpeechGen): unit BLEU against the true units, the
+r"""Score generated speech units without text (SpeechGen): unit BLEU against the true units, the
 unit error rate inside masked spans (inpainting), Auto-BLEU (repetition within a sample) and
 Self-BLEU (sameness across the samples of one input), and the perplexity of the generated
 units under the frozen backbone without prompts (``--backbone_checkpoint``). With ``--source``

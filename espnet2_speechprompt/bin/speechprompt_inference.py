@@ -1,4 +1,4 @@
-"""Run a trained SpeechPrompt task (ESPnet2 inference pattern).
+r"""Run a trained SpeechPrompt task (ESPnet2 inference pattern).
 
     python -m espnet2_speechprompt.bin.speechprompt_inference --output_dir exp/decode \
         --speechprompt_train_config exp/sp/config.yaml \

@@ -1,4 +1,4 @@
-"""Score decoded labels against references: accuracy (classification), WER/CER (sequences),
+r"""Score decoded labels against references: accuracy (classification), WER/CER (sequences),
 SUPERB slot filling, BLEU.
 
     python -m espnet2_speechprompt.bin.speechprompt_score --ref data/test/label \

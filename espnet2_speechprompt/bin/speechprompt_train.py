@@ -1,4 +1,4 @@
-"""Train prompts for a frozen speech LM (ESPnet2 conventions).
+r"""Train prompts for a frozen speech LM (ESPnet2 conventions).
 
     python -m espnet2_speechprompt.bin.speechprompt_train --config conf/train.yaml \
         --label_list data/label_list --backbone_conf checkpoint=.../checkpoint_best.pt \

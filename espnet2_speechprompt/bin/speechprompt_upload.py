@@ -1,4 +1,4 @@
-"""Share a packed task on the Hugging Face Hub (the recipes' last stage).
+r"""Share a packed task on the Hugging Face Hub (the recipes' last stage).
 
     python -m espnet2_speechprompt.bin.speechprompt_upload \
         --packed exp/speechprompt_train/speechprompt_train_valid.acc.best.zip \

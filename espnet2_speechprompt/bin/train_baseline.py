@@ -1,4 +1,4 @@
-"""Train the supervised GRU baseline on the same units and score it on test sets.
+r"""Train the supervised GRU baseline on the same units and score it on test sets.
 
     python -m espnet2_speechprompt.bin.train_baseline --label_list dump/label_list \
         --train dump/units/train --valid dump/units/valid --test dump/units/test \

@@ -1,4 +1,4 @@
-"""Write unit-LM pre-training documents: utterances of one task concatenated.
+r"""Write unit-LM pre-training documents: utterances of one task concatenated.
 
     python -m espnet2_speechprompt.bin.unit_documents \
         --task_dirs dump/units/commands_en_train dump/units/language_id_train \

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A page to listen to the generated speech: a unit codebook vocoder learnt from training audio
+r"""A page to listen to the generated speech: a unit codebook vocoder learnt from training audio
 (``espnet2_speechprompt.vocoder.codebook``: mean log-mel frame per MFCC k-means unit,
 Griffin-Lim), then for a few test utterances of each task the input, the generated and the
 reference units as audio, with the recording itself, in ``<output_dir>/index.html``.
