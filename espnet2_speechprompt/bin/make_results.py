@@ -243,6 +243,11 @@ ASR_DIRS = {"asr_bleu": "asr_", "asr_input": "input_asr_"}  # the speech, the co
 ASR_WER_COLUMNS = ("asr_wer", "asr_cer", "input_asr_wer", "input_asr_cer")
 
 
+def as_is(metric: str) -> bool:
+    """BLEU scores and perplexities are shown as they are; every other column is a rate, in %."""
+    return "bleu" in metric or metric == "perplexity"
+
+
 def expand_metrics(metrics: list[str]) -> list[str]:
     """The columns of ``--metrics``: ``speechgen`` and ``asr_wer`` stand for their scores'."""
     groups = {"speechgen": SPEECHGEN_COLUMNS, "asr_wer": ASR_WER_COLUMNS}
@@ -253,7 +258,7 @@ def metric_table(
     exp: Path, dump: Path, decodes: list[str], metrics: list[str], config
 ) -> list[str]:
     """One row per decoded set (``<decode dir>/<set>`` under ``exp``), one column per metric
-    (ESPnet style: rates in %, BLEU as is)."""
+    (ESPnet style: rates in %, BLEU and perplexity as they are)."""
     lines = [f"|dataset|Snt|{'|'.join(metrics)}|", "|---" * (len(metrics) + 2) + "|"]
     notes = []
     for name in decodes:
@@ -264,7 +269,7 @@ def metric_table(
             value = result.get(metric)
             if value is None:
                 cells.append("-")
-            elif "bleu" in metric:
+            elif as_is(metric):
                 cells.append(f"{value:.2f}")
             else:
                 cells.append(f"{100 * value:.2f}")
@@ -277,7 +282,7 @@ def metric_table(
                 f"- {name}: {result['ref_oov_tokens']} reference tokens "
                 f"({100 * result['ref_oov_rate']:.2f}%) are not in the label list"
             )
-    rates = [m for m in metrics if "bleu" not in m]
+    rates = [m for m in metrics if not as_is(m)]
     if rates:
         notes.insert(0, f"- in %: {', '.join(rates)}; decoding `{config.get('decoding', 'score')}`")
     return lines + ([""] + notes if notes else [])

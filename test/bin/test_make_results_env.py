@@ -41,9 +41,11 @@ def test_speechgen_scores_are_columns_of_the_results_table(tmp_path):
     decode = tmp_path / "exp" / "decode" / "test"
     decode.mkdir(parents=True)
     (decode / "speechgen.json").write_text(
-        '{"num_utterances": 4, "unit_bleu": 41.5, "auto_bleu_2": 12.5, "span_unit_error_rate": 0.25}'
+        '{"num_utterances": 4, "unit_bleu": 41.5, "auto_bleu_2": 12.5, "span_unit_error_rate": 0.25, '
+        '"perplexity": 3.5}'
     )
     columns = expand_metrics(["speechgen"])
     assert columns[:3] == ["unit_bleu", "span_unit_error_rate", "copy_span_unit_error_rate"]
     table = metric_table(tmp_path / "exp", tmp_path / "dump", ["decode/test"], columns, {})
-    assert "|decode/test|4|41.50|25.00|-|12.50|-|" in table
+    assert "|decode/test|4|41.50|25.00|-|12.50|-|3.50|" in table  # perplexity as it is
+    assert "- in %: span_unit_error_rate, copy_span_unit_error_rate; decoding `score`" in table
