@@ -99,9 +99,8 @@ def main(cmd: list[str] | None = None) -> None:
         valid = load_rows(args.valid_units, vocab) if args.valid_units else None
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        state, run = out / "train_state.pt", run_id(
-            args.objective, config, len(vocab), train, valid
-        )
+        state = out / "train_state.pt"
+        run = run_id(args.objective, config, len(vocab), train, valid)
         if args.objective == "denoising":  # <mask> after the units, as fairseq appends it
             model = pretrain_denoiser(train, valid, len(vocab) + 1, len(vocab), config, state, run)
             path = save_unit_mbart(model, vocab, out)

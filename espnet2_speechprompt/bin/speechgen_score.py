@@ -156,15 +156,14 @@ def lm_perplexity(checkpoint: str, rows: list[tuple[list[int], list[int], str]])
         raise SpeechPromptError("every generated utterance is empty: no perplexity")
     lm, vocab = load_unit_lm(checkpoint)
     encoder = UnitEncoder(vocab, "dict.txt")
-    total, count = 0.0, 0
-    for start in range(0, len(rows), 32):
-        batch = rows[start : start + 32]
+
+    def batch_nll(batch: list) -> tuple[float, int]:
         units, lengths = pad_batch([encoder.encode(c + u, k).tolist() for c, u, k in batch])
         context = torch.tensor([len(c) for c, _, _ in batch])
         tokens = int((lengths - context).sum()) + len(batch)  # + </s> per row
-        total += math.log(lm_ppl(lm, units, lengths, context)) * tokens
-        count += tokens
-    return math.exp(total / count)
+        return math.log(lm_ppl(lm, units, lengths, context)) * tokens, tokens
+
+    return _perplexity_over(rows, batch_nll)
 
 
 def encdec_perplexity(
@@ -179,15 +178,24 @@ def encdec_perplexity(
     model, vocab, units = bare_backbone(kind, checkpoint)
     label = {unit: 4 + i for i, unit in enumerate(units)}  # the identity verbalizer's labels
     encoder = UnitEncoder(vocab, f"the dictionary of {checkpoint}")
-    total, count = 0.0, 0
-    for start in range(0, len(rows), 32):
-        batch = rows[start : start + 32]
+
+    def batch_nll(batch: list) -> tuple[float, int]:
         source, lengths = pad_batch([encoder.encode(s, k).tolist() for s, _, k in batch])
         labels, label_lengths = pad_batch([_labels(u, label, k) for _, u, k in batch])
         with torch.no_grad():
             out = model(source, lengths, labels, label_lengths)
-        total += float(out["loss"]) * int(out["num_tokens"])
-        count += int(out["num_tokens"])
+        return float(out["loss"]) * int(out["num_tokens"]), int(out["num_tokens"])
+
+    return _perplexity_over(rows, batch_nll)
+
+
+def _perplexity_over(rows: list, batch_nll, batch_size: int = 32) -> float:
+    """exp of the summed negative log-likelihood over the summed token count of the rows'
+    batches (``batch_nll(batch)`` gives both for a batch)."""
+    total, count = 0.0, 0
+    for start in range(0, len(rows), batch_size):
+        nll, tokens = batch_nll(rows[start : start + batch_size])
+        total, count = total + nll, count + tokens
     return math.exp(total / count)
 
 

@@ -62,8 +62,7 @@ def bare_backbone(kind: str, checkpoint: str) -> tuple[PromptedModel, Dictionary
 def generate(args: argparse.Namespace, rows: list[tuple[str, list[int]]]) -> list[list[list[int]]]:
     """The samples (or the best hypothesis) of every source, as unit ids."""
     bare, vocab, units = bare_backbone(args.backbone, args.backbone_checkpoint)
-    tokens = unit_tokens(vocab)[1]
-    to_unit = dict(zip(tokens, units, strict=True))
+    to_unit = dict(zip(bare.verbalizer.label_tokens().tolist(), units, strict=True))
     encoder = UnitEncoder(vocab)
     sampling = SamplingConfig(args.temperature if args.decoding == "sample" else 0.0,
                               num_samples=args.nbest if args.decoding == "sample" else 1)  # fmt: skip

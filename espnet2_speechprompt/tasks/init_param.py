@@ -1,7 +1,7 @@
 """``--init_param`` read weights-only. ESPnet's own loader unpickles whatever the file holds
-(``weights_only=False``), so the tasks run ESPnet's training with this loader in its place:
-the same option syntax, the file read through the project's allow-list (tensors and plain
-values only), and a bad file or key one line."""
+(arbitrary objects, code included), so the tasks run ESPnet's training with this loader in
+its place: the same option syntax, the file read through the project's allow-list (tensors
+and plain values only), and a bad file or key one line."""
 
 from __future__ import annotations
 

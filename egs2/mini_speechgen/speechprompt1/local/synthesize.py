@@ -55,6 +55,7 @@ ANIMALS = {  # animal: (its verb, its place)
 VOICES = ("en-us", "en")
 SPLITS = {"pretrain": 1200, "train": 600, "dev": 60, "test": 60}
 FREE_SPLITS = ("pretrain",)  # the backbones' corpus: any verb and place for any animal
+VERBS, PLACES = zip(*ANIMALS.values(), strict=True)
 
 
 def sentence(rng, free: bool = False) -> str:
@@ -62,8 +63,7 @@ def sentence(rng, free: bool = False) -> str:
     animal = list(ANIMALS)[int(rng.integers(len(ANIMALS)))]
     verb, place = ANIMALS[animal]
     if free:
-        verbs, places = zip(*ANIMALS.values(), strict=True)
-        verb, place = verbs[int(rng.integers(len(verbs)))], places[int(rng.integers(len(places)))]
+        verb, place = VERBS[int(rng.integers(len(VERBS)))], PLACES[int(rng.integers(len(PLACES)))]
     return f"the {ADJECTIVES[int(rng.integers(len(ADJECTIVES)))]} {animal} {verb} in the {place}"
 
 
