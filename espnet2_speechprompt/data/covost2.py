@@ -1,7 +1,7 @@
 """CoVoST 2 Spanish -> English speech-to-speech: Common Voice Spanish source clips, CVSS English
 target speech.
 
-    python -m espnet2_speechprompt.data.covost2 --commonvoice $COMMONVOICE --covost $COVOST2 \
+    python -m espnet2_speechprompt.data.covost2 --commonvoice $COMMONVOICE --covost $COVOST2 \\
         --cvss $CVSS --data_dir data
 
 - ``--commonvoice``: Common Voice Spanish (version 4, as CoVoST 2 uses): ``clips/*.mp3`` and

@@ -1,6 +1,6 @@
 """Fisher Spanish -> English speech-to-speech (the textless S2ST setup of Lee et al. 2021).
 
-    python -m espnet2_speechprompt.data.fisher --fisher $FISHER \
+    python -m espnet2_speechprompt.data.fisher --fisher $FISHER \\
         --translations $FISHER_TRANSLATIONS --data_dir data [--tts_conf conf/tts.yaml]
 
 - ``--fisher``: the dir holding ``LDC2010S01`` (``data/speech/<conversation>.sph``, 8 kHz,

@@ -1,9 +1,9 @@
 """Google Speech Commands: v0.01 12 classes (the SUPERB (s3prl) keyword-spotting split), or
 v0.02 with its 35 words as the classes.
 
-    python -m espnet2_speechprompt.data.speechcommands --root $SPEECHCOMMANDS \
+    python -m espnet2_speechprompt.data.speechcommands --root $SPEECHCOMMANDS \\
         --test_root $SPEECHCOMMANDS_TEST --data_dir data [--n_shot 10 --seed 0]
-    python -m espnet2_speechprompt.data.speechcommands --class_set words35 \
+    python -m espnet2_speechprompt.data.speechcommands --class_set words35 \\
         --root $SPEECHCOMMANDS_V2 --data_dir data --task gsc_v2
 
 ``--root``: ``speech_commands_v0.01.tar.gz`` extracted (``<word>/<speaker>_nohash_<n>.wav`` for
