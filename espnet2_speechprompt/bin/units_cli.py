@@ -26,6 +26,14 @@ def add_input_args(parser: argparse.ArgumentParser, jobs: bool = True) -> None:
     group.add_argument("--checkpoint", help="fairseq HuBERT checkpoint (--feature hubert)")
     group.add_argument("--layer", type=int, help="HuBERT layer, 1-based (e.g. 6 for GSLM)")
     group.add_argument("--no-cmvn", action="store_true", help="MFCC without per-utterance CMVN")
+    group.add_argument(
+        "--smooth-frames", type=int, default=1, help="MFCC: average each frame with its "
+        "neighbours over this many frames (odd; 1: no smoothing)",
+    )  # fmt: skip
+    group.add_argument(
+        "--trim-db", type=float, help="MFCC: drop leading/trailing frames more than this many "
+        "dB below the utterance's loudest frame (default: keep every frame)",
+    )  # fmt: skip
     group.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass")
     group.add_argument("--device", default="cpu")
     group.add_argument(
@@ -54,6 +62,8 @@ def make_reader(args: argparse.Namespace) -> FeatureReader:
         checkpoint=args.checkpoint,
         layer=args.layer,
         cmvn=not args.no_cmvn,
+        smooth=args.smooth_frames,
+        trim_db=args.trim_db,
         device=args.device,
         precision=args.precision,
     )

@@ -10,6 +10,14 @@ voice, a near repeat), each at least once, the other slots drawn again from them
 repeats), in random order. A task makes ``rounds * utterances / per_document`` documents, so
 an utterance fills about ``rounds`` slots. ``per_document == distinct`` and ``labels`` at least
 the number of a task's labels: no repeats. Seeded: the same inputs give the same documents.
+
+``key_value_documents`` teaches the next step, what an episode asks: after an utterance that
+sounds like an earlier one, predict what followed the earlier one. A document is ``pairs``
+utterances of different labels of one task (keys), each followed by a short stretch of another
+utterance of the task (its value), then the pairs again in another order, each key replaced
+with probability ``near`` by another utterance of its label (the same word, most likely by
+another voice), each value as before: a value after a near repeat of its key is predictable
+only by finding the key it sounds like.
 """
 
 from __future__ import annotations
@@ -66,3 +74,46 @@ def _draw_distinct(by_label: dict, chosen: list[str], distinct: int, rng: random
         position = left[label].pop(rng.randrange(len(left[label])))
         group.append(by_label[label][position])
     return group
+
+
+def key_value_documents(
+    tasks: Sequence[tuple[str, Sequence[Utterance]]],
+    pairs: int,
+    near: float,
+    value_length: int,
+    rounds: int,
+    seed: int = 0,
+) -> list[tuple[str, list[int]]]:
+    """``(id, units)`` key-value documents (ids ``<task>-<n>``); a task makes
+    ``rounds * utterances / (2 * pairs)`` of them (see the module docstring)."""
+    if pairs < 2 or not 0.0 <= near <= 1.0 or value_length < 1 or rounds < 1:
+        raise SpeechPromptError(
+            "key-value documents need pairs >= 2, 0 <= near <= 1, value_length >= 1 and "
+            f"rounds >= 1 (got pairs {pairs}, near {near}, value_length {value_length}, "
+            f"rounds {rounds})"
+        )
+    rng = random.Random(seed)
+    documents = []
+    for task, utterances in tasks:
+        by_label = defaultdict(list)
+        for units, label in utterances:
+            by_label[label].append(units)
+        if len(by_label) < 2:
+            raise SpeechPromptError(f"task {task}: key-value documents need 2 labels or more")
+        for index in range(max(1, rounds * len(utterances) // (2 * pairs))):
+            labels = rng.sample(sorted(by_label), min(pairs, len(by_label)))
+            keys = [rng.choice(by_label[label]) for label in labels]
+            values = [_stretch(rng.choice(utterances)[0], value_length, rng) for _ in labels]
+            units = [u for key, value in zip(keys, values, strict=True) for u in [*key, *value]]
+            for j in rng.sample(range(len(labels)), len(labels)):
+                same_label = [u for u in by_label[labels[j]] if u is not keys[j]]
+                key = rng.choice(same_label) if same_label and rng.random() < near else keys[j]
+                units += [*key, *values[j]]
+            documents.append((f"{task}-{index}", units))
+    return documents
+
+
+def _stretch(units: Sequence[int], length: int, rng: random.Random) -> list[int]:
+    """``length`` consecutive units of ``units`` from a random start (all if shorter)."""
+    start = rng.randrange(max(1, len(units) - length + 1))
+    return list(units[start : start + length])

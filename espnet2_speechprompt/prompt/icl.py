@@ -1,7 +1,8 @@
 """In-context learning: a frozen unit LM reads a task from demonstrations, helped by prompts
 trained once on episodes of other tasks ("warm-up").
 
-Every utterance is cut or padded (with ``</s>``) to ``unit_length`` units; each episode maps
+Every utterance is cut to its first ``unit_length`` units or padded to them with ``</s>`` on
+the left, so that its last units sit next to the ``<sep>`` after it; each episode maps
 its labels onto backbone unit tokens by a mapping drawn anew for the episode, so the model can
 learn the mapping only from the demonstrations. Tokens of an episode with n demonstrations:
 
@@ -54,8 +55,8 @@ class EpisodeConfig:
 
 
 def fit_units(tokens: Sequence[int], length: int, pad: int = EOS) -> list[int]:
-    """``tokens`` cut to ``length``, or padded to it with ``pad``."""
-    return list(tokens[:length]) + [pad] * max(0, length - len(tokens))
+    """``tokens`` cut to their first ``length``, or padded to it with ``pad`` on the left."""
+    return [pad] * max(0, length - len(tokens)) + list(tokens[:length])
 
 
 def label_mapping(

@@ -90,14 +90,16 @@ def pretrain_unit_lm(
     config: PretrainConfig,
     state_path: str | os.PathLike | None = None,
     run_id: str = "",
+    init: TransformerDecoder | None = None,
 ) -> TransformerDecoder:
-    """Train from scratch; returns the model of the best validation epoch (eval mode).
+    """Train from scratch (or go on training ``init``: its shape is kept, the config's model
+    fields unused); returns the model of the best validation epoch (eval mode).
 
     With ``state_path``, the full training state is saved there after every epoch (atomically)
     and an interrupted run continues from it (a state of another ``run_id`` is refused).
     """
     torch.manual_seed(config.seed)
-    model = TransformerDecoder(
+    model = init or TransformerDecoder(
         DecoderConfig(
             vocab_size,
             config.embed_dim,

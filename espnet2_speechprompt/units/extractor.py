@@ -22,14 +22,16 @@ class UnitExtractor:
         checkpoint: str | None = None,
         layer: int | None = None,
         cmvn: bool = True,
+        smooth: int = 1,
+        trim_db: float | None = None,
         dedup: bool = True,
         device: str = "cpu",
         precision: str = "auto",
     ):
         self.kmeans_path, self.checkpoint, self.dedup = kmeans, checkpoint, dedup
         self.reader = build_reader(
-            feature, checkpoint=checkpoint, layer=layer, cmvn=cmvn, device=device,
-            precision=precision,
+            feature, checkpoint=checkpoint, layer=layer, cmvn=cmvn, smooth=smooth,
+            trim_db=trim_db, device=device, precision=precision,
         )  # fmt: skip
         self.quantizer = KMeansQuantizer.from_file(kmeans).to(device)
 

@@ -71,14 +71,24 @@ class MfccReader(FeatureReader):
     """Kaldi-style MFCC (13 ceps, 25 ms window, 10 ms hop, no dither) + Δ + ΔΔ = 39 dims.
 
     Samples are scaled to the 16-bit range first, as Kaldi reads wav files. ``cmvn`` (default
-    on) normalises each utterance to zero mean and unit variance per dimension.
+    on) normalises each utterance to zero mean and unit variance per dimension. ``smooth``
+    (frames, odd) averages each frame with its neighbours (after CMVN), so that units change
+    less from frame to frame and from voice to voice. ``trim_db`` drops the leading and
+    trailing frames whose energy is more than ``trim_db`` dB below the utterance's loudest
+    frame (one frame of margin kept on each side): the units then start and end with speech.
     """
 
     dim, hop, min_samples = 39, 160, 400
 
-    def __init__(self, cmvn: bool = True, num_ceps: int = 13):
+    def __init__(
+        self, cmvn: bool = True, num_ceps: int = 13, smooth: int = 1, trim_db: float | None = None
+    ):
         super().__init__()
-        self.cmvn, self.num_ceps = cmvn, num_ceps
+        if smooth < 1 or smooth % 2 == 0:
+            raise UnitsError(f"MFCC smoothing must be an odd number of frames, not {smooth}")
+        if trim_db is not None and trim_db <= 0:
+            raise UnitsError(f"trim_db must be positive (dB below the loudest frame): {trim_db}")
+        self.cmvn, self.num_ceps, self.smooth, self.trim_db = cmvn, num_ceps, smooth, trim_db
         self.dim = 3 * num_ceps
 
     def _mfcc(self, wav: torch.Tensor) -> torch.Tensor:
@@ -97,10 +107,32 @@ class MfccReader(FeatureReader):
         if self.cmvn:
             std = feats.std(dim=0, unbiased=False, keepdim=True).clamp_min(1e-5)
             feats = (feats - feats.mean(dim=0, keepdim=True)) / std
+        if self.smooth > 1:
+            feats = moving_average(feats, self.smooth)
+        if self.trim_db is not None:
+            first, last = speech_span(wav, feats.shape[0], self.trim_db)
+            feats = feats[first:last]
         return feats
 
     def extract(self, wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return _pad([self._mfcc(w) for w in wavs])
+
+
+def moving_average(frames: torch.Tensor, width: int) -> torch.Tensor:
+    """Each frame ``[T, D]`` averaged with its ``width // 2`` neighbours on each side (the edge
+    frames repeated beyond the ends)."""
+    half = width // 2
+    padded = torch.cat([frames[:1].expand(half, -1), frames, frames[-1:].expand(half, -1)])
+    return padded.unfold(0, width, 1).mean(dim=-1)
+
+
+def speech_span(wav: torch.Tensor, num_frames: int, below_db: float) -> tuple[int, int]:
+    """Frames ``[first, last)`` from the first to the last 25 ms frame whose energy is within
+    ``below_db`` dB of the loudest one, one more frame on each side."""
+    frames = wav[: (num_frames - 1) * 160 + 400].unfold(0, 400, 160)[:num_frames]
+    energy = 10 * torch.log10(frames.double().pow(2).mean(dim=-1) + 1e-10)
+    loud = torch.nonzero(energy > energy.max() - below_db).flatten()
+    return max(0, int(loud[0]) - 1), min(num_frames, int(loud[-1]) + 2)
 
 
 class HubertReader(FeatureReader):
@@ -146,13 +178,17 @@ def build_reader(
     checkpoint: str | None = None,
     layer: int | None = None,
     cmvn: bool = True,
+    smooth: int = 1,
+    trim_db: float | None = None,
     device: str = "cpu",
     precision: str = "auto",
 ) -> FeatureReader:
-    """A reader by name: ``mfcc`` or ``hubert`` (needs ``checkpoint`` and ``layer``; runs in
-    ``precision``)."""
+    """A reader by name: ``mfcc`` (``cmvn``, ``smooth``, ``trim_db``: see ``MfccReader``) or
+    ``hubert`` (needs ``checkpoint`` and ``layer``; runs in ``precision``)."""
     if kind == "mfcc":
-        return MfccReader(cmvn=cmvn)
+        return MfccReader(cmvn=cmvn, smooth=smooth, trim_db=trim_db)
+    if smooth != 1 or trim_db is not None:
+        raise UnitsError("smoothing and silence trimming are options of the mfcc feature")
     if kind == "hubert":
         if not checkpoint or layer is None:
             raise UnitsError("the hubert feature needs a checkpoint and a layer")

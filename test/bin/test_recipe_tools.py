@@ -77,6 +77,30 @@ def test_pretrain_unit_lm_does_not_continue_a_run_on_other_units(tmp_path, capsy
                      "the pre-training over"]  # fmt: skip
 
 
+def test_pretrain_unit_lm_continues_a_saved_lm(tmp_path, capsys):
+    write_sets(tmp_path)
+    data = ["--train_units", str(tmp_path / "train" / "units"), "--valid_units",
+            str(tmp_path / "valid" / "units")]  # fmt: skip
+    shape = ["--n_units", "12", "--embed_dim", "16", "--num_layers", "1", "--num_heads", "2",
+             "--ffn_dim", "32", "--max_epoch", "1"]  # fmt: skip
+    pretrain_unit_lm.main([*data, *shape, "--output_dir", str(tmp_path / "first")])
+    first, vocab = load_unit_lm(tmp_path / "first" / "checkpoint_best.pt")
+    again = [*data, "--init_from", str(tmp_path / "first"), "--max_epoch", "1"]
+    pretrain_unit_lm.main([*again, "--lr", "0", "--output_dir", str(tmp_path / "still")])
+    still, still_vocab = load_unit_lm(tmp_path / "still" / "checkpoint_best.pt")
+    assert still_vocab.symbols == vocab.symbols
+    for key, value in first.state_dict().items():  # lr 0: the weights it started from
+        torch.testing.assert_close(still.state_dict()[key], value, atol=0, rtol=0)
+    pretrain_unit_lm.main([*again, "--output_dir", str(tmp_path / "on")])
+    on, _ = load_unit_lm(tmp_path / "on" / "checkpoint_best.pt")
+    assert on.config == first.config and any(
+        not torch.equal(on.state_dict()[k], v) for k, v in first.state_dict().items()
+    )
+    with pytest.raises(SystemExit):
+        pretrain_unit_lm.main([*again, "--objective", "denoising", "--output_dir", str(tmp_path)])
+    assert "--init_from continues a unit LM (--objective lm)" in capsys.readouterr().err
+
+
 def test_gru_baseline_learns_the_units(tmp_path):
     write_sets(tmp_path)
     (tmp_path / "labels").write_text("yes\nno\nup\n")

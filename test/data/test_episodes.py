@@ -1,4 +1,6 @@
-"""Episode sampling for in-context learning: balanced, seeded, and one line for a bad pool."""
+"""Episode sampling for in-context learning: balanced, seeded, and one line for a bad pool; an
+episode's tokens: each utterance cut or left-padded to the unit length, then ``<sep>`` and its
+label."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from espnet2_speechprompt.data.episodes import (
     warmup_episode,
     warmup_episodes,
 )
+from espnet2_speechprompt.prompt.icl import EpisodeConfig, episode_tokens, fit_units
+from espnet2_speechprompt.vocab import BOS, EOS
 
 
 def pool(name: str = "cmd", labels: str = "abcde", per_label: int = 4) -> TaskPool:
@@ -77,3 +81,11 @@ def test_a_pool_smaller_than_the_demonstrations_is_one_line():
         query_episode(small, Example("q", (1,), "a"), 4, random.Random(0))
     with pytest.raises(EpisodeError, match=r"task cmd: 3 examples, fewer than the 5"):
         warmup_episodes([small], 1, 4, seed=0)
+
+
+def test_utterances_are_cut_to_their_first_units_or_padded_on_the_left():
+    assert fit_units([7, 8, 9], 5) == [EOS, EOS, 7, 8, 9]  # the last units next to <sep>
+    assert fit_units([7, 8, 9, 10], 2) == [7, 8]
+    assert fit_units([], 2, pad=1) == [1, 1]
+    tokens = episode_tokens([([5], 30), ([6, 7, 8, 9], 31)], [10, 11], EpisodeConfig(2, 3))
+    assert tokens == [EOS, EOS, 5, BOS, 30, 6, 7, 8, BOS, 31, EOS, 10, 11, BOS]

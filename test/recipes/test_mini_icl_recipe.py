@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from test.factories.recipes import copy_recipe
 
@@ -89,10 +90,14 @@ def test_debug_run_writes_the_table_the_experiment_and_the_package(tmp_path: Pat
     for task in SEEN_TASKS:
         assert f"| {task} | seen |" in rows[task]
     assert "mean (5 tasks)" in rows and "- Git hash: `" in results
-    assert (expdir / "unit_lm" / "checkpoint_best.pt").is_file()
+    for lm in ("unit_lm_repeats", "unit_lm"):  # stage 4's two parts
+        assert (expdir / lm / "checkpoint_best.pt").is_file(), lm
     with zipfile.ZipFile(exp / "speechprompt_train_icl_valid.loss.best.zip") as packed:
         names = set(packed.namelist())
+        config = yaml.safe_load(packed.read("config.yaml"))
     assert {"config.yaml", "speechprompt.safetensors", "kmeans/km.npy", "RESULTS.md"} <= names
+    extractor = config["unit_extractor_conf"]  # the units of the package's speech input
+    assert (extractor["feature"], extractor["smooth"], extractor["trim_db"]) == ("mfcc", 5, 25)
     for stage in range(1, 9):
         logs = expdir / "logs" if stage <= 5 else exp / "logs"
         assert (logs / f"stage{stage}.cmd").is_file(), stage

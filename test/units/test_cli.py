@@ -65,6 +65,22 @@ def test_learn_and_dump_mfcc_units(data_dir, km_mfcc, tmp_path):
     assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
 
 
+def test_mfcc_smoothing_and_trimming_options_reach_the_reader(data_dir, tmp_path):
+    options = ["--smooth-frames", "3", "--trim-db", "20"]
+    km = _learn(data_dir, os.fspath(tmp_path / "km.npy"), *options)
+    out = os.fspath(tmp_path / "dump")
+    assert _dump(data_dir, km, out, "--write-feats", *options) == 0
+    quantizer, reader = KMeansQuantizer.from_file(km), MfccReader(smooth=3, trim_db=20)
+    feats = dict(kaldiio.load_scp(os.path.join(out, "feats.scp")))
+    wav_dir = os.path.join(os.path.dirname(data_dir), "wavs")
+    for utt, units in read_units(os.path.join(out, "units")):
+        wav = soundfile.read(os.path.join(wav_dir, f"{utt}.wav"))[0]
+        expected, plain = reader.one(wav), MfccReader().one(wav)
+        np.testing.assert_allclose(feats[utt], expected.numpy(), atol=1e-4)
+        assert not np.allclose(feats[utt], plain.numpy(), atol=1e-2)  # smoothed
+        assert units == quantizer(expected).tolist()
+
+
 def test_job_split_and_merge_equal_a_single_run(data_dir, km_mfcc, tmp_path):
     single, split = os.fspath(tmp_path / "single"), os.fspath(tmp_path / "split")
     assert _dump(data_dir, km_mfcc, single, "--write-feats") == 0

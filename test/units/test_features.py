@@ -45,16 +45,45 @@ def test_mfcc_shape_and_normalisation():
     assert raw.shape == feats.shape and raw[:, 0].mean() > 1  # c0 is not normalised
 
 
+def test_mfcc_smoothing_averages_neighbouring_frames():
+    wav = tone(0.5, 300, 0) + tone(0.5, 1200, 1) * np.linspace(0, 1, 8000, dtype=np.float32)
+    plain, smooth = MfccReader().one(wav), MfccReader(smooth=3).one(wav)
+    assert smooth.shape == plain.shape
+    torch.testing.assert_close(smooth[1:-1], (plain[:-2] + plain[1:-1] + plain[2:]) / 3)
+    torch.testing.assert_close(smooth[0], (2 * plain[0] + plain[1]) / 3)  # edge repeated
+
+
+def test_mfcc_trimming_keeps_the_loud_stretch_and_a_frame_either_side():
+    silence, sound = np.zeros(4000, np.float32), tone(0.5, 300, 0)  # 0.25 s, 0.5 s
+    quiet = 1e-4 * np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+    wav = np.concatenate([silence + quiet, sound, silence + quiet])
+    full, trimmed = MfccReader().one(wav), MfccReader(trim_db=25).one(wav)
+    assert full.shape[0] == 1 + (16000 - 400) // 160
+    # frames wholly or partly in the tone: from 4000 - 400 + 160 to 12000 (hop 160), +1 each side
+    first, last = (4000 - 400) // 160 + 1, (12000 - 1) // 160
+    assert trimmed.shape[0] == last - first + 1 + 2
+    assert MfccReader(trim_db=25).one(sound).shape[0] == MfccReader().one(sound).shape[0]
+
+
+def test_mfcc_options_are_checked():
+    for bad in (dict(smooth=2), dict(smooth=0), dict(trim_db=0), dict(trim_db=-3.0)):
+        with pytest.raises(UnitsError):
+            MfccReader(**bad)
+    with pytest.raises(UnitsError, match="options of the mfcc feature"):
+        build_reader("hubert", checkpoint="x.pt", layer=1, smooth=5)
+
+
 @pytest.mark.parametrize(
     "reader",
     [
         lambda: MfccReader(),
+        lambda: MfccReader(smooth=5, trim_db=25),
         lambda: HubertReader(tiny_hubert("default"), layer=2, precision="float32"),
         lambda: HubertReader(
             tiny_hubert("layer_norm", layer_norm_first=True), layer=3, precision="float32"
         ),
     ],
-    ids=["mfcc", "hubert-base", "hubert-large"],
+    ids=["mfcc", "mfcc-smoothed-trimmed", "hubert-base", "hubert-large"],
 )
 def test_batched_equals_one_at_a_time(reader):
     reader = reader()

@@ -21,7 +21,9 @@ Stages (--stage N --stop_stage M runs N..M):
    3  units: learn k-means on the training tasks' --train_split audio (--learn_kmeans true),
       dump the units of every task dir → \${dumpdir}/units/<task>_<split>/{units,label}
    4  pre-train a small unit LM (only without --backbone_checkpoint) on documents of
-      --lm_document_size utterances of one training task, some said again → \${expdir}/unit_lm
+      --lm_document_size utterances of one training task, some said again → \${expdir}/unit_lm;
+      with --unit_lm_pairs_config it then goes on, on key-value documents (pairs of an
+      utterance and a stretch of another, then the pairs again with keys by other voices)
    5  warm-up episodes of the training tasks → \${dumpdir}/icl_episodes
 Stages 6-9 write to the experiment dir <exp> = \${expdir}/speechprompt_<name>, <name> being
 --tag or else the --icl_config file's name without .yaml:
@@ -74,6 +76,9 @@ kmeans=                 # an existing k-means file (.npy centres or joblib km.bi
 learn_kmeans=false      # learn k-means on the training tasks instead (stage 3)
 n_clusters=100          # k-means size when learning it
 dedup=true              # collapse repeated units (GSLM expects it)
+mfcc_smooth=1           # MFCC: average each frame over this many frames (odd; 1: none)
+trim_db=                # MFCC: drop leading/trailing frames this many dB below the loudest
+                        # (empty: keep every frame)
 # backbone
 backbone_checkpoint=    # frozen unit LM checkpoint (dict.txt beside it); empty: stage 4
 unit_lm_config=         # stage 4 config (yaml)
@@ -83,6 +88,12 @@ lm_document_labels=2    # their labels drawn among this many (fewer labels than 
                         # utterances: some share one, near repeats); repeats teach the LM
                         # to use its context
 lm_document_rounds=3    # stage 4: document slots per utterance, about
+unit_lm_pairs_config=   # stage 4, second part (yaml; empty: none): go on pre-training on
+                        # key-value documents → \${expdir}/unit_lm (the first part then
+                        # goes to \${expdir}/unit_lm_repeats)
+lm_pairs=3              # key-value pairs per document (utterances of different labels)
+lm_pairs_near=0.5       # chance a key comes back as another utterance of its label
+lm_pairs_value=3        # units of a value (a stretch of another utterance of the task)
 # episodes and warm-up
 num_demos=4             # demonstrations per episode
 unit_length=50          # units per utterance (cut or padded)
@@ -104,8 +115,9 @@ option_names=(
   skip_data_prep skip_train skip_eval skip_packing skip_upload skip_upload_hf
   train_tasks test_tasks seen_tasks train_split valid_split pool_split test_split seen_split
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
-  backbone_checkpoint unit_lm_config lm_document_size lm_document_distinct lm_document_labels
-  lm_document_rounds num_demos unit_length num_episodes num_valid_episodes episode_seed
+  mfcc_smooth trim_db backbone_checkpoint unit_lm_config lm_document_size lm_document_distinct
+  lm_document_labels lm_document_rounds unit_lm_pairs_config lm_pairs lm_pairs_near
+  lm_pairs_value num_demos unit_length num_episodes num_valid_episodes episode_seed
   icl_config train_args seeds inference_args inference_model inference_tag hf_repo
 )
 orig_args=("$@")
@@ -116,11 +128,14 @@ die() { echo "error: $*" >&2; exit 1; }
 
 [ $# -eq 0 ] || die "unexpected argument '$1' ($0 --help lists the options)"
 for name in stage stop_stage ngpu nj n_clusters lm_document_size lm_document_distinct \
-  lm_document_labels lm_document_rounds num_demos unit_length num_episodes num_valid_episodes \
-  episode_seed; do
+  lm_document_labels lm_document_rounds lm_pairs lm_pairs_value mfcc_smooth num_demos \
+  unit_length num_episodes num_valid_episodes episode_seed; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer (got '${!name}')"
 done
 [ "${nj}" -ge 1 ] || die "--nj must be at least 1"
+[ $((mfcc_smooth % 2)) -eq 1 ] || die "--mfcc_smooth must be odd (got ${mfcc_smooth})"
+[[ ${trim_db} =~ ^([0-9]+([.][0-9]*)?)?$ ]] \
+  || die "--trim_db must be a positive number of dB or empty (got '${trim_db}')"
 case "${unit_feature}" in
   mfcc | hubert) ;;
   *) die "--unit_feature must be mfcc or hubert (got '${unit_feature}')" ;;
@@ -263,7 +278,7 @@ stage3() {
 }
 
 stage4() {
-  local part split dset
+  local part split dset first
   local -a n_units=()
   if [ -n "${backbone_checkpoint}" ]; then
     log "stage 4: skipped (the backbone is --backbone_checkpoint ${backbone_checkpoint})"
@@ -290,9 +305,24 @@ stage4() {
       --labels "${lm_document_labels}" --rounds "${lm_document_rounds}" \
       --output "${dumpdir}/units/icl_lm_${part}/units"
   done
+  first=$(dirname "${backbone}")
+  if [ -n "${unit_lm_pairs_config}" ]; then first=${expdir}/unit_lm_repeats; fi
   run "${threaded[@]}" "${py[@]}" -m "${bin}.pretrain_unit_lm" --config "${unit_lm_config}" \
     --train_units "${dumpdir}/units/icl_lm_train/units" \
-    --valid_units "${dumpdir}/units/icl_lm_valid/units" "${n_units[@]}" \
+    --valid_units "${dumpdir}/units/icl_lm_valid/units" "${n_units[@]}" --output_dir "${first}"
+  [ -n "${unit_lm_pairs_config}" ] || return 0
+  for part in train valid; do
+    split=${part}_split
+    # shellcheck disable=SC2046  # one dir a word
+    run "${py[@]}" -m "${bin}.unit_documents" --kind key_value \
+      --task_dirs $(units_dirs "${!split}" "${train_task_list[@]}") --pairs "${lm_pairs}" \
+      --near "${lm_pairs_near}" --value_length "${lm_pairs_value}" \
+      --rounds "${lm_document_rounds}" --output "${dumpdir}/units/icl_lm_pairs_${part}/units"
+  done
+  run "${threaded[@]}" "${py[@]}" -m "${bin}.pretrain_unit_lm" \
+    --config "${unit_lm_pairs_config}" --init_from "${first}" \
+    --train_units "${dumpdir}/units/icl_lm_pairs_train/units" \
+    --valid_units "${dumpdir}/units/icl_lm_pairs_valid/units" \
     --output_dir "$(dirname "${backbone}")"
 }
 
@@ -311,7 +341,8 @@ stage5() {
 
 stage6() {
   local part name
-  local -a data=()
+  local -a data=() feature_opts=() extractor_opts=()
+  set_mfcc_opts
   need "${episodes}/episodes.yaml" 5
   [ -f "${icl_config}" ] || die "stage 6 needs --icl_config <yaml>"
   [ -f "${backbone}" ] || die "stage 6 needs the backbone ${backbone}: run --stage 4 or" \
@@ -329,7 +360,7 @@ stage6() {
     --episode_conf "num_demos=${num_demos}" --episode_conf "unit_length=${unit_length}" \
     --unit_extractor_conf "kmeans=$(yaml_str "${km}")" \
     --unit_extractor_conf "feature=${unit_feature}" --unit_extractor_conf "dedup=${dedup}" \
-    "${data[@]}" --resume true --output_dir "${exp}" "${train_args_words[@]}"
+    "${extractor_opts[@]}" "${data[@]}" --resume true --output_dir "${exp}" "${train_args_words[@]}"
 }
 
 stage7() {

@@ -7,8 +7,9 @@
 set -euo pipefail
 
 ./icl.sh \
-  --unit_feature mfcc --learn_kmeans true --n_clusters 100 --dedup true \
-  --unit_lm_config conf/unit_lm.yaml --icl_config conf/train_icl.yaml \
+  --unit_feature mfcc --mfcc_smooth 5 --trim_db 25 --learn_kmeans true --n_clusters 50 \
+  --dedup true --unit_length 16 --unit_lm_config conf/unit_lm.yaml \
+  --unit_lm_pairs_config conf/unit_lm_pairs.yaml --icl_config conf/train_icl.yaml \
   --seen_tasks "commands_en speaking_rate" \
   --nj "$(env -u OMP_NUM_THREADS nproc 2>/dev/null || echo 2)" "$@"
 echo "$0: done in $((SECONDS / 60)) min $((SECONDS % 60)) s"

@@ -112,6 +112,19 @@ set_feature_opts() {  # feature_opts=(the options of learn_kmeans/dump_units for
     [ -f "${feature_checkpoint}" ] || die "--feature_checkpoint ${feature_checkpoint}: no such file"
     feature_opts+=(--checkpoint "${feature_checkpoint}" --layer "${feature_layer}")
   fi
+  set_mfcc_opts
+}
+
+set_mfcc_opts() {  # MFCC smoothing and trimming (icl.sh options) → feature_opts, extractor_opts
+  extractor_opts=()
+  if [ "${mfcc_smooth:-1}" != 1 ]; then
+    feature_opts+=(--smooth-frames "${mfcc_smooth}")
+    extractor_opts+=(--unit_extractor_conf "smooth=${mfcc_smooth}")
+  fi
+  if [ -n "${trim_db:-}" ]; then
+    feature_opts+=(--trim-db "${trim_db}")
+    extractor_opts+=(--unit_extractor_conf "trim_db=${trim_db}")
+  fi
 }
 
 format_set() {  # format_set <data dir> <out dir>: its audio as 16 kHz mono wavs → <out dir>
