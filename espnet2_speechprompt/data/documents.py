@@ -49,11 +49,7 @@ def unit_documents(
     rng = random.Random(seed)
     documents = []
     for task, utterances in tasks:
-        by_label = defaultdict(list)
-        for units, label in utterances:
-            by_label[label].append(units)
-        if not by_label:
-            raise SpeechPromptError(f"task {task}: no utterances to make documents of")
+        by_label = _by_label(task, utterances, 1, "no utterances to make documents of")
         names = sorted(by_label)
         for index in range(max(1, rounds * len(utterances) // per_document)):
             chosen = rng.sample(names, min(labels, len(names)))
@@ -95,11 +91,7 @@ def key_value_documents(
     rng = random.Random(seed)
     documents = []
     for task, utterances in tasks:
-        by_label = defaultdict(list)
-        for units, label in utterances:
-            by_label[label].append(units)
-        if len(by_label) < 2:
-            raise SpeechPromptError(f"task {task}: key-value documents need 2 labels or more")
+        by_label = _by_label(task, utterances, 2, "key-value documents need 2 labels or more")
         for index in range(max(1, rounds * len(utterances) // (2 * pairs))):
             labels = rng.sample(sorted(by_label), min(pairs, len(by_label)))
             keys = [rng.choice(by_label[label]) for label in labels]
@@ -111,6 +103,19 @@ def key_value_documents(
                 units += [*key, *values[j]]
             documents.append((f"{task}-{index}", units))
     return documents
+
+
+def _by_label(
+    task: str, utterances: Sequence[Utterance], at_least: int, otherwise: str
+) -> dict[str, list[Sequence[int]]]:
+    """The units of ``utterances`` by label; one error (``otherwise``) with fewer labels than
+    ``at_least``."""
+    by_label = defaultdict(list)
+    for units, label in utterances:
+        by_label[label].append(units)
+    if len(by_label) < at_least:
+        raise SpeechPromptError(f"task {task}: {otherwise}")
+    return by_label
 
 
 def _stretch(units: Sequence[int], length: int, rng: random.Random) -> list[int]:
