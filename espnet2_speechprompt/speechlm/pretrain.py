@@ -99,14 +99,18 @@ def pretrain_unit_lm(
     and an interrupted run continues from it (a state of another ``run_id`` is refused).
     """
     torch.manual_seed(config.seed)
-    model = init or TransformerDecoder(
-        DecoderConfig(
-            vocab_size,
-            config.embed_dim,
-            config.ffn_dim,
-            config.num_layers,
-            config.num_heads,
-            max_positions=config.max_positions,
+    model = (
+        init
+        if init is not None
+        else TransformerDecoder(
+            DecoderConfig(
+                vocab_size,
+                config.embed_dim,
+                config.ffn_dim,
+                config.num_layers,
+                config.num_heads,
+                max_positions=config.max_positions,
+            )
         )
     )
     train_from_scratch(
