@@ -130,7 +130,11 @@ def check_settings(config: Mapping) -> None:
     verbalizer = registered(VERBALIZERS, "verbalizer", config.get("verbalizer"))
     backbone.from_conf(config.get("backbone_conf"))
     verbalizer.from_conf(config.get("verbalizer_conf"))
-    PromptConfig.from_conf(config.get("prompt_conf"))
+    if PromptConfig.from_conf(config.get("prompt_conf")).separator_init != "random":
+        raise ConfigError(
+            "prompt_conf.separator_init: 'unit' is chosen on episodes by the in-context "
+            "learning warm-up (icl_train) only; prompt tuning starts from 'random'"
+        )
     check_extractor_conf(config.get("unit_extractor_conf"))
 
 

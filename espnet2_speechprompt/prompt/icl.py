@@ -142,3 +142,32 @@ class PromptedICL(FrozenBackbone, nn.Module):
         scores = logprobs.gather(1, candidates - NUM_SPECIALS)
         free = logprobs.argmax(-1) + NUM_SPECIALS
         return scores.argmax(-1), scores, free
+
+    @torch.no_grad()
+    def separator_from_units(
+        self, episodes: torch.Tensor, targets: torch.Tensor, batch_size: int = 64
+    ) -> int:
+        """Start the separator as the backbone's embedding of the unit token under which the
+        model, untrained, has the lowest loss on ``episodes`` ``[B, T]`` with query labels
+        ``targets`` ``[B]``; returns that token. A unit token the LM has seen before lets its
+        own copying find what followed each earlier ``<sep>`` (the demonstrations' labels);
+        a random vector does not, and warm-up may then stay near chance for many epochs."""
+        if self.prompts.separator is None:
+            raise SpeechPromptError("separator_from_units needs a trainable separator")
+        was_training = self.training
+        self.eval()
+        units = self.label_tokens
+        embeds = self.backbone.embed(units[None])[0].to(self.prompts.separator.dtype)
+        losses = []
+        for embed in embeds:
+            self.prompts.separator.copy_(embed)
+            total = sum(
+                self(episodes[i : i + batch_size], targets[i : i + batch_size])["loss"].item()
+                * len(episodes[i : i + batch_size])
+                for i in range(0, len(episodes), batch_size)
+            )
+            losses.append(total / len(episodes))
+        best = min(range(len(losses)), key=losses.__getitem__)
+        self.prompts.separator.copy_(embeds[best])
+        self.train(was_training)
+        return int(units[best])

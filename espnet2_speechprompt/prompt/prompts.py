@@ -22,6 +22,8 @@ from ..options import check_keys
 from ..speechlm.layers import PromptVectors
 from ..vocab import UNK
 
+SEPARATOR_INITS = ("random", "unit")
+
 
 @dataclass
 class PromptConfig:
@@ -36,6 +38,13 @@ class PromptConfig:
     # a trainable vector for masked source units (speech inpainting), instead of the
     # dictionary's <mask>; the source's placeholder <unk> tokens take it
     mask_vector: bool = False
+    # the deep prompt's own init std (None: init_std); small values leave the frozen LM's
+    # attention much as it was at the start of training
+    deep_init_std: float | None = None
+    # the separator's start: "random" (N(0, init_std)) or "unit": the backbone's embedding of
+    # a unit token, the one under which the untrained model does best on training data (chosen
+    # by the in-context-learning warm-up before it trains: prompt.icl.separator_from_units)
+    separator_init: str = "random"
 
     @classmethod
     def from_conf(cls, conf: dict | None, option: str = "prompt_conf") -> PromptConfig:
@@ -54,6 +63,13 @@ class PromptConfig:
                 )
         if not 0.0 <= float(self.dropout) < 1.0:
             raise SpeechPromptError(f"prompt_conf.dropout must be in [0, 1), not {self.dropout!r}")
+        if self.separator_init not in SEPARATOR_INITS:
+            raise SpeechPromptError(
+                f"prompt_conf.separator_init must be one of {', '.join(SEPARATOR_INITS)}, not "
+                f"{self.separator_init!r}"
+            )
+        if self.separator_init == "unit" and not self.separator:
+            raise SpeechPromptError("prompt_conf.separator_init: unit needs separator: true")
 
 
 def masked_embeds(
@@ -85,8 +101,9 @@ class Prompts(nn.Module):
             if config.input_length > 0
             else None
         )
+        deep_std = std if config.deep_init_std is None else config.deep_init_std
         self.deep_prompt = (
-            nn.Parameter(torch.randn(num_layers, 2, config.deep_length, dim) * std)
+            nn.Parameter(torch.randn(num_layers, 2, config.deep_length, dim) * deep_std)
             if config.deep_length > 0
             else None
         )

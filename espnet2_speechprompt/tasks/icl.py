@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -43,6 +44,7 @@ from .speechprompt import (
 from .trainer import SpeechPromptTrainer
 
 DATA_NAMES = ("episode", "target")
+SEPARATOR_SEARCH_EPISODES = 256  # training episodes that choose the separator's start
 
 
 class ESPnetICLModel(TrainableStateModel):
@@ -100,6 +102,41 @@ def check_episode_data(args: argparse.Namespace) -> None:
                 check(entry.key, {name: np.asarray(parse_ints(entry, "token"), dtype=np.int64)})
 
 
+def first_training_episodes(
+    args: argparse.Namespace, count: int
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The first ``count`` training episodes and their query labels' tokens (None without
+    training data)."""
+    files = getattr(args, "train_data_path_and_name_and_type", None) or []
+    paths = {entry[1]: entry[0] for entry in files if len(entry) == 3}
+    if not all(name in paths for name in DATA_NAMES):
+        return None
+    episodes = read_entries(paths["episode"], "episode file")[:count]
+    targets = {entry.key: entry for entry in read_entries(paths["target"], "target file")}
+    missing = [entry.key for entry in episodes if entry.key not in targets]
+    if missing:
+        raise SpeechPromptDataError(
+            f"{paths['target']}: no target for episode {missing[0]} of {paths['episode']}"
+        )
+    rows = [parse_ints(entry, "token") for entry in episodes]
+    labels = [parse_ints(targets[entry.key], "token")[0] for entry in episodes]
+    return torch.tensor(rows), torch.tensor(labels)
+
+
+def start_separator(prompted: PromptedICL, args: argparse.Namespace) -> None:
+    """``prompt_conf.separator_init: unit``: the separator starts as the unit embedding that
+    does best on the first training episodes (``PromptedICL.separator_from_units``)."""
+    data = first_training_episodes(args, SEPARATOR_SEARCH_EPISODES)
+    if data is None:
+        logging.info("separator_init unit: no training episodes given, the separator is random")
+        return
+    token = prompted.separator_from_units(*data)
+    logging.info(
+        f"separator_init unit: the separator starts as the embedding of unit token {token} "
+        f"(lowest loss of the untrained model on {len(data[0])} training episodes)"
+    )
+
+
 class SpeechPromptICLTask(AbsTask):
     """The options and data of the warm-up; the model is the library's (``api.build_icl``)."""
 
@@ -124,7 +161,9 @@ class SpeechPromptICLTask(AbsTask):
             action=NestedDictAction,
             default=copy.deepcopy(ICL_OPTION_DEFAULTS["prompt_conf"]),
             help="Prompt settings: input_length (default 5), deep_length (default 0: no deep "
-            "prompt), separator (default true: a trainable <sep>), dropout, init_std",
+            "prompt), separator (default true: a trainable <sep>), dropout, init_std, deep_init_std "
+            "(default: init_std), separator_init (random, or unit: the unit embedding under "
+            "which the untrained model does best on the first training episodes)",
         )
         group.add_argument(
             "--episode_conf",
@@ -173,4 +212,6 @@ class SpeechPromptICLTask(AbsTask):
         model.keep_backbone_dtype(
             resolve_backbone_dtype(args.backbone_precision, training_device(args))
         )
+        if prompted.prompts.config.separator_init == "unit":
+            start_separator(prompted, args)  # in the precision the warm-up trains in
         return model

@@ -20,7 +20,11 @@ from espnet2_speechprompt.api.icl_builder import (  # noqa: E402
     ICL_TRAINER_KEYS_NEAR_OPTIONS,
 )
 from espnet2_speechprompt.bin import icl_train  # noqa: E402
-from espnet2_speechprompt.tasks.icl import SpeechPromptICLTask  # noqa: E402
+from espnet2_speechprompt.tasks.icl import (  # noqa: E402
+    SEPARATOR_SEARCH_EPISODES,
+    SpeechPromptICLTask,
+    first_training_episodes,
+)
 from test.factories.icl_data import task_args  # noqa: E402
 
 PROMPT_KEYS = {"prompted.prompts.input_prompt", "prompted.prompts.separator"}
@@ -87,6 +91,24 @@ def test_build_model_trains_prompts_only(icl_task_data):
     trainable = {k for k, p in model.named_parameters() if p.requires_grad}
     assert trainable == PROMPT_KEYS
     assert set(model.state_dict()) == PROMPT_KEYS
+
+
+def test_separator_init_unit_starts_from_the_best_unit_embedding(icl_task_data):
+    args = SpeechPromptICLTask.get_parser().parse_args(
+        _args(icl_task_data, Path("unused"), "--prompt_conf", "separator_init=unit")
+    )
+    prompted = SpeechPromptICLTask.build_model(args).prompted
+    episodes, targets = first_training_episodes(args, SEPARATOR_SEARCH_EPISODES)
+    assert len(episodes) == len(targets) == 40  # every training episode of the tiny data
+    units = prompted.label_tokens
+    embeds = prompted.backbone.embed(units[None])[0].detach().float()
+    separator = prompted.prompts.separator.detach()
+    token = prompted.separator_from_units(episodes, targets)
+    torch.testing.assert_close(separator, embeds[units.tolist().index(token)])
+    random_start = SpeechPromptICLTask.build_model(
+        SpeechPromptICLTask.get_parser().parse_args(_args(icl_task_data, Path("unused")))
+    ).prompted.prompts.separator.detach()
+    assert not any(torch.equal(random_start, e) for e in embeds)
 
 
 def test_resumed_warm_up_gives_the_same_prompts(icl_task_data, trained, tmp_path):

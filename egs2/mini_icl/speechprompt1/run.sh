@@ -8,7 +8,7 @@ set -euo pipefail
 
 ./icl.sh \
   --unit_feature mfcc --mfcc_smooth 5 --trim_db 25 --learn_kmeans true --n_clusters 50 \
-  --dedup true --unit_length 16 --unit_lm_config conf/unit_lm.yaml \
+  --dedup true --unit_length 16 --num_episodes 16000 --unit_lm_config conf/unit_lm.yaml \
   --unit_lm_pairs_config conf/unit_lm_pairs.yaml --icl_config conf/train_icl.yaml \
   --seen_tasks "commands_en speaking_rate" \
   --nj "$(env -u OMP_NUM_THREADS nproc 2>/dev/null || echo 2)" "$@"
