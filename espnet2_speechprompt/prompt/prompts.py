@@ -63,6 +63,10 @@ class PromptConfig:
                 )
         if not 0.0 <= float(self.dropout) < 1.0:
             raise SpeechPromptError(f"prompt_conf.dropout must be in [0, 1), not {self.dropout!r}")
+        for name in ("init_std", "deep_init_std"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value >= 0):
+                raise SpeechPromptError(f"prompt_conf.{name} must be a number >= 0, not {value!r}")
         if self.separator_init not in SEPARATOR_INITS:
             raise SpeechPromptError(
                 f"prompt_conf.separator_init must be one of {', '.join(SEPARATOR_INITS)}, not "

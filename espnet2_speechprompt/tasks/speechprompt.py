@@ -177,8 +177,9 @@ class SpeechPromptTask(AbsTask):
             "--prompt_conf",
             action=NestedDictAction,
             default=OPTION_DEFAULTS["prompt_conf"],
-            help="Prompt settings: input_length, deep_length, separator, dropout, init_std "
-            "(encoder-decoder backbones: decoder_deep_length; no separator)",
+            help="Prompt settings: input_length, deep_length, separator, dropout, init_std, "
+            "deep_init_std (default: init_std), mask_vector (encoder-decoder backbones: "
+            "decoder_deep_length; no separator)",
         )
         for choices in cls.class_choices_list:
             choices.add_arguments(group)

@@ -69,6 +69,8 @@ def test_bad_separator_settings_are_one_line():
         PromptConfig(separator_init="zeros")
     with pytest.raises(SpeechPromptError, match="separator_init: unit needs separator: true"):
         PromptConfig(separator=False, separator_init="unit")
+    with pytest.raises(SpeechPromptError, match="deep_init_std must be a number >= 0, not -0.1"):
+        PromptConfig(deep_init_std=-0.1)
     config = {"backbone": "gslm", "verbalizer": "fixed", "prompt_conf": {"separator_init": "unit"}}
     with pytest.raises(ConfigError, match="in-context learning warm-up .* only"):
         check_settings(config)
