@@ -75,7 +75,7 @@ def test_character_sequence_task_through_stages_4_to_9(tmp_path):
         "--stop_stage", "9", "--nj", "2", "--kmeans", str(tmp_path / "km.npy"),
         "--backbone_checkpoint", str(data / "lm" / "checkpoint_best.pt"),
         "--speechprompt_config", "conf/seq.yaml", "--inference_config", "conf/decode_seq.yaml",
-        "--metrics", "char_wer char_cer acc",
+        "--metrics", "char_wer char_cer acc", "--mfcc_smooth", "3", "--trim_db", "20",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Z" in (recipe / "dump" / "label_list").read_text().split()
@@ -94,6 +94,8 @@ def test_character_sequence_task_through_stages_4_to_9(tmp_path):
     assert "## Environments" in results and "confusion_valid.png" not in results
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["candidate_list"] is None  # greedy: the candidate list is not embedded
+    extractor = config["unit_extractor_conf"]  # a package's speech input gets stage 3's units
+    assert (extractor["smooth"], extractor["trim_db"]) == (3, 20)
 
 
 def tone(freq: float, seconds: float = 0.4) -> np.ndarray:
@@ -132,6 +134,39 @@ def test_target_units_stage_3(tmp_path):
     out = stages(recipe, *common, "--tgt_units", "true")
     assert out.returncode == 1
     assert "stage 3 needs dump/raw/train/tgt_wav.scp: run --stage 2 first" in out.stderr
+
+
+def test_mfcc_smoothing_and_trimming_reach_stage_3(tmp_path):
+    recipe = setup_recipe(tmp_path / "smooth" / "speechprompt1")
+    np.save(tmp_path / "km.npy", np.random.default_rng(0).normal(size=(24, 39)).astype(np.float32))
+    for split in ("train", "valid"):
+        raw = recipe / "dump" / "raw" / split
+        raw.mkdir(parents=True)
+        silence = np.zeros(4000, dtype=np.float32)
+        for i in range(2):
+            sound = np.concatenate([silence, tone(200 + 80 * i), silence])
+            soundfile.write(raw / f"{split}{i}.wav", sound, 16000)
+        (raw / "wav.scp").write_text(
+            "".join(f"{split}{i} {raw}/{split}{i}.wav\n" for i in range(2))
+        )
+        (raw / "label").write_text(f"{split}0 a\n{split}1 b\n")
+    common = ["--train_set", "train", "--valid_set", "valid", "--stage", "3", "--stop_stage", "3",
+              "--kmeans", str(tmp_path / "km.npy"), "--nj", "1"]  # fmt: skip
+    out = stages(recipe, *common, "--mfcc_smooth", "3", "--trim_db", "20")
+    assert out.returncode == 0, out.stderr[-3000:]
+    from espnet2_speechprompt.bin import dump_units
+
+    wav_scp, km = str(recipe / "dump/raw/valid/wav.scp"), str(tmp_path / "km.npy")
+    for name, extra in (("plain", []), ("smooth", ["--smooth-frames", "3", "--trim-db", "20"])):
+        dump_units.main(["--wav-scp", wav_scp, "--feature", "mfcc", "--km", km, *extra,
+                         "--dedup", "--out-dir", str(tmp_path / name)])  # fmt: skip
+    units = (recipe / "dump" / "units" / "valid" / "units").read_text()
+    assert units == (tmp_path / "smooth" / "units").read_text()
+    assert units != (tmp_path / "plain" / "units").read_text()
+    for bad, error in ((["--mfcc_smooth", "2"], "--mfcc_smooth must be odd (got 2)"),
+                       (["--trim_db", "loud"], "--trim_db must be a positive number of dB")):  # fmt: skip
+        out = stages(recipe, *common, *bad)
+        assert out.returncode == 1 and error in out.stderr.splitlines()[-1]
 
 
 def test_speechgen_pairs_stage_3(tmp_path):

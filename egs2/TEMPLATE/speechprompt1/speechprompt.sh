@@ -79,6 +79,8 @@ kmeans=                 # an existing k-means file (.npy centres or joblib km.bi
 learn_kmeans=false      # learn k-means on the training set instead (stage 3)
 n_clusters=100          # k-means size when learning it
 dedup=true              # collapse repeated units (GSLM and Unit mBART expect it)
+mfcc_smooth=1           # MFCC: average each frame over this many frames (odd; 1: none)
+trim_db=                # MFCC: drop leading/trailing frames this many dB below the loudest
 tgt_units=false         # stage 3: also the units of tgt_wav.scp, written as label (S2ST)
 speechgen_task=         # stage 3: continuation | inpainting pairs from each set's units
                         # (SpeechGen): the source units the backbone reads and the label
@@ -121,7 +123,8 @@ option_names=(
   local_data_opts skip_data_prep skip_train skip_eval skip_packing skip_upload skip_upload_hf
   train_set valid_set test_sets
   unit_feature feature_checkpoint feature_layer kmeans learn_kmeans n_clusters dedup
-  tgt_units speechgen_task speechgen_opts fixed_label_list backbone_checkpoint input
+  mfcc_smooth trim_db tgt_units speechgen_task speechgen_opts fixed_label_list
+  backbone_checkpoint input
   unit_lm_config unit_lm_train_set unit_lm_objective
   speechprompt_config train_args inference_config inference_args inference_model
   inference_tag metrics
@@ -136,9 +139,12 @@ die() { echo "error: $*" >&2; exit 1; }
 if [ $# -gt 0 ]; then
   die "unexpected argument '$1' ($0 --help lists the options)"
 fi
-for name in stage stop_stage ngpu nj n_clusters; do
+for name in stage stop_stage ngpu nj n_clusters mfcc_smooth; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer (got '${!name}')"
 done
+[ $((mfcc_smooth % 2)) -eq 1 ] || die "--mfcc_smooth must be odd (got ${mfcc_smooth})"
+[[ ${trim_db} =~ ^([0-9]+([.][0-9]*)?)?$ ]] \
+  || die "--trim_db must be a positive number of dB or empty (got '${trim_db}')"
 [ "${nj}" -ge 1 ] || die "--nj must be at least 1"
 [ -n "${inference_nj}" ] || inference_nj=${nj}
 [[ ${inference_nj} =~ ^[1-9][0-9]*$ ]] \
@@ -243,6 +249,7 @@ threaded=(env "OMP_NUM_THREADS=${nj}")  # a one-process step uses --nj threads (
 
 set_task_opts() {  # task_opts=(options of stages 6 and 7: config, backbone, labels, units, data)
   local part dset
+  local -a feature_opts=() extractor_opts=()
   task_opts=(--config "${speechprompt_config}"
     --backbone_conf "checkpoint=$(yaml_str "${backbone}")"
     --label_list "${dumpdir}/label_list")
@@ -253,6 +260,8 @@ set_task_opts() {  # task_opts=(options of stages 6 and 7: config, backbone, lab
   if [ "${input}" = units ]; then
     task_opts+=(--unit_extractor_conf "kmeans=$(yaml_str "${km}")"
       --unit_extractor_conf "feature=${unit_feature}" --unit_extractor_conf "dedup=${dedup}")
+    set_mfcc_opts
+    task_opts+=("${extractor_opts[@]}")
     if [ "${unit_feature}" = hubert ]; then
       task_opts+=(--unit_extractor_conf "checkpoint=$(yaml_str "${feature_checkpoint}")"
         --unit_extractor_conf "layer=${feature_layer}")

@@ -115,7 +115,7 @@ set_feature_opts() {  # feature_opts=(the options of learn_kmeans/dump_units for
   set_mfcc_opts
 }
 
-set_mfcc_opts() {  # MFCC smoothing and trimming (icl.sh options) → feature_opts, extractor_opts
+set_mfcc_opts() {  # --mfcc_smooth and --trim_db → feature_opts, extractor_opts
   extractor_opts=()
   if [ "${mfcc_smooth:-1}" != 1 ]; then
     feature_opts+=(--smooth-frames "${mfcc_smooth}")
