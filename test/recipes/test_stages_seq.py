@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,22 @@ def tone(freq: float, seconds: float = 0.4) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+def tone_recipe(tmp_path: Path, name: str, sound: Callable[[int], np.ndarray]) -> Path:
+    """A recipe with random k-means (tmp_path/km.npy) and 3 tones in dump/raw/{train,valid},
+    ``sound(i)`` the i-th utterance's samples."""
+    recipe = setup_recipe(tmp_path / name / "speechprompt1")
+    np.save(tmp_path / "km.npy", np.random.default_rng(0).normal(size=(24, 39)).astype(np.float32))
+    for split in ("train", "valid"):
+        raw = recipe / "dump" / "raw" / split
+        raw.mkdir(parents=True)
+        for i in range(3):
+            soundfile.write(raw / f"{split}{i}.wav", sound(i), 16000)
+        (raw / "wav.scp").write_text(
+            "".join(f"{split}{i} {raw}/{split}{i}.wav\n" for i in range(3))
+        )
+    return recipe
+
+
 def test_target_units_stage_3(tmp_path):
     recipe = setup_recipe(tmp_path / "s2st" / "speechprompt1")
     rng = np.random.default_rng(0)
@@ -137,19 +154,10 @@ def test_target_units_stage_3(tmp_path):
 
 
 def test_mfcc_smoothing_and_trimming_reach_stage_3(tmp_path):
-    recipe = setup_recipe(tmp_path / "smooth" / "speechprompt1")
-    np.save(tmp_path / "km.npy", np.random.default_rng(0).normal(size=(24, 39)).astype(np.float32))
-    for split in ("train", "valid"):
-        raw = recipe / "dump" / "raw" / split
-        raw.mkdir(parents=True)
-        silence = np.zeros(4000, dtype=np.float32)
-        for i in range(2):
-            sound = np.concatenate([silence, tone(200 + 80 * i), silence])
-            soundfile.write(raw / f"{split}{i}.wav", sound, 16000)
-        (raw / "wav.scp").write_text(
-            "".join(f"{split}{i} {raw}/{split}{i}.wav\n" for i in range(2))
-        )
-        (raw / "label").write_text(f"{split}0 a\n{split}1 b\n")
+    silence = np.zeros(4000, dtype=np.float32)
+    recipe = tone_recipe(
+        tmp_path, "smooth", lambda i: np.concatenate([silence, tone(200 + 80 * i), silence])
+    )
     common = ["--train_set", "train", "--valid_set", "valid", "--stage", "3", "--stop_stage", "3",
               "--kmeans", str(tmp_path / "km.npy"), "--nj", "1"]  # fmt: skip
     out = stages(recipe, *common, "--mfcc_smooth", "3", "--trim_db", "20")
@@ -171,16 +179,7 @@ def test_mfcc_smoothing_and_trimming_reach_stage_3(tmp_path):
 
 def test_speechgen_pairs_stage_3(tmp_path):
     """--speechgen_task: inpainting pairs of every set's units, the target units as label."""
-    recipe = setup_recipe(tmp_path / "gen" / "speechprompt1")
-    np.save(tmp_path / "km.npy", np.random.default_rng(0).normal(size=(24, 39)).astype(np.float32))
-    for split in ("train", "valid"):
-        raw = recipe / "dump" / "raw" / split
-        raw.mkdir(parents=True)
-        lines = []
-        for i in range(3):
-            soundfile.write(raw / f"{split}{i}.wav", tone(200 + 50 * i), 16000)
-            lines.append(f"{split}{i} {raw / f'{split}{i}.wav'}\n")
-        (raw / "wav.scp").write_text("".join(lines))
+    recipe = tone_recipe(tmp_path, "gen", lambda i: tone(200 + 50 * i))
     out = stages(
         recipe, "--train_set", "train", "--valid_set", "valid", "--stage", "3", "--stop_stage",
         "3", "--kmeans", str(tmp_path / "km.npy"), "--nj", "2", "--dedup", "false",
