@@ -158,14 +158,11 @@ class PromptedICL(FrozenBackbone, nn.Module):
         self.eval()
         units = self.label_tokens
         embeds = self.backbone.embed(units[None])[0].to(self.prompts.separator.dtype)
+        batches = list(zip(episodes.split(batch_size), targets.split(batch_size), strict=True))
         losses = []
         for embed in embeds:
             self.prompts.separator.copy_(embed)
-            total = sum(
-                self(episodes[i : i + batch_size], targets[i : i + batch_size])["loss"].item()
-                * len(episodes[i : i + batch_size])
-                for i in range(0, len(episodes), batch_size)
-            )
+            total = sum(self(rows, labels)["loss"].item() * len(rows) for rows, labels in batches)
             losses.append(total / len(episodes))
         best = min(range(len(losses)), key=losses.__getitem__)
         self.prompts.separator.copy_(embeds[best])

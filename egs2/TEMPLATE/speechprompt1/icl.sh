@@ -128,14 +128,11 @@ die() { echo "error: $*" >&2; exit 1; }
 
 [ $# -eq 0 ] || die "unexpected argument '$1' ($0 --help lists the options)"
 for name in stage stop_stage ngpu nj n_clusters lm_document_size lm_document_distinct \
-  lm_document_labels lm_document_rounds lm_pairs lm_pairs_value mfcc_smooth num_demos \
+  lm_document_labels lm_document_rounds lm_pairs lm_pairs_value num_demos \
   unit_length num_episodes num_valid_episodes episode_seed; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer (got '${!name}')"
 done
 [ "${nj}" -ge 1 ] || die "--nj must be at least 1"
-[ $((mfcc_smooth % 2)) -eq 1 ] || die "--mfcc_smooth must be odd (got ${mfcc_smooth})"
-[[ ${trim_db} =~ ^([0-9]+([.][0-9]*)?)?$ ]] \
-  || die "--trim_db must be a positive number of dB or empty (got '${trim_db}')"
 case "${unit_feature}" in
   mfcc | hubert) ;;
   *) die "--unit_feature must be mfcc or hubert (got '${unit_feature}')" ;;
@@ -150,6 +147,7 @@ done
 # format_set dump_set_units copy_labels run_stages set_feature_opts
 . utils/stage_lib.sh
 check_launch_options
+check_mfcc_options
 
 read -ra py <<<"${python}"
 read -ra train_job <<<"${train_cmd}"

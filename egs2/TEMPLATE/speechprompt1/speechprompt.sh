@@ -139,12 +139,9 @@ die() { echo "error: $*" >&2; exit 1; }
 if [ $# -gt 0 ]; then
   die "unexpected argument '$1' ($0 --help lists the options)"
 fi
-for name in stage stop_stage ngpu nj n_clusters mfcc_smooth; do
+for name in stage stop_stage ngpu nj n_clusters; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer (got '${!name}')"
 done
-[ $((mfcc_smooth % 2)) -eq 1 ] || die "--mfcc_smooth must be odd (got ${mfcc_smooth})"
-[[ ${trim_db} =~ ^([0-9]+([.][0-9]*)?)?$ ]] \
-  || die "--trim_db must be a positive number of dB or empty (got '${trim_db}')"
 [ "${nj}" -ge 1 ] || die "--nj must be at least 1"
 [ -n "${inference_nj}" ] || inference_nj=${nj}
 [[ ${inference_nj} =~ ^[1-9][0-9]*$ ]] \
@@ -181,6 +178,7 @@ done
 # decode_set merge_nbest vocode: stage 8's jobs per test set (reads the options above)
 . utils/decode_lib.sh
 check_launch_options
+check_mfcc_options
 
 read -ra py <<<"${python}"
 read -ra train_job <<<"${train_cmd}"

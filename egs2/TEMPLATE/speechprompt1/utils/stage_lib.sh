@@ -115,6 +115,14 @@ set_feature_opts() {  # feature_opts=(the options of learn_kmeans/dump_units for
   set_mfcc_opts
 }
 
+check_mfcc_options() {  # --mfcc_smooth: an odd positive integer; --trim_db: dB or empty
+  [[ ${mfcc_smooth} =~ ^[0-9]+$ ]] \
+    || die "--mfcc_smooth must be a non-negative integer (got '${mfcc_smooth}')"
+  [ $((mfcc_smooth % 2)) -eq 1 ] || die "--mfcc_smooth must be odd (got ${mfcc_smooth})"
+  [[ ${trim_db} =~ ^([0-9]+([.][0-9]*)?)?$ ]] \
+    || die "--trim_db must be a positive number of dB or empty (got '${trim_db}')"
+}
+
 set_mfcc_opts() {  # --mfcc_smooth and --trim_db → feature_opts, extractor_opts
   extractor_opts=()
   if [ "${mfcc_smooth:-1}" != 1 ]; then
